@@ -1,0 +1,59 @@
+defmodule SnakeBridge do
+  @moduledoc """
+  Python, embedded in the BEAM.
+
+  Calls run in this OS process on dirty schedulers: no worker process, no serialization.
+  Values are converted both ways (see the README's table); Python iterators and
+  generators come back as lazy `SnakeBridge.StreamRef`s, other objects as
+  `SnakeBridge.Ref`s.
+
+      iex> SnakeBridge.call("math", "sqrt", [16])
+      {:ok, 4.0}
+      iex> SnakeBridge.call("builtins", "sorted", [[3, 1, 2]], reverse: true)
+      {:ok, [3, 2, 1]}
+      iex> {:ok, counter} = SnakeBridge.call("itertools", "count", [1])
+      iex> Enum.take(counter, 3)
+      [1, 2, 3]
+  """
+
+  alias SnakeBridge.Runtime
+
+  @typedoc "A Python module name, such as `\"os.path\"`."
+  @type module_name :: String.t()
+
+  @doc """
+  Calls `module.function(*args, **kwargs)`.
+
+  Keyword `opts` are Python keyword arguments, except `__runtime__: [...]` (see
+  `SnakeBridge.Runtime`). `function` may be a dotted path (`"datetime.now"`).
+
+  Returns `{:ok, value}` or `{:error, reason}`: a `SnakeBridge.PythonError`, a
+  `SnakeBridge.ConversionError` (Python was not called), or `:timeout`.
+
+      iex> SnakeBridge.call("operator", "add", [1, 2])
+      {:ok, 3}
+      iex> {:error, %SnakeBridge.PythonError{type: "ZeroDivisionError"}} =
+      ...>   SnakeBridge.call("operator", "truediv", [1, 0])
+      iex> {:error, %SnakeBridge.ConversionError{path: [{:arg, 0}]}} =
+      ...>   SnakeBridge.call("builtins", "len", [self()])
+  """
+  @spec call(module_name(), String.t(), list(), keyword()) :: {:ok, term()} | {:error, term()}
+  def call(module, function, args \\ [], opts \\ [])
+      when is_binary(module) and is_binary(function) and is_list(args) and is_list(opts) do
+    Runtime.invoke(module, module, function, args, opts)
+  end
+
+  @doc """
+  Like `call/4`, but returns the value or raises.
+
+      iex> SnakeBridge.call!("math", "factorial", [25])
+      15511210043330985984000000
+  """
+  @spec call!(module_name(), String.t(), list(), keyword()) :: term()
+  def call!(module, function, args \\ [], opts \\ []) do
+    case call(module, function, args, opts) do
+      {:ok, value} -> value
+      {:error, reason} -> raise Runtime.exception(reason)
+    end
+  end
+end

@@ -1,0 +1,114 @@
+defmodule SnakeBridge.Ref do
+  @moduledoc """
+  A Python object with no Elixir value: a class instance, a file, a `range`, a module.
+
+  Passing a Ref back as an argument gives Python the same object. The object is released
+  when the BEAM collects the last copy of the Ref. An iterable Ref is `Enumerable`, and
+  each enumeration starts afresh:
+
+      iex> {:ok, range} = SnakeBridge.call("builtins", "range", [10])
+      iex> Enum.take(range, 5)
+      [0, 1, 2, 3, 4]
+      iex> Enum.sum(range)
+      45
+      iex> Enum.count(range)
+      10
+  """
+
+  alias SnakeBridge.{Native, Runtime}
+
+  defstruct [:id, :type_name, :python_module, :session_id, :library, :resource]
+
+  @type t :: %__MODULE__{
+          id: String.t(),
+          type_name: String.t(),
+          python_module: String.t(),
+          session_id: String.t(),
+          library: String.t() | nil,
+          resource: reference()
+        }
+
+  @doc """
+  The attribute `name` of the object (a dotted path is followed).
+
+      iex> {:ok, ref} = SnakeBridge.call("fractions", "Fraction", [3, 4])
+      iex> SnakeBridge.Ref.getattr(ref, "denominator")
+      {:ok, 4}
+  """
+  @spec getattr(t(), String.t()) :: {:ok, term()} | {:error, term()}
+  def getattr(%__MODULE__{} = ref, name) when is_binary(name) do
+    ref.resource
+    |> Native.getattr(name, {ref.session_id, nil, ref.library})
+    |> Runtime.result()
+  end
+
+  @doc """
+  Calls the method `name` with `args`; keyword `opts` are Python kwargs, as in
+  `SnakeBridge.call/4`.
+
+      iex> {:ok, ref} = SnakeBridge.call("collections", "Counter", ["abracadabra"])
+      iex> SnakeBridge.Ref.method(ref, "most_common", [1])
+      {:ok, [{"a", 5}]}
+  """
+  @spec method(t(), String.t(), list(), keyword()) :: {:ok, term()} | {:error, term()}
+  def method(%__MODULE__{} = ref, name, args \\ [], opts \\ [])
+      when is_binary(name) and is_list(args) and is_list(opts) do
+    opts =
+      Keyword.update(
+        opts,
+        :__runtime__,
+        [session_id: ref.session_id],
+        &Keyword.put_new(&1, :session_id, ref.session_id)
+      )
+
+    Runtime.invoke(ref.resource, ref.library, name, args, opts)
+  end
+
+  @doc """
+  `repr()` of the object.
+
+      iex> {:ok, ref} = SnakeBridge.call("builtins", "range", [3])
+      iex> SnakeBridge.Ref.repr(ref)
+      "range(0, 3)"
+  """
+  @spec repr(t()) :: String.t()
+  def repr(%__MODULE__{resource: res}) do
+    case Native.repr(res) do
+      {:ok, text} -> text
+      {:error, reason} -> raise Runtime.exception(Runtime.result({:error, reason}) |> elem(1))
+    end
+  end
+
+  defimpl Inspect do
+    def inspect(ref, _opts) do
+      repr =
+        case Native.repr(ref.resource) do
+          {:ok, text} -> text
+          {:error, _} -> "<#{ref.type_name}>"
+        end
+
+      "#SnakeBridge.Ref<" <> repr <> ">"
+    end
+  end
+
+  defimpl Enumerable do
+    alias SnakeBridge.{Native, Runtime}
+
+    def reduce(ref, acc, fun) do
+      case Native.iter(ref.resource) do
+        {:ok, stream} -> Enumerable.reduce(stream, acc, fun)
+        {:error, reason} -> raise Runtime.exception(elem(Runtime.result({:error, reason}), 1))
+      end
+    end
+
+    def count(ref) do
+      case Native.len(ref.resource) do
+        {:ok, n} -> {:ok, n}
+        {:error, _} -> {:error, __MODULE__}
+      end
+    end
+
+    def member?(_ref, _value), do: {:error, __MODULE__}
+    def slice(_ref), do: {:error, __MODULE__}
+  end
+end

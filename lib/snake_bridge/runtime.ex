@@ -1,0 +1,160 @@
+defmodule SnakeBridge.Runtime do
+  @moduledoc """
+  Stepping streams, and the runtime options every call takes under `__runtime__:`.
+
+  ## Runtime options
+
+    * `:timeout` - for `SnakeBridge.call/4`: milliseconds or `:infinity`. At the deadline
+      the Python code is stopped and the call returns `{:error, :timeout}`.
+    * `:stream_timeout` - for `SnakeBridge.stream/5`, likewise.
+    * `:profile` - a profile name from `config :snakebridge, runtime: [profiles: ...]`.
+    * `:session_id`, `:pool_name` - carried by the refs that the call returns.
+    * `:stream_batch` - items pulled per step for a StreamRef the call returns (1, the
+      default, is strictly lazy).
+
+  A timeout is taken from the explicit option, then the `:profile`, then the library's
+  profile (`library_profiles`), then `default_timeout` / `default_stream_timeout`:
+
+      config :snakebridge,
+        runtime: [
+          default_timeout: :infinity,
+          default_stream_timeout: 1_800_000,
+          profiles: %{ml_inference: [timeout: 600_000, stream_timeout: 1_800_000]},
+          library_profiles: %{"transformers" => :ml_inference}
+        ]
+  """
+
+  alias SnakeBridge.{Native, StreamRef}
+
+  @default_session "default"
+  @defaults [timeout: :infinity, stream_timeout: 1_800_000]
+
+  @typedoc "Milliseconds, or `:infinity`."
+  @type timeout_value :: non_neg_integer() | :infinity
+
+  @doc """
+  The next item of a stream.
+
+  Returns `{:ok, item}`, `{:error, :stop_iteration}` once the iterator is exhausted (and on
+  every later call, without running Python), or `{:error, reason}`. The `:timeout` option
+  bounds the time Python may take for this item.
+
+      iex> {:ok, it} = SnakeBridge.call("builtins", "iter", [[1, 2]])
+      iex> SnakeBridge.Runtime.stream_next(it)
+      {:ok, 1}
+      iex> SnakeBridge.Runtime.stream_next(it)
+      {:ok, 2}
+      iex> SnakeBridge.Runtime.stream_next(it)
+      {:error, :stop_iteration}
+  """
+  @spec stream_next(StreamRef.t(), keyword()) :: {:ok, term()} | {:error, term()}
+  def stream_next(%StreamRef{resource: res}, opts \\ []) do
+    res |> Native.stream_next(deadline(opts[:timeout])) |> result()
+  end
+
+  @doc """
+  Up to `max` items at once, pulled from Python under one GIL acquisition.
+
+  Returns `{:ok, items}` (1 to `max` items), `{:error, :stop_iteration}` at the end, or
+  `{:error, reason}`. Items not asked for are never pulled.
+
+      iex> {:ok, it} = SnakeBridge.call("builtins", "iter", [[1, 2, 3]])
+      iex> SnakeBridge.Runtime.stream_next_batch(it, 2)
+      {:ok, [1, 2]}
+      iex> SnakeBridge.Runtime.stream_next_batch(it, 2)
+      {:ok, [3]}
+      iex> SnakeBridge.Runtime.stream_next_batch(it, 2)
+      {:error, :stop_iteration}
+  """
+  @spec stream_next_batch(StreamRef.t(), pos_integer(), keyword()) ::
+          {:ok, [term()]} | {:error, term()}
+  def stream_next_batch(%StreamRef{resource: res}, max, opts \\ [])
+      when is_integer(max) and max > 0 do
+    res |> Native.stream_next_batch(max, deadline(opts[:timeout])) |> result()
+  end
+
+  @doc false
+  # A call on a module (by name) or on a Ref's object.
+  def invoke(on, library_of, function, args, opts) do
+    {runtime, kwargs} = Keyword.pop(opts, :__runtime__, [])
+    library = library(library_of)
+    timeout = deadline(resolve_timeout(:timeout, library, runtime))
+
+    on
+    |> Native.call(function, args, kwargs, ctx(library_of, runtime), timeout)
+    |> result()
+    |> apply_batch(runtime[:stream_batch])
+  end
+
+  defp apply_batch({:ok, %StreamRef{resource: res}} = ok, n) when is_integer(n) and n > 1 do
+    Native.stream_set_batch(res, n)
+    ok
+  end
+
+  defp apply_batch(result, _), do: result
+
+  @doc false
+  # The context a call's refs carry: {session_id, pool_name, library}.
+  def ctx(module, runtime) do
+    {to_string(Keyword.get(runtime, :session_id, @default_session)),
+     Keyword.get(runtime, :pool_name), library(module)}
+  end
+
+  @doc false
+  def library(module) when is_binary(module), do: module |> String.split(".") |> hd()
+  def library(_), do: nil
+
+  @doc """
+  The timeout (`:timeout` or `:stream_timeout`) that applies to a call of `library` with
+  these runtime options, by the precedence above.
+
+      iex> SnakeBridge.Runtime.resolve_timeout(:timeout, "math", timeout: 50)
+      50
+      iex> SnakeBridge.Runtime.resolve_timeout(:stream_timeout, "math", [])
+      1800000
+  """
+  @spec resolve_timeout(:timeout | :stream_timeout, String.t() | nil, keyword()) ::
+          timeout_value()
+  def resolve_timeout(key, library, runtime) when key in [:timeout, :stream_timeout] do
+    config = Application.get_env(:snakebridge, :runtime, [])
+    profiles = Keyword.get(config, :profiles, %{})
+    library_profile = Map.get(Keyword.get(config, :library_profiles, %{}), library)
+
+    with :error <- Keyword.fetch(runtime, key),
+         :error <- from_profile(profiles, runtime[:profile], key),
+         :error <- from_profile(profiles, library_profile, key) do
+      Keyword.get(config, :"default_#{key}", @defaults[key])
+    else
+      {:ok, value} -> value
+    end
+  end
+
+  defp from_profile(_profiles, nil, _key), do: :error
+
+  defp from_profile(profiles, name, key) do
+    profiles |> Map.get(name, []) |> Keyword.fetch(key)
+  end
+
+  @doc false
+  def deadline(nil), do: nil
+  def deadline(:infinity), do: nil
+  def deadline(ms) when is_integer(ms) and ms >= 0, do: ms
+
+  @doc false
+  # Turns what the NIF returns into the public shape, in one place.
+  def result({:ok, _} = ok), do: ok
+  def result({:error, reason}), do: {:error, error(reason)}
+
+  defp error({:python_error, type, message, traceback}),
+    do: %SnakeBridge.PythonError{type: type, message: message, traceback: traceback}
+
+  defp error({:unconvertible, term, path}),
+    do: %SnakeBridge.ConversionError{term: term, path: path}
+
+  defp error(reason), do: reason
+
+  @doc false
+  # The exception for an error reason (Enumerable and the bang functions raise).
+  def exception(%{__exception__: true} = e), do: e
+  def exception(reason), do: %SnakeBridge.Error{reason: reason}
+end

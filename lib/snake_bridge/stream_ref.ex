@@ -1,0 +1,135 @@
+defmodule SnakeBridge.StreamRef do
+  @moduledoc """
+  A lazy handle on a Python iterator, generator or async generator.
+
+  Iteration is stateful: each item is produced by Python when it is asked for, and a
+  second `Enum.take/2` continues where the first stopped.
+
+      iex> {:ok, counter} = SnakeBridge.call("itertools", "count", [1])
+      iex> Enum.take(counter, 3)
+      [1, 2, 3]
+      iex> Enum.take(counter, 2)
+      [4, 5]
+
+  The iterator is closed (a generator's `finally` runs) when the BEAM collects the last
+  copy of the StreamRef. Errors raised by Python during enumeration raise
+  `SnakeBridge.PythonError`; `SnakeBridge.Runtime.stream_next/2` returns them instead.
+  """
+
+  alias SnakeBridge.Native
+
+  defstruct [
+    :ref_id,
+    :session_id,
+    :pool_name,
+    :stream_type,
+    :python_module,
+    :library,
+    :resource,
+    exhausted: false
+  ]
+
+  @type stream_type :: String.t()
+  @type t :: %__MODULE__{
+          ref_id: String.t(),
+          session_id: String.t(),
+          pool_name: atom() | nil,
+          stream_type: stream_type(),
+          python_module: String.t(),
+          library: String.t() | nil,
+          resource: reference(),
+          exhausted: boolean()
+        }
+
+  @doc """
+  The stream as the seed's wire map (string keys).
+
+      iex> {:ok, gen} = SnakeBridge.call("builtins", "iter", [[1]])
+      iex> wire = SnakeBridge.StreamRef.to_wire_format(gen)
+      iex> Map.take(wire, ["__type__", "__schema__", "stream_type", "type_name"])
+      %{"__type__" => "stream_ref", "__schema__" => 1, "stream_type" => "iterator", "type_name" => "list_iterator"}
+  """
+  @spec to_wire_format(t()) :: map()
+  def to_wire_format(%__MODULE__{} = ref) do
+    {:ok, {type_name, _exhausted, _batch}} = Native.stream_info(ref.resource)
+
+    %{
+      "__type__" => "stream_ref",
+      "__schema__" => 1,
+      "id" => ref.ref_id,
+      "session_id" => ref.session_id,
+      "stream_type" => ref.stream_type,
+      "type_name" => type_name,
+      "python_module" => ref.python_module
+    }
+  end
+
+  @doc """
+  The StreamRef a wire map names, while that stream is alive on this node.
+
+  Returns `{:ok, stream_ref}`, or `{:error, reason}`: `:unknown_stream` when no live
+  stream has the id, `{:unsupported_schema, v}`, or `:not_a_stream_ref`.
+  """
+  @spec from_wire_format(map()) :: {:ok, t()} | {:error, term()}
+  def from_wire_format(%{"__type__" => "stream_ref", "__schema__" => 1, "id" => id})
+      when is_binary(id),
+      do: Native.stream_lookup(id)
+
+  def from_wire_format(%{"__type__" => "stream_ref", "__schema__" => v}),
+    do: {:error, {:unsupported_schema, v}}
+
+  def from_wire_format(_), do: {:error, :not_a_stream_ref}
+
+  @doc """
+  Whether Python has reported the end of the stream (the struct's `exhausted` field is
+  the value at creation; this asks the native handle).
+  """
+  @spec exhausted?(t()) :: boolean()
+  def exhausted?(%__MODULE__{resource: res}) do
+    {:ok, {_type, exhausted, _batch}} = Native.stream_info(res)
+    exhausted
+  end
+
+  defimpl Inspect do
+    def inspect(ref, _opts) do
+      "#SnakeBridge.StreamRef<#{ref.stream_type} #{ref.python_module} #{ref.ref_id}>"
+    end
+  end
+
+  defimpl Enumerable do
+    alias SnakeBridge.{Native, Runtime}
+
+    # Items come in the stream's batch size (1 unless `stream_batch` was set); items a
+    # halted reduce did not use go back to the stream, so a later reduce continues exactly.
+    def reduce(ref, acc, fun), do: step([], ref.resource, acc, fun)
+
+    defp step(buf, res, {:halt, acc}, _fun) do
+      if buf != [], do: Native.stream_push_front(res, buf)
+      {:halted, acc}
+    end
+
+    defp step(buf, res, {:suspend, acc}, fun),
+      do: {:suspended, acc, &step(buf, res, &1, fun)}
+
+    defp step([item | rest], res, {:cont, acc}, fun), do: step(rest, res, fun.(item, acc), fun)
+
+    defp step([], res, {:cont, acc}, fun) do
+      case Native.stream_next_batch(res, 0, nil) do
+        {:ok, items} -> step(items, res, {:cont, acc}, fun)
+        {:error, :stop_iteration} -> {:done, acc}
+        {:error, reason} -> raise Runtime.exception(elem(Runtime.result({:error, reason}), 1))
+      end
+    end
+
+    def count(%{stream_type: "iterator", resource: res}) do
+      case Native.len(res) do
+        {:ok, n} -> {:ok, n}
+        {:error, _} -> {:error, __MODULE__}
+      end
+    end
+
+    def count(_ref), do: {:error, __MODULE__}
+    def member?(_ref, _value), do: {:error, __MODULE__}
+    def slice(_ref), do: {:error, __MODULE__}
+  end
+end

@@ -1,0 +1,125 @@
+defmodule Mix.Tasks.Compile.SnakebridgeNif do
+  # Builds the Rust NIF with cargo and places it in priv/native (no hex package needed).
+  # It lives here because a project cannot use a compiler from its own lib/.
+  @moduledoc false
+  use Mix.Task.Compiler
+
+  @root __DIR__
+  @lib "libsnakebridge_nif.so"
+
+  @impl Mix.Task.Compiler
+  def run(_args) do
+    python = python!()
+    dest = Path.join([@root, "priv", "native", @lib])
+    stamp = dest <> ".python"
+
+    result =
+      if stale?(dest, stamp, python) do
+        build!(cargo!(), python, dest, stamp)
+        :ok
+      else
+        :noop
+      end
+
+    # priv/native must exist before Mix links _build/.../priv, or a fresh clone's first
+    # build cannot find the library.
+    Mix.Project.build_structure()
+    {result, []}
+  end
+
+  defp cargo! do
+    System.find_executable("cargo") ||
+      Enum.find([Path.expand("~/.cargo/bin/cargo")], &File.exists?/1) ||
+      Mix.raise(
+        "SnakeBridge needs Rust's cargo to build its NIF: install Rust (rustup.rs) and put cargo on PATH."
+      )
+  end
+
+  defp python! do
+    python = System.get_env("SNAKEBRIDGE_PYTHON") || System.find_executable("python3")
+
+    check =
+      python &&
+        System.cmd(
+          python,
+          ["-c", "import sysconfig; print(sysconfig.get_config_var('Py_ENABLE_SHARED'))"],
+          stderr_to_stdout: true
+        )
+
+    case check do
+      {"1\n", 0} ->
+        python
+
+      {"0\n", 0} ->
+        Mix.raise(
+          "SnakeBridge needs a Python built with a shared libpython (--enable-shared); #{python} has none."
+        )
+
+      _ ->
+        Mix.raise(
+          "SnakeBridge needs Python 3: put python3 on PATH or set SNAKEBRIDGE_PYTHON to an interpreter."
+        )
+    end
+  rescue
+    e in ErlangError ->
+      Mix.raise(
+        "SnakeBridge could not run Python (#{inspect(e.original)}): set SNAKEBRIDGE_PYTHON."
+      )
+  end
+
+  defp stale?(dest, stamp, python) do
+    sources =
+      Path.wildcard(Path.join(@root, "native/**/*.{rs,py,toml}")) ++
+        Enum.map(["Cargo.toml", "Cargo.lock"], &Path.join(@root, &1))
+
+    not File.exists?(dest) or File.read(stamp) != {:ok, python} or
+      Enum.any?(sources, &(File.exists?(&1) and newer?(&1, dest)))
+  end
+
+  defp newer?(a, b), do: File.stat!(a, time: :posix).mtime > File.stat!(b, time: :posix).mtime
+
+  defp build!(cargo, python, dest, stamp) do
+    Mix.shell().info("Compiling SnakeBridge NIF (cargo build --release, Python: #{python})")
+
+    args = ["build", "--release", "-p", "snakebridge_nif", "--manifest-path", "Cargo.toml"]
+
+    {_, status} =
+      System.cmd(cargo, args,
+        cd: @root,
+        env: [{"PYO3_PYTHON", python}],
+        into: IO.stream(:stdio, :line),
+        stderr_to_stdout: true
+      )
+
+    status == 0 || Mix.raise("cargo build of the SnakeBridge NIF failed (exit #{status}).")
+    File.mkdir_p!(Path.dirname(dest))
+    # Copy then rename: a running VM may have the old library mapped.
+    tmp = dest <> ".tmp"
+    File.cp!(Path.join([@root, "target", "release", @lib]), tmp)
+    File.rename!(tmp, dest)
+    File.write!(stamp, python)
+  end
+end
+
+defmodule SnakeBridge.MixProject do
+  use Mix.Project
+
+  def project do
+    [
+      app: :snakebridge,
+      version: "0.1.0",
+      elixir: "~> 1.14",
+      start_permanent: Mix.env() == :prod,
+      compilers: [:snakebridge_nif] ++ Mix.compilers(),
+      deps: [],
+      docs: [main: "readme"]
+    ]
+  end
+
+  def application do
+    [
+      extra_applications: [:logger],
+      mod: {SnakeBridge.Application, []}
+    ]
+  end
+end

@@ -1,0 +1,154 @@
+//! Calling Python: functions of modules, methods and attributes of objects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyModule, PyString};
+use rustler::{Binary, Encoder, Env, ResourceArc, Term};
+
+use crate::convert::{self, ToTerm};
+use crate::error::Error;
+use crate::objects::{self, Ctx, PyObj};
+use crate::{interrupt, runtime};
+
+rustler::atoms! { ok, error }
+
+pub fn ok_tuple<'a>(env: Env<'a>, value: Term<'a>) -> Term<'a> {
+    (ok(), value).encode(env)
+}
+
+pub fn reply<'a>(env: Env<'a>, result: Result<Term<'a>, Error>) -> Term<'a> {
+    match result {
+        Ok(v) => ok_tuple(env, v),
+        Err(e) => (error(), e).encode(env),
+    }
+}
+
+pub fn timeout_of(ms: Option<u64>) -> Option<Duration> {
+    ms.map(Duration::from_millis)
+}
+
+/// Builtins that read the caller's frame; called straight from C they fail with
+/// "frame does not exist", so they go through a Python function.
+const FRAME_BUILTINS: [&str; 6] = ["eval", "exec", "globals", "locals", "vars", "dir"];
+
+fn import<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    let pyname = PyString::new(py, name);
+    unsafe {
+        // sys.modules first: the common case costs one dict lookup.
+        let found = ffi::PyImport_GetModule(pyname.as_ptr());
+        if !found.is_null() {
+            return Ok(Bound::from_owned_ptr(py, found));
+        }
+        if !ffi::PyErr_Occurred().is_null() {
+            return Err(PyErr::fetch(py));
+        }
+    }
+    Ok(PyModule::import(py, pyname)?.into_any())
+}
+
+/// The object a call is made on: a module named by a binary, or a Ref's object.
+fn target<'py>(py: Python<'py>, target: Term<'_>) -> PyResult<Bound<'py, PyAny>> {
+    if let Ok(res) = target.decode::<ResourceArc<PyObj>>() {
+        return Ok(res.inner.obj().bind(py).clone());
+    }
+    let name: String = target
+        .decode()
+        .map_err(|_| pyo3::exceptions::PyTypeError::new_err("module name must be a string"))?;
+    import(py, &name)
+}
+
+/// `a.b.c` on `obj`.
+fn getattr_path<'py>(obj: Bound<'py, PyAny>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+    let mut cur = obj;
+    for part in path.split('.') {
+        cur = cur.getattr(part)?;
+    }
+    Ok(cur)
+}
+
+#[rustler::nif(schedule = "DirtyIo")]
+fn call<'a>(
+    env: Env<'a>,
+    on: Term<'a>,
+    name: Binary<'a>,
+    argv: Term<'a>,
+    kwargs: Term<'a>,
+    ctx: Ctx,
+    timeout_ms: Option<u64>,
+) -> Term<'a> {
+    let ctx = Arc::new(ctx);
+    let result = runtime::attach(|py| -> Result<Term<'a>, Error> {
+        let name = std::str::from_utf8(name.as_slice())
+            .map_err(|_| Error::BadArg("function name must be UTF-8".into()))?;
+        // Convert everything before calling, so a bad term never reaches Python.
+        let pargs = match convert::args_to_py(py, argv) {
+            Ok(a) => a,
+            Err(e) => return e.into_result(env).map(|r| (error(), r).encode(env)),
+        };
+        let pkwargs = match convert::kwargs_to_py(py, kwargs) {
+            Ok(k) => k,
+            Err(e) => return e.into_result(env).map(|r| (error(), r).encode(env)),
+        };
+        let is_builtins = on.decode::<&str>().is_ok_and(|m| m == "builtins");
+        let to_term = ToTerm { env, ctx: &ctx };
+        interrupt::run(py, timeout_of(timeout_ms), |py| {
+            let func = getattr_path(target(py, on)?, name)?;
+            let value = if is_builtins && FRAME_BUILTINS.contains(&name) {
+                runtime::shim(py)?.call_method1("call_in_frame", (func, pargs, pkwargs))?
+            } else {
+                func.call(pargs, pkwargs.as_ref())?
+            };
+            Ok(ok_tuple(env, to_term.term(&value)?))
+        })
+    });
+    match result.and_then(|r| r) {
+        Ok(t) => t,
+        Err(e) => (error(), e).encode(env),
+    }
+}
+
+#[rustler::nif(schedule = "DirtyIo")]
+fn getattr<'a>(env: Env<'a>, on: Term<'a>, name: String, ctx: Ctx) -> Term<'a> {
+    let ctx = Arc::new(ctx);
+    let result = runtime::attach(|py| -> Result<Term<'a>, Error> {
+        let value = getattr_path(target(py, on)?, &name)?;
+        Ok(ToTerm { env, ctx: &ctx }.term(&value)?)
+    });
+    reply(env, result.and_then(|r| r))
+}
+
+#[rustler::nif(schedule = "DirtyIo")]
+fn repr(env: Env<'_>, res: ResourceArc<PyObj>) -> Term<'_> {
+    let result = runtime::attach(|py| -> Result<String, Error> {
+        Ok(res.inner.obj().bind(py).repr()?.to_string())
+    });
+    reply(env, result.and_then(|r| r).map(|s| s.encode(env)))
+}
+
+#[rustler::nif(schedule = "DirtyIo")]
+fn len(env: Env<'_>, res: ResourceArc<PyObj>) -> Term<'_> {
+    let result = runtime::attach(|py| -> Result<usize, Error> {
+        let obj = res.inner.obj().bind(py);
+        if !obj.hasattr("__len__")? {
+            return Err(Error::NoLen);
+        }
+        Ok(obj.len()?)
+    });
+    reply(env, result.and_then(|r| r).map(|n| n.encode(env)))
+}
+
+/// A fresh iterator over a Ref's object (each enumeration of a Ref starts afresh).
+#[rustler::nif(schedule = "DirtyIo")]
+fn iter<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
+    let result = runtime::attach(|py| -> Result<Term<'a>, Error> {
+        let it = res.inner.obj().bind(py).try_iter()?.into_any();
+        let kind = crate::stream::detect(&it).unwrap_or(crate::stream::StreamType::Iterator);
+        let state = crate::stream::StreamState::new(&it, kind)?;
+        let inner = objects::new_object(it.unbind(), res.inner.ctx.clone(), Some(state));
+        Ok(objects::stream_struct(env, inner))
+    });
+    reply(env, result.and_then(|r| r))
+}

@@ -1,0 +1,461 @@
+//! Values both ways: Elixir terms to Python objects and back (the README's table).
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyFrozenSet, PySet, PyString, PyTuple};
+use rustler::sys;
+use rustler::types::atom::Atom;
+use rustler::types::map::MapIterator;
+use rustler::{BigInt, Binary, Encoder, Env, ListIterator, ResourceArc, Term, TermType};
+
+use crate::objects::{self, Ctx, PyObj};
+use crate::stream;
+
+rustler::atoms! {
+    nil,
+    infinity,
+    neg_infinity,
+    nan,
+    map,
+    version,
+    arg,
+    kwarg,
+    index,
+    key,
+    element,
+    unconvertible_term = "unconvertible",
+}
+
+// ---------------------------------------------------------------- Elixir -> Python
+
+/// Where in the arguments a term sat: rendered by Elixir as `args[0]["key"][2]`.
+pub enum Seg<'a> {
+    Arg(usize),
+    Kwarg(Term<'a>),
+    Index(usize),
+    Key(Term<'a>),
+    Element,
+}
+
+pub enum ToPyError<'a> {
+    Unconvertible { term: Term<'a>, path: Vec<Seg<'a>> },
+    Python(PyErr),
+}
+
+impl<'a> ToPyError<'a> {
+    fn at(mut self, seg: Seg<'a>) -> Self {
+        if let ToPyError::Unconvertible { path, .. } = &mut self {
+            path.push(seg);
+        }
+        self
+    }
+
+    /// `{:unconvertible, term, path}` for the Elixir side, or a Python error.
+    pub fn into_result(self, env: Env<'a>) -> Result<Term<'a>, crate::error::Error> {
+        match self {
+            ToPyError::Python(e) => Err(e.into()),
+            ToPyError::Unconvertible { term, path } => {
+                let segs: Vec<Term<'a>> = path
+                    .iter()
+                    .rev()
+                    .map(|s| match s {
+                        Seg::Arg(i) => (arg(), *i).encode(env),
+                        Seg::Kwarg(k) => (kwarg(), *k).encode(env),
+                        Seg::Index(i) => (index(), *i).encode(env),
+                        Seg::Key(k) => (key(), *k).encode(env),
+                        Seg::Element => element().encode(env),
+                    })
+                    .collect();
+                Ok((unconvertible_term(), term, segs).encode(env))
+            }
+        }
+    }
+}
+
+impl From<PyErr> for ToPyError<'_> {
+    fn from(e: PyErr) -> Self {
+        ToPyError::Python(e)
+    }
+}
+
+fn unconvertible(term: Term<'_>) -> ToPyError<'_> {
+    ToPyError::Unconvertible {
+        term,
+        path: Vec::new(),
+    }
+}
+
+/// Positional arguments: a list of terms becomes a tuple.
+pub fn args_to_py<'py, 'a>(
+    py: Python<'py>,
+    argv: Term<'a>,
+) -> Result<Bound<'py, PyTuple>, ToPyError<'a>> {
+    let items: Vec<Term<'a>> = argv.decode().map_err(|_| unconvertible(argv))?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, t) in items.into_iter().enumerate() {
+        out.push(to_py(py, t, false).map_err(|e| e.at(Seg::Arg(i)))?);
+    }
+    Ok(PyTuple::new(py, out)?)
+}
+
+/// Keyword options (`[key: value]`) become a dict of str keys; `None` when empty.
+pub fn kwargs_to_py<'py, 'a>(
+    py: Python<'py>,
+    kwargs: Term<'a>,
+) -> Result<Option<Bound<'py, PyDict>>, ToPyError<'a>> {
+    let items: Vec<(Term<'a>, Term<'a>)> = kwargs.decode().map_err(|_| unconvertible(kwargs))?;
+    if items.is_empty() {
+        return Ok(None);
+    }
+    let dict = PyDict::new(py);
+    for (k, v) in items {
+        let name = match k.atom_to_string() {
+            Ok(s) => s,
+            Err(_) => k.decode::<String>().map_err(|_| unconvertible(k))?,
+        };
+        let value = to_py(py, v, false).map_err(|e| e.at(Seg::Kwarg(k)))?;
+        dict.set_item(name, value)?;
+    }
+    Ok(Some(dict))
+}
+
+/// One term. `hashable` asks for the hashable form (frozenset) for dict keys and set items.
+pub fn to_py<'py, 'a>(
+    py: Python<'py>,
+    term: Term<'a>,
+    hashable: bool,
+) -> Result<Bound<'py, PyAny>, ToPyError<'a>> {
+    let obj = match term.get_type() {
+        TermType::Atom => atom_to_py(py, term)?,
+        TermType::Integer => match term.decode::<i64>() {
+            Ok(i) => unsafe { Bound::from_owned_ptr(py, ffi::PyLong_FromLongLong(i)) },
+            Err(_) => {
+                let big: BigInt = term.decode().map_err(|_| unconvertible(term))?;
+                big_to_py(py, &big)?
+            }
+        },
+        TermType::Float => {
+            let f: f64 = term.decode().map_err(|_| unconvertible(term))?;
+            unsafe { Bound::from_owned_ptr(py, ffi::PyFloat_FromDouble(f)) }
+        }
+        TermType::Binary => {
+            let bin = Binary::from_term(term).map_err(|_| unconvertible(term))?;
+            binary_to_py(py, bin.as_slice())
+        }
+        TermType::List => {
+            let iter: ListIterator = term.decode().map_err(|_| unconvertible(term))?;
+            let mut out = Vec::new();
+            for (i, t) in iter.enumerate() {
+                out.push(to_py(py, t, hashable).map_err(|e| e.at(Seg::Index(i)))?);
+            }
+            // An improper list's tail is not visited by the iterator.
+            if term.list_length().is_err() {
+                return Err(unconvertible(term));
+            }
+            if hashable {
+                PyTuple::new(py, out)?.into_any()
+            } else {
+                pyo3::types::PyList::new(py, out)?.into_any()
+            }
+        }
+        TermType::Tuple => {
+            let items = rustler::types::tuple::get_tuple(term).map_err(|_| unconvertible(term))?;
+            let mut out = Vec::with_capacity(items.len());
+            for (i, t) in items.into_iter().enumerate() {
+                out.push(to_py(py, t, true).map_err(|e| e.at(Seg::Index(i)))?);
+            }
+            PyTuple::new(py, out)?.into_any()
+        }
+        TermType::Map => map_to_py(py, term, hashable)?,
+        _ => return Err(unconvertible(term)),
+    };
+    Ok(obj)
+}
+
+fn atom_to_py<'py, 'a>(
+    py: Python<'py>,
+    term: Term<'a>,
+) -> Result<Bound<'py, PyAny>, ToPyError<'a>> {
+    let atom: Atom = term.decode().map_err(|_| unconvertible(term))?;
+    let obj = if atom == nil() {
+        py.None().into_bound(py)
+    } else if atom == rustler::types::atom::true_() {
+        pyo3::types::PyBool::new(py, true).to_owned().into_any()
+    } else if atom == rustler::types::atom::false_() {
+        pyo3::types::PyBool::new(py, false).to_owned().into_any()
+    } else if atom == infinity() {
+        pyo3::types::PyFloat::new(py, f64::INFINITY).into_any()
+    } else if atom == neg_infinity() {
+        pyo3::types::PyFloat::new(py, f64::NEG_INFINITY).into_any()
+    } else if atom == nan() {
+        pyo3::types::PyFloat::new(py, f64::NAN).into_any()
+    } else {
+        let name = term.atom_to_string().map_err(|_| unconvertible(term))?;
+        PyString::new(py, &name).into_any()
+    };
+    Ok(obj)
+}
+
+fn big_to_py<'py>(py: Python<'py>, big: &BigInt) -> PyResult<Bound<'py, PyAny>> {
+    let digits = std::ffi::CString::new(big.to_string()).expect("digits have no NUL");
+    unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyLong_FromString(digits.as_ptr(), std::ptr::null_mut(), 10),
+        )
+    }
+}
+
+fn binary_to_py<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyAny> {
+    unsafe {
+        let ptr = bytes.as_ptr() as *const std::os::raw::c_char;
+        let len = bytes.len() as ffi::Py_ssize_t;
+        if std::str::from_utf8(bytes).is_ok() {
+            Bound::from_owned_ptr(py, ffi::PyUnicode_FromStringAndSize(ptr, len))
+        } else {
+            Bound::from_owned_ptr(py, ffi::PyBytes_FromStringAndSize(ptr, len))
+        }
+    }
+}
+
+fn struct_name(term: Term<'_>) -> Option<String> {
+    let env = term.get_env();
+    let name = term.map_get(objects::__struct__().encode(env)).ok()?;
+    name.atom_to_string().ok()
+}
+
+fn map_to_py<'py, 'a>(
+    py: Python<'py>,
+    term: Term<'a>,
+    hashable: bool,
+) -> Result<Bound<'py, PyAny>, ToPyError<'a>> {
+    let env = term.get_env();
+    match struct_name(term).as_deref() {
+        None => {}
+        Some("Elixir.MapSet") => {
+            let inner = term
+                .map_get(map().encode(env))
+                .map_err(|_| unconvertible(term))?;
+            let iter = MapIterator::new(inner).ok_or_else(|| unconvertible(term))?;
+            let mut items = Vec::new();
+            for (k, _) in iter {
+                items.push(to_py(py, k, true).map_err(|e| e.at(Seg::Element))?);
+            }
+            return Ok(if hashable {
+                PyFrozenSet::new(py, &items)?.into_any()
+            } else {
+                PySet::new(py, &items)?.into_any()
+            });
+        }
+        Some("Elixir.SnakeBridge.StreamRef") | Some("Elixir.SnakeBridge.Ref") => {
+            let res = term
+                .map_get(objects::resource().encode(env))
+                .and_then(|r| r.decode::<ResourceArc<PyObj>>())
+                .map_err(|_| unconvertible(term))?;
+            return Ok(res.inner.obj().bind(py).clone());
+        }
+        Some(_) => return Err(unconvertible(term)),
+    }
+    let dict = PyDict::new(py);
+    let iter = MapIterator::new(term).ok_or_else(|| unconvertible(term))?;
+    for (k, v) in iter {
+        let pk = to_py(py, k, true).map_err(|e| e.at(Seg::Key(k)))?;
+        let pv = to_py(py, v, false).map_err(|e| e.at(Seg::Key(k)))?;
+        dict.set_item(pk, pv)?;
+    }
+    Ok(dict.into_any())
+}
+
+// ---------------------------------------------------------------- Python -> Elixir
+
+/// Converts Python objects to terms in `env`; objects without an Elixir value become
+/// Refs or StreamRefs that carry `ctx`.
+pub struct ToTerm<'a, 'c> {
+    pub env: Env<'a>,
+    pub ctx: &'c Arc<Ctx>,
+}
+
+impl<'a> ToTerm<'a, '_> {
+    pub fn term(&self, obj: &Bound<'_, PyAny>) -> PyResult<Term<'a>> {
+        unsafe { self.raw(obj).map(|t| Term::new(self.env, t)) }
+    }
+
+    unsafe fn raw(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
+        let env = self.env.as_c_arg();
+        let p = obj.as_ptr();
+        let py = obj.py();
+        if p == ffi::Py_None() {
+            return Ok(nil().as_c_arg());
+        }
+        if ffi::PyBool_Check(p) != 0 {
+            let b = p == ffi::Py_True();
+            return Ok(b.encode(self.env).as_c_arg());
+        }
+        if ffi::PyLong_Check(p) != 0 {
+            let mut overflow = 0;
+            let v = ffi::PyLong_AsLongLongAndOverflow(p, &mut overflow);
+            if overflow == 0 {
+                if v == -1 && !ffi::PyErr_Occurred().is_null() {
+                    return Err(PyErr::fetch(py));
+                }
+                return Ok(sys::enif_make_int64(env, v));
+            }
+            let digits = obj.str()?;
+            let big = BigInt::from_str(digits.to_str()?)
+                .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+            return Ok(big.encode(self.env).as_c_arg());
+        }
+        if ffi::PyFloat_Check(p) != 0 {
+            let f = ffi::PyFloat_AsDouble(p);
+            return Ok(float_term(self.env, f).as_c_arg());
+        }
+        if ffi::PyUnicode_Check(p) != 0 {
+            let mut len: ffi::Py_ssize_t = 0;
+            let data = ffi::PyUnicode_AsUTF8AndSize(p, &mut len);
+            if data.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            return Ok(make_binary(env, data as *const u8, len as usize));
+        }
+        if ffi::PyBytes_Check(p) != 0 {
+            let data = ffi::PyBytes_AsString(p);
+            let len = ffi::PyBytes_Size(p);
+            return Ok(make_binary(env, data as *const u8, len as usize));
+        }
+        if ffi::PyList_Check(p) != 0 {
+            let mut items = Vec::with_capacity(ffi::PyList_GET_SIZE(p) as usize);
+            let mut i = 0;
+            // Re-read the size: converting an item may run Python code.
+            while i < ffi::PyList_GET_SIZE(p) {
+                let item = Bound::from_borrowed_ptr(py, ffi::PyList_GET_ITEM(p, i));
+                items.push(self.raw(&item)?);
+                i += 1;
+            }
+            return Ok(sys::enif_make_list_from_array(
+                env,
+                items.as_ptr(),
+                items.len() as u32,
+            ));
+        }
+        if ffi::PyTuple_Check(p) != 0 {
+            let n = ffi::PyTuple_GET_SIZE(p);
+            let mut items = Vec::with_capacity(n as usize);
+            for i in 0..n {
+                let item = Bound::from_borrowed_ptr(py, ffi::PyTuple_GET_ITEM(p, i));
+                items.push(self.raw(&item)?);
+            }
+            return Ok(sys::enif_make_tuple_from_array(
+                env,
+                items.as_ptr(),
+                items.len() as u32,
+            ));
+        }
+        if ffi::PyDict_Check(p) != 0 {
+            return self.dict(obj);
+        }
+        if ffi::PyAnySet_Check(p) != 0 {
+            return self.set(obj);
+        }
+        if ffi::PyByteArray_Check(p) != 0 {
+            let data = ffi::PyByteArray_AsString(p);
+            let len = ffi::PyByteArray_Size(p);
+            return Ok(make_binary(env, data as *const u8, len as usize));
+        }
+        Ok(self.object(obj)?.as_c_arg())
+    }
+
+    unsafe fn dict(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
+        let dict = obj.cast::<PyDict>()?;
+        let n = dict.len();
+        let mut keys = Vec::with_capacity(n);
+        let mut values = Vec::with_capacity(n);
+        for (k, v) in dict.iter() {
+            keys.push(self.raw(&k)?);
+            values.push(self.raw(&v)?);
+        }
+        Ok(make_map(self.env, &keys, &values))
+    }
+
+    unsafe fn set(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
+        let mut keys = Vec::new();
+        for item in obj.try_iter()? {
+            keys.push(self.raw(&item?)?);
+        }
+        let empty = sys::enif_make_list_from_array(self.env.as_c_arg(), std::ptr::null(), 0);
+        let values = vec![empty; keys.len()];
+        let inner = make_map(self.env, &keys, &values);
+        let env = self.env;
+        let k = [
+            objects::__struct__().as_c_arg(),
+            map().as_c_arg(),
+            version().as_c_arg(),
+        ];
+        let v = [
+            Atom::from_str(env, "Elixir.MapSet").unwrap().as_c_arg(),
+            inner,
+            2i64.encode(env).as_c_arg(),
+        ];
+        Ok(make_map(env, &k, &v))
+    }
+
+    /// An object with no Elixir value: a StreamRef when it is an iterator by the seed's
+    /// rules, else a Ref.
+    fn object(&self, obj: &Bound<'_, PyAny>) -> PyResult<Term<'a>> {
+        if let Some(st) = stream::detect(obj) {
+            let state = stream::StreamState::new(obj, st)?;
+            let inner = objects::new_object(obj.clone().unbind(), self.ctx.clone(), Some(state));
+            return Ok(objects::stream_struct(self.env, inner));
+        }
+        let ty = obj.get_type();
+        let tname: String = ty.qualname().map(|s| s.to_string()).unwrap_or_default();
+        let module: String = ty.module().map(|s| s.to_string()).unwrap_or_default();
+        let inner = objects::new_object(obj.clone().unbind(), self.ctx.clone(), None);
+        Ok(objects::ref_struct(self.env, inner, &tname, &module))
+    }
+}
+
+fn float_term(env: Env<'_>, f: f64) -> Term<'_> {
+    if f.is_finite() {
+        f.encode(env)
+    } else if f.is_nan() {
+        nan().encode(env)
+    } else if f > 0.0 {
+        infinity().encode(env)
+    } else {
+        neg_infinity().encode(env)
+    }
+}
+
+unsafe fn make_binary(env: *mut sys::ErlNifEnv, data: *const u8, len: usize) -> sys::ErlNifTerm {
+    let mut term: sys::ErlNifTerm = Default::default();
+    let buf = sys::enif_make_new_binary(env, len, &mut term);
+    if len > 0 {
+        std::ptr::copy_nonoverlapping(data, buf, len);
+    }
+    term
+}
+
+/// A map; when two Python keys became one term (`"a"` and `b"a"`), the last wins.
+unsafe fn make_map(
+    env: Env<'_>,
+    keys: &[sys::ErlNifTerm],
+    values: &[sys::ErlNifTerm],
+) -> sys::ErlNifTerm {
+    let raw = env.as_c_arg();
+    let mut out: sys::ErlNifTerm = Default::default();
+    if sys::enif_make_map_from_arrays(raw, keys.as_ptr(), values.as_ptr(), keys.len(), &mut out)
+        != 0
+    {
+        return out;
+    }
+    let mut map = sys::enif_make_new_map(raw);
+    for (k, v) in keys.iter().zip(values) {
+        let mut next: sys::ErlNifTerm = Default::default();
+        sys::enif_make_map_put(raw, map, *k, *v, &mut next);
+        map = next;
+    }
+    map
+}

@@ -1,0 +1,96 @@
+//! One error type for every NIF; Python exceptions are described while still attached.
+
+use pyo3::prelude::*;
+use rustler::{Encoder, Env, Term};
+
+use crate::runtime;
+
+rustler::atoms! {
+    python_error,
+    python_not_started,
+    timeout,
+    cancelled,
+    stop_iteration,
+    unknown_stream,
+    init_failed,
+    bad_argument,
+    no_len,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the Python runtime is not started")]
+    NotStarted,
+    #[error("{type_name}: {message}")]
+    Python {
+        type_name: String,
+        message: String,
+        traceback: String,
+    },
+    #[error("timeout")]
+    Timeout,
+    #[error("cancelled")]
+    Cancelled,
+    #[error("stop_iteration")]
+    StopIteration,
+    #[error("unknown stream")]
+    UnknownStream,
+    #[error("Python failed to start: {0}")]
+    Init(String),
+    #[error("bad argument: {0}")]
+    BadArg(String),
+    #[error("object has no len()")]
+    NoLen,
+}
+
+impl From<PyErr> for Error {
+    fn from(err: PyErr) -> Self {
+        // Callers are attached already; attaching again only bumps a counter.
+        Python::attach(|py| describe(py, err))
+    }
+}
+
+fn describe(py: Python<'_>, err: PyErr) -> Error {
+    if runtime::is_interrupt(py, &err) {
+        return Error::Timeout;
+    }
+    let described = runtime::shim(py)
+        .and_then(|shim| shim.call_method1("describe_exception", (err.value(py),)))
+        .and_then(|t| t.extract::<(String, String, String)>());
+    match described {
+        Ok((type_name, message, traceback)) => Error::Python {
+            type_name,
+            message,
+            traceback,
+        },
+        Err(_) => Error::Python {
+            type_name: err
+                .get_type(py)
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "Exception".into()),
+            message: err.value(py).to_string(),
+            traceback: String::new(),
+        },
+    }
+}
+
+impl Encoder for Error {
+    fn encode<'a>(&self, env: Env<'a>) -> Term<'a> {
+        match self {
+            Error::NotStarted => python_not_started().encode(env),
+            Error::Python {
+                type_name,
+                message,
+                traceback,
+            } => (python_error(), type_name, message, traceback).encode(env),
+            Error::Timeout => timeout().encode(env),
+            Error::Cancelled => cancelled().encode(env),
+            Error::StopIteration => stop_iteration().encode(env),
+            Error::UnknownStream => unknown_stream().encode(env),
+            Error::Init(msg) => (init_failed(), msg).encode(env),
+            Error::BadArg(msg) => (bad_argument(), msg).encode(env),
+            Error::NoLen => no_len().encode(env),
+        }
+    }
+}

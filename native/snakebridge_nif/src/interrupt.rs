@@ -1,0 +1,174 @@
+//! Stopping running Python code: an exception raised in the job's thread at its next
+//! bytecode boundary (`PyThreadState_SetAsyncExc`), by one thread that keeps the deadlines.
+
+use std::collections::BTreeMap;
+use std::os::raw::{c_long, c_ulong};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use once_cell::sync::Lazy;
+use pyo3::ffi;
+use pyo3::prelude::*;
+
+use crate::error::Error;
+use crate::runtime;
+
+const NONE: u8 = 0;
+const TIMEOUT: u8 = 1;
+const CANCEL: u8 = 2;
+
+/// One interruptible job. `armed` and `reason` change only while attached, so firing and
+/// finishing cannot interleave.
+pub struct Job {
+    tid: c_ulong,
+    armed: AtomicBool,
+    reason: AtomicU8,
+}
+
+impl Job {
+    pub fn current() -> Arc<Job> {
+        Arc::new(Job {
+            tid: unsafe { ffi::PyThread_get_thread_ident() },
+            armed: AtomicBool::new(false),
+            reason: AtomicU8::new(NONE),
+        })
+    }
+
+    pub fn stopped(&self) -> Option<Error> {
+        match self.reason.load(Ordering::Acquire) {
+            NONE => None,
+            TIMEOUT => Some(Error::Timeout),
+            _ => Some(Error::Cancelled),
+        }
+    }
+
+    /// Runs `f` so that a timeout or cancel can stop it. Must be called on the job's thread.
+    pub fn guard<'py, R>(
+        &self,
+        py: Python<'py>,
+        f: impl FnOnce(Python<'py>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        if let Some(e) = self.stopped() {
+            return Err(e);
+        }
+        self.armed.store(true, Ordering::Release);
+        let result = f(py);
+        self.armed.store(false, Ordering::Release);
+        if let Some(e) = self.stopped() {
+            // An exception that was set but not yet raised must not hit the next job.
+            unsafe { ffi::PyThreadState_SetAsyncExc(self.tid as c_long, std::ptr::null_mut()) };
+            drop(result);
+            return Err(e);
+        }
+        result
+    }
+
+    fn fire(&self, py: Python<'_>, reason: u8) {
+        if self.reason.load(Ordering::Acquire) != NONE {
+            return;
+        }
+        self.reason.store(reason, Ordering::Release);
+        if self.armed.load(Ordering::Acquire) {
+            if let Some(exc) = runtime::interrupt_type(py) {
+                unsafe { ffi::PyThreadState_SetAsyncExc(self.tid as c_long, exc.as_ptr()) };
+            }
+        }
+    }
+}
+
+/// Runs `f` with a deadline, when there is one.
+pub fn run<'py, R>(
+    py: Python<'py>,
+    timeout: Option<Duration>,
+    f: impl FnOnce(Python<'py>) -> Result<R, Error>,
+) -> Result<R, Error> {
+    let Some(timeout) = timeout else {
+        return f(py);
+    };
+    let job = Job::current();
+    let key = schedule(&job, Instant::now() + timeout);
+    let result = job.guard(py, f);
+    unschedule(key);
+    result
+}
+
+type Key = (Instant, u64);
+
+#[derive(Default)]
+struct Plan {
+    deadlines: BTreeMap<Key, Arc<Job>>,
+    now: Vec<Arc<Job>>,
+}
+
+static PLAN: Lazy<(Mutex<Plan>, Condvar)> = Lazy::new(Default::default);
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn plan() -> std::sync::MutexGuard<'static, Plan> {
+    PLAN.0.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn schedule(job: &Arc<Job>, at: Instant) -> Key {
+    let key = (at, SEQ.fetch_add(1, Ordering::Relaxed));
+    let mut plan = plan();
+    let earliest = plan.deadlines.keys().next().is_none_or(|k| key < *k);
+    plan.deadlines.insert(key, job.clone());
+    drop(plan);
+    // Wake the thread only when its next wake-up moves earlier.
+    if earliest {
+        PLAN.1.notify_one();
+    }
+    key
+}
+
+pub fn unschedule(key: Key) {
+    plan().deadlines.remove(&key);
+}
+
+/// Stops the job as soon as possible (a cancel from a resource callback, which cannot
+/// take the GIL itself).
+pub fn cancel(job: &Arc<Job>) {
+    plan().now.push(job.clone());
+    PLAN.1.notify_one();
+}
+
+pub(crate) fn start() {
+    std::thread::Builder::new()
+        .name("snakebridge-interrupt".into())
+        .spawn(watch)
+        .expect("spawn the interrupt thread");
+}
+
+fn watch() {
+    let mut plan = plan();
+    loop {
+        let now = Instant::now();
+        let mut fire: Vec<(Arc<Job>, u8)> = plan.now.drain(..).map(|j| (j, CANCEL)).collect();
+        while let Some(entry) = plan.deadlines.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            fire.push((entry.remove(), TIMEOUT));
+        }
+        if !fire.is_empty() {
+            drop(plan);
+            let _ = runtime::attach(|py| {
+                for (job, reason) in &fire {
+                    job.fire(py, *reason);
+                }
+            });
+            plan = self::plan();
+            continue;
+        }
+        plan = match plan.deadlines.keys().next() {
+            Some((at, _)) => {
+                let wait = at.saturating_duration_since(now) + Duration::from_micros(50);
+                PLAN.1
+                    .wait_timeout(plan, wait)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+            None => PLAN.1.wait(plan).unwrap_or_else(|p| p.into_inner()),
+        };
+    }
+}

@@ -1,0 +1,221 @@
+//! The native handle behind `%SnakeBridge.Ref{}` and `%SnakeBridge.StreamRef{}`.
+
+use std::collections::HashMap;
+use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use once_cell::sync::Lazy;
+use pyo3::prelude::*;
+use rustler::types::atom::Atom;
+use rustler::{Decoder, Encoder, Env, NifResult, ResourceArc, Term};
+
+use crate::cleanup;
+use crate::stream::StreamState;
+
+rustler::atoms! {
+    __struct__,
+    ref_id,
+    session_id,
+    pool_name,
+    stream_type,
+    python_module,
+    library,
+    exhausted,
+    resource,
+    id,
+    type_name,
+    nil,
+}
+
+/// Where an object came from: copied into every Ref and StreamRef made from it.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub session_id: String,
+    pub pool_name: Option<String>,
+    pub library: String,
+}
+
+impl<'a> Decoder<'a> for Ctx {
+    fn decode(term: Term<'a>) -> NifResult<Self> {
+        let (session_id, pool, library): (String, Term<'a>, String) = term.decode()?;
+        let pool_name = match pool.decode::<Atom>() {
+            Ok(a) if a == nil() => None,
+            Ok(a) => Some(a.to_term(term.get_env()).atom_to_string()?),
+            Err(_) => Some(pool.decode::<String>()?),
+        };
+        Ok(Ctx {
+            session_id,
+            pool_name,
+            library,
+        })
+    }
+}
+
+pub struct ObjInner {
+    pub id: u64,
+    obj: ManuallyDrop<Py<PyAny>>,
+    pub ctx: Arc<Ctx>,
+    pub stream: Option<StreamState>,
+}
+
+impl ObjInner {
+    pub fn obj(&self) -> &Py<PyAny> {
+        &self.obj
+    }
+}
+
+impl Drop for ObjInner {
+    fn drop(&mut self) {
+        // Runs wherever the BEAM collects the handle: never wait for the GIL here.
+        let obj = unsafe { ManuallyDrop::take(&mut self.obj) };
+        match self.stream.take() {
+            Some(stream) => {
+                STREAMS
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&self.id);
+                cleanup::release_stream(obj, stream);
+            }
+            None => cleanup::release(obj),
+        }
+    }
+}
+
+/// The resource: several handles (a StreamRef found again by its wire id) share one object.
+pub struct PyObj {
+    pub inner: Arc<ObjInner>,
+}
+
+#[rustler::resource_impl]
+impl rustler::Resource for PyObj {}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static STREAMS: Lazy<Mutex<HashMap<u64, Weak<ObjInner>>>> = Lazy::new(Default::default);
+/// Tells this node's ids from ids of earlier boots that travel in wire maps.
+static BOOT: Lazy<u64> = Lazy::new(|| {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    (t ^ (std::process::id() as u64).rotate_left(40)) & 0xffff_ffff
+});
+
+pub fn format_id(prefix: &str, id: u64) -> String {
+    format!("{prefix}-{:08x}-{id}", *BOOT)
+}
+
+/// The number in a `ref_id` made by this boot of the node.
+pub fn parse_stream_id(s: &str) -> Option<u64> {
+    let mut parts = s.split('-');
+    let (Some("sr"), Some(boot), Some(n), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if u64::from_str_radix(boot, 16).ok()? != *BOOT {
+        return None;
+    }
+    n.parse().ok()
+}
+
+pub fn new_object(obj: Py<PyAny>, ctx: Arc<Ctx>, stream: Option<StreamState>) -> Arc<ObjInner> {
+    let is_stream = stream.is_some();
+    let inner = Arc::new(ObjInner {
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        obj: ManuallyDrop::new(obj),
+        ctx,
+        stream,
+    });
+    if is_stream {
+        STREAMS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(inner.id, Arc::downgrade(&inner));
+    }
+    inner
+}
+
+pub fn lookup_stream(id: u64) -> Option<Arc<ObjInner>> {
+    STREAMS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&id)
+        .and_then(Weak::upgrade)
+}
+
+pub fn live_streams() -> usize {
+    STREAMS.lock().unwrap_or_else(|p| p.into_inner()).len()
+}
+
+fn pool_term<'a>(env: Env<'a>, ctx: &Ctx) -> Term<'a> {
+    match &ctx.pool_name {
+        Some(p) => Atom::from_str(env, p)
+            .map(|a| a.encode(env))
+            .unwrap_or_else(|_| p.encode(env)),
+        None => nil().encode(env),
+    }
+}
+
+/// `%SnakeBridge.StreamRef{}` for a stream object.
+pub fn stream_struct<'a>(env: Env<'a>, inner: Arc<ObjInner>) -> Term<'a> {
+    let stream = inner.stream.as_ref().expect("a stream object");
+    let ctx = &inner.ctx;
+    let keys = [
+        __struct__().encode(env),
+        ref_id().encode(env),
+        session_id().encode(env),
+        pool_name().encode(env),
+        stream_type().encode(env),
+        python_module().encode(env),
+        library().encode(env),
+        exhausted().encode(env),
+        resource().encode(env),
+    ];
+    let values = [
+        Atom::from_str(env, "Elixir.SnakeBridge.StreamRef")
+            .unwrap()
+            .encode(env),
+        format_id("sr", inner.id).encode(env),
+        ctx.session_id.encode(env),
+        pool_term(env, ctx),
+        stream.stream_type.as_str().encode(env),
+        stream.python_module.encode(env),
+        ctx.library.encode(env),
+        false.encode(env),
+        ResourceArc::new(PyObj {
+            inner: inner.clone(),
+        })
+        .encode(env),
+    ];
+    Term::map_from_term_arrays(env, &keys, &values).expect("unique keys")
+}
+
+/// `%SnakeBridge.Ref{}` for any other object.
+pub fn ref_struct<'a>(env: Env<'a>, inner: Arc<ObjInner>, tname: &str, module: &str) -> Term<'a> {
+    let ctx = &inner.ctx;
+    let keys = [
+        __struct__().encode(env),
+        id().encode(env),
+        type_name().encode(env),
+        python_module().encode(env),
+        session_id().encode(env),
+        library().encode(env),
+        resource().encode(env),
+    ];
+    let values = [
+        Atom::from_str(env, "Elixir.SnakeBridge.Ref")
+            .unwrap()
+            .encode(env),
+        format_id("ref", inner.id).encode(env),
+        tname.encode(env),
+        module.encode(env),
+        ctx.session_id.encode(env),
+        ctx.library.encode(env),
+        ResourceArc::new(PyObj {
+            inner: inner.clone(),
+        })
+        .encode(env),
+    ];
+    Term::map_from_term_arrays(env, &keys, &values).expect("unique keys")
+}

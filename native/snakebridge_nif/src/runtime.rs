@@ -1,0 +1,159 @@
+//! The one embedded interpreter: start-up, and attaching threads to it.
+
+use std::cell::Cell;
+use std::ffi::CString;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use once_cell::sync::OnceCell;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyModule, PyType};
+
+use crate::error::Error;
+
+static READY: AtomicBool = AtomicBool::new(false);
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+static SHIM: OnceCell<Py<PyModule>> = OnceCell::new();
+static INTERRUPT: OnceCell<Py<PyType>> = OnceCell::new();
+
+const SHIM_SRC: &std::ffi::CStr = {
+    const S: &str = concat!(include_str!("shim.py"), "\0");
+    match std::ffi::CStr::from_bytes_with_nul(S.as_bytes()) {
+        Ok(c) => c,
+        Err(_) => panic!("shim.py contains a NUL byte"),
+    }
+};
+
+/// The interpreter this crate was built against (baked in by build.rs).
+pub const BUILD_PYTHON: &str = env!("SNAKEBRIDGE_BUILD_PYTHON");
+
+thread_local! {
+    static KEPT: Cell<bool> = const { Cell::new(false) };
+}
+
+pub fn is_ready() -> bool {
+    READY.load(Ordering::Acquire)
+}
+
+/// Runs `f` attached to Python. The thread's Python thread state is created once and
+/// kept (a held PyGILState count), so later calls on it skip creating one.
+pub fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Result<R, Error> {
+    if !is_ready() {
+        return Err(Error::NotStarted);
+    }
+    keep_thread_state();
+    Ok(Python::attach(f))
+}
+
+fn keep_thread_state() {
+    KEPT.with(|kept| {
+        if !kept.get() {
+            // Ensure creates the thread state and takes the GIL; SaveThread gives the GIL
+            // back but leaves the count at one, so Release never deletes the state.
+            unsafe {
+                ffi::PyGILState_Ensure();
+                ffi::PyEval_SaveThread();
+            }
+            kept.set(true);
+        }
+    });
+}
+
+pub fn shim(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    SHIM.get()
+        .map(|m| m.bind(py))
+        .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("SnakeBridge shim not loaded"))
+}
+
+pub fn interrupt_type(py: Python<'_>) -> Option<&Bound<'_, PyType>> {
+    INTERRUPT.get().map(|t| t.bind(py))
+}
+
+pub fn is_interrupt(py: Python<'_>, err: &PyErr) -> bool {
+    interrupt_type(py).is_some_and(|t| err.is_instance(py, t))
+}
+
+/// Starts the interpreter once. `executable` tells Python where its home is (a
+/// virtualenv's python gives that venv's site-packages); `paths` go first on sys.path.
+pub fn init(executable: Option<String>, paths: Vec<String>) -> Result<(), Error> {
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    if is_ready() {
+        return Python::attach(|py| add_paths(py, paths)).map_err(Error::from);
+    }
+    let exe = executable.unwrap_or_else(|| BUILD_PYTHON.to_string());
+    unsafe {
+        promote_libpython();
+        let mut config = MaybeUninit::<ffi::PyConfig>::zeroed();
+        ffi::PyConfig_InitPythonConfig(config.as_mut_ptr());
+        let config = config.assume_init_mut();
+        // The BEAM owns signals.
+        config.install_signal_handlers = 0;
+        if !exe.is_empty() {
+            let c_exe = CString::new(exe.clone()).map_err(|_| Error::Init("bad path".into()))?;
+            let status =
+                ffi::PyConfig_SetBytesString(config, &mut config.program_name, c_exe.as_ptr());
+            if ffi::PyStatus_Exception(status) != 0 {
+                ffi::PyConfig_Clear(config);
+                return Err(Error::Init(status_message(&status)));
+            }
+        }
+        let status = ffi::Py_InitializeFromConfig(config);
+        ffi::PyConfig_Clear(config);
+        if ffi::PyStatus_Exception(status) != 0 {
+            return Err(Error::Init(status_message(&status)));
+        }
+        // The BEAM may ignore SIGCHLD, which breaks waitpid() in Python's subprocess.
+        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+
+        let py = Python::assume_attached();
+        let setup = load_shim(py).and_then(|_| add_paths(py, paths));
+        // This thread keeps the main thread state; give the GIL back.
+        ffi::PyEval_SaveThread();
+        KEPT.with(|k| k.set(true));
+        setup.map_err(|e| Error::Init(e.to_string()))?;
+    }
+    READY.store(true, Ordering::Release);
+    crate::cleanup::start();
+    crate::interrupt::start();
+    Ok(())
+}
+
+fn load_shim(py: Python<'_>) -> PyResult<()> {
+    let shim = PyModule::from_code(py, SHIM_SRC, c"snakebridge_shim.py", c"_snakebridge")?;
+    let interrupt = shim
+        .getattr("SnakeBridgeInterrupt")?
+        .cast_into::<PyType>()?;
+    let _ = INTERRUPT.set(interrupt.unbind());
+    let _ = SHIM.set(shim.unbind());
+    Ok(())
+}
+
+fn add_paths(py: Python<'_>, paths: Vec<String>) -> PyResult<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    shim(py)?.call_method1("add_paths", (paths,))?;
+    Ok(())
+}
+
+/// Extension modules (math, _json, ...) expect libpython's symbols to be global; the BEAM
+/// loads NIFs with RTLD_LOCAL, so reopen libpython with RTLD_GLOBAL.
+unsafe fn promote_libpython() {
+    if let Some(path) = option_env!("SNAKEBRIDGE_LIBPYTHON") {
+        if let Ok(c) = CString::new(path) {
+            libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL);
+        }
+    }
+}
+
+fn status_message(status: &ffi::PyStatus) -> String {
+    if status.err_msg.is_null() {
+        "unknown error".into()
+    } else {
+        unsafe { std::ffi::CStr::from_ptr(status.err_msg) }
+            .to_string_lossy()
+            .into_owned()
+    }
+}

@@ -1,0 +1,65 @@
+"""Python-side helpers of SnakeBridge (module `_snakebridge`), loaded once at start-up."""
+
+import sys
+import traceback
+
+
+class SnakeBridgeInterrupt(BaseException):
+    """Raised asynchronously in a thread to stop its Python code (timeout, cancel).
+
+    A BaseException, so that `except Exception:` in user code cannot swallow the stop.
+    """
+
+
+def type_name(t):
+    module = getattr(t, "__module__", "builtins")
+    qual = getattr(t, "__qualname__", t.__name__)
+    return qual if module == "builtins" else f"{module}.{qual}"
+
+
+def describe_exception(e):
+    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    return type_name(type(e)), str(e), tb
+
+
+def add_paths(paths):
+    import site
+
+    for p in reversed(paths):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    for p in paths:
+        site.addsitedir(p)
+
+
+def new_loop():
+    # asyncio is slow to import: only streams over async generators pay for it.
+    import asyncio
+
+    return asyncio.new_event_loop()
+
+
+def anext(loop, agen):
+    """One step of an async generator: (True, item), or (False, None) at the end."""
+    try:
+        return True, loop.run_until_complete(agen.__anext__())
+    except StopAsyncIteration:
+        return False, None
+
+
+def aclose(loop, agen):
+    try:
+        loop.run_until_complete(agen.aclose())
+    finally:
+        loop.close()
+
+
+def close(it):
+    closer = getattr(it, "close", None)
+    if closer is not None:
+        closer()
+
+
+def call_in_frame(f, args, kwargs):
+    """Builtins such as eval() and globals() need a calling Python frame."""
+    return f(*args, **(kwargs or {}))

@@ -1,0 +1,357 @@
+//! Lazy iteration of Python iterators: detection, `next()` and batching.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
+use rustler::env::SavedTerm;
+use rustler::{Env, OwnedEnv, Term};
+
+use crate::convert::ToTerm;
+use crate::error::Error;
+use crate::objects::ObjInner;
+use crate::runtime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamType {
+    Generator,
+    Iterator,
+    AsyncGenerator,
+}
+
+impl StreamType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StreamType::Generator => "generator",
+            StreamType::Iterator => "iterator",
+            StreamType::AsyncGenerator => "async_generator",
+        }
+    }
+}
+
+/// The seed's `_is_generator_or_iterator`, returning which kind of stream it is.
+pub fn detect(obj: &Bound<'_, PyAny>) -> Option<StreamType> {
+    let p = obj.as_ptr();
+    unsafe {
+        if ffi::PyGen_Check(p) != 0 {
+            return Some(StreamType::Generator);
+        }
+        if ffi::PyAsyncGen_CheckExact(p) != 0 {
+            return Some(StreamType::AsyncGenerator);
+        }
+    }
+    let has = |name: &str| obj.hasattr(name).unwrap_or(false);
+    if has("__next__") && has("__iter__") {
+        // Built-in collections are values; context managers (files, connections) are Refs.
+        if obj.is_instance_of::<PyString>()
+            || obj.is_instance_of::<PyBytes>()
+            || obj.is_instance_of::<PyByteArray>()
+            || obj.is_instance_of::<PyList>()
+            || obj.is_instance_of::<PyTuple>()
+            || obj.is_instance_of::<PyDict>()
+            || obj.is_instance_of::<PySet>()
+            || obj.is_instance_of::<PyFrozenSet>()
+        {
+            return None;
+        }
+        if has("__enter__") && has("__exit__") {
+            return None;
+        }
+        return Some(StreamType::Iterator);
+    }
+    None
+}
+
+pub struct StreamState {
+    pub stream_type: StreamType,
+    pub type_name: String,
+    pub python_module: String,
+    pub buf: Mutex<StreamBuf>,
+}
+
+/// What one stream holds between calls. Take this lock before attaching to Python, never
+/// while attached: two processes on one generator would otherwise deadlock on the GIL.
+pub struct StreamBuf {
+    pub exhausted: bool,
+    /// Items pulled per GIL acquisition (1: strictly lazy).
+    pub batch: usize,
+    /// Items pulled ahead (batching) or pushed back (a halted reduce), oldest first.
+    items: VecDeque<SavedTerm>,
+    env: Option<OwnedEnv>,
+    /// An error raised while pulling ahead, given after the items before it.
+    pending: Option<Error>,
+    /// The event loop that drives an async generator, made on first use.
+    pub aloop: Option<Py<PyAny>>,
+}
+
+impl StreamState {
+    pub fn new(obj: &Bound<'_, PyAny>, stream_type: StreamType) -> PyResult<Self> {
+        let ty = obj.get_type();
+        Ok(StreamState {
+            stream_type,
+            type_name: ty.name()?.to_string(),
+            python_module: ty.module()?.to_string(),
+            buf: Mutex::new(StreamBuf {
+                exhausted: false,
+                batch: 1,
+                items: VecDeque::new(),
+                env: None,
+                pending: None,
+                aloop: None,
+            }),
+        })
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, StreamBuf> {
+        self.buf.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl StreamBuf {
+    pub fn has_buffered(&self) -> bool {
+        !self.items.is_empty() || self.pending.is_some()
+    }
+
+    /// Moves up to `max` buffered items into `out` (in `env`); an error pulled ahead comes
+    /// out once the items before it are gone.
+    pub fn drain_into<'a>(
+        &mut self,
+        env: Env<'a>,
+        max: usize,
+        out: &mut Vec<Term<'a>>,
+    ) -> Result<(), Error> {
+        if let Some(owned) = &self.env {
+            while out.len() < max {
+                let Some(saved) = self.items.pop_front() else {
+                    break;
+                };
+                out.push(owned.run(|e| saved.load(e).in_env(env)));
+            }
+        }
+        if self.items.is_empty() {
+            // Free the copies.
+            self.env = None;
+            if out.is_empty() {
+                if let Some(err) = self.pending.take() {
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts items back in front (a reduce that stopped before using them).
+    pub fn push_front(&mut self, terms: &[Term<'_>]) {
+        let owned = self.env.get_or_insert_with(OwnedEnv::new);
+        for t in terms.iter().rev() {
+            let saved = owned.save(*t);
+            self.items.push_front(saved);
+        }
+    }
+
+    fn save(&mut self, term: Term<'_>) {
+        let owned = self.env.get_or_insert_with(OwnedEnv::new);
+        let saved = owned.save(term);
+        self.items.push_back(saved);
+    }
+}
+
+/// One `next()`: `Ok(None)` at the end.
+pub fn next_item<'py>(
+    py: Python<'py>,
+    inner: &ObjInner,
+    stream: &StreamState,
+    buf: &mut StreamBuf,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let obj = inner.obj().bind(py);
+    if stream.stream_type == StreamType::AsyncGenerator {
+        let shim = runtime::shim(py)?;
+        let aloop = match &buf.aloop {
+            Some(l) => l.bind(py).clone(),
+            None => {
+                let l = shim.call_method0("new_loop")?;
+                buf.aloop = Some(l.clone().unbind());
+                l
+            }
+        };
+        let (more, item): (bool, Bound<'py, PyAny>) =
+            shim.call_method1("anext", (aloop, obj))?.extract()?;
+        return Ok(more.then_some(item));
+    }
+    unsafe {
+        let p = obj.as_ptr();
+        if (*ffi::Py_TYPE(p)).tp_iternext.is_none() {
+            // `__next__` set on the instance only: call it the slow way.
+            return match obj.call_method0("__next__") {
+                Ok(v) => Ok(Some(v)),
+                Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(py) => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
+        let item = ffi::PyIter_Next(p);
+        if item.is_null() {
+            if ffi::PyErr_Occurred().is_null() {
+                Ok(None)
+            } else {
+                Err(PyErr::fetch(py))
+            }
+        } else {
+            Ok(Some(Bound::from_owned_ptr(py, item)))
+        }
+    }
+}
+
+/// Up to `max` items into `out`: first what is buffered, then from Python, pulling
+/// `buf.batch` items per GIL acquisition and keeping what `max` leaves over.
+pub fn pull<'a>(
+    env: Env<'a>,
+    inner: &ObjInner,
+    max: usize,
+    timeout: Option<std::time::Duration>,
+    out: &mut Vec<Term<'a>>,
+) -> Result<(), Error> {
+    let stream = inner
+        .stream
+        .as_ref()
+        .ok_or(Error::BadArg("not a stream".into()))?;
+    let mut buf = stream.lock();
+    buf.drain_into(env, max, out)?;
+    if out.len() >= max || buf.exhausted {
+        return Ok(());
+    }
+    let want = (max - out.len()).max(buf.batch);
+    let wanted_now = max - out.len();
+    let buf = &mut *buf;
+    runtime::attach(|py| {
+        let to_term = ToTerm {
+            env,
+            ctx: &inner.ctx,
+        };
+        let mut got = 0;
+        let result = crate::interrupt::run(py, timeout, |py| {
+            while got < want {
+                match next_item(py, inner, stream, buf)? {
+                    None => {
+                        buf.exhausted = true;
+                        break;
+                    }
+                    Some(item) => {
+                        let term = to_term.term(&item)?;
+                        if got < wanted_now {
+                            out.push(term);
+                        } else {
+                            buf.save(term);
+                        }
+                        got += 1;
+                    }
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            // Items already pulled are delivered; the error comes after them.
+            Err(e) if got > 0 => {
+                buf.pending = Some(e);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    })?
+}
+
+// ---------------------------------------------------------------- NIFs
+
+use crate::call::{ok_tuple, reply, timeout_of};
+use crate::objects::{self, PyObj};
+use rustler::{Encoder, ResourceArc};
+
+rustler::atoms! { unknown_stream }
+
+fn stream_of(res: &ResourceArc<PyObj>) -> Result<&StreamState, Error> {
+    res.inner
+        .stream
+        .as_ref()
+        .ok_or_else(|| Error::BadArg("not a stream".into()))
+}
+
+/// `{:ok, item}`, `{:error, :stop_iteration}` (without touching Python once exhausted), or
+/// `{:error, reason}`.
+#[rustler::nif(schedule = "DirtyIo")]
+fn stream_next<'a>(env: Env<'a>, res: ResourceArc<PyObj>, timeout_ms: Option<u64>) -> Term<'a> {
+    let mut out = Vec::with_capacity(1);
+    let result = pull(env, &res.inner, 1, timeout_of(timeout_ms), &mut out)
+        .and_then(|()| out.pop().ok_or(Error::StopIteration));
+    reply(env, result)
+}
+
+/// `{:ok, [item, ...]}` with 1..max items (max 0: the stream's own batch size), or
+/// `{:error, :stop_iteration}` / `{:error, reason}`.
+#[rustler::nif(schedule = "DirtyIo")]
+fn stream_next_batch<'a>(
+    env: Env<'a>,
+    res: ResourceArc<PyObj>,
+    max: usize,
+    timeout_ms: Option<u64>,
+) -> Term<'a> {
+    let result = stream_of(&res).and_then(|stream| {
+        let max = if max == 0 { stream.lock().batch } else { max };
+        let mut out = Vec::with_capacity(max.min(65_536));
+        pull(env, &res.inner, max, timeout_of(timeout_ms), &mut out)?;
+        if out.is_empty() {
+            return Err(Error::StopIteration);
+        }
+        Ok(out.encode(env))
+    });
+    reply(env, result)
+}
+
+/// Gives items back to the front of the stream: no Python involved.
+#[rustler::nif]
+fn stream_push_front<'a>(env: Env<'a>, res: ResourceArc<PyObj>, items: Vec<Term<'a>>) -> Term<'a> {
+    reply(
+        env,
+        stream_of(&res).map(|s| {
+            s.lock().push_front(&items);
+            true.encode(env)
+        }),
+    )
+}
+
+#[rustler::nif]
+fn stream_set_batch(env: Env<'_>, res: ResourceArc<PyObj>, batch: usize) -> Term<'_> {
+    reply(
+        env,
+        stream_of(&res).map(|s| {
+            s.lock().batch = batch.max(1);
+            true.encode(env)
+        }),
+    )
+}
+
+/// `{type_name, exhausted?}`: what the wire format and Inspect show.
+#[rustler::nif]
+fn stream_info(env: Env<'_>, res: ResourceArc<PyObj>) -> Term<'_> {
+    reply(
+        env,
+        stream_of(&res).map(|s| {
+            let buf = s.lock();
+            let done = buf.exhausted && !buf.has_buffered();
+            (s.type_name.as_str(), done, buf.batch).encode(env)
+        }),
+    )
+}
+
+/// The StreamRef behind a wire id, while the stream is alive on this node.
+#[rustler::nif]
+fn stream_lookup<'a>(env: Env<'a>, id: String) -> Term<'a> {
+    let found = objects::parse_stream_id(&id)
+        .and_then(objects::lookup_stream)
+        .map(|inner| objects::stream_struct(env, inner));
+    match found {
+        Some(t) => ok_tuple(env, t),
+        None => (crate::call::error(), unknown_stream()).encode(env),
+    }
+}

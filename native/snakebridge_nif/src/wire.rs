@@ -1,0 +1,86 @@
+//! JSON for wire maps (`SnakeBridge.Wire`): terms to serde_json values and back.
+
+use rustler::types::map::MapIterator;
+use rustler::{Binary, Encoder, Env, NewBinary, Term, TermType};
+use serde_json::{Map, Number, Value};
+
+use crate::call::reply;
+use crate::error::Error;
+
+fn to_value(term: Term<'_>) -> Result<Value, Error> {
+    let bad = || Error::BadArg("not JSON-encodable".into());
+    Ok(match term.get_type() {
+        TermType::Atom => match term.atom_to_string().map_err(|_| bad())?.as_str() {
+            "nil" => Value::Null,
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            other => Value::String(other.to_string()),
+        },
+        TermType::Integer => match term.decode::<i64>() {
+            Ok(i) => Value::from(i),
+            Err(_) => Value::from(term.decode::<u64>().map_err(|_| bad())?),
+        },
+        TermType::Float => {
+            Number::from_f64(term.decode().map_err(|_| bad())?).map_or(Value::Null, Value::Number)
+        }
+        TermType::Binary => Value::String(term.decode::<String>().map_err(|_| bad())?),
+        TermType::List => {
+            let items: Vec<Term> = term.decode().map_err(|_| bad())?;
+            Value::Array(items.into_iter().map(to_value).collect::<Result<_, _>>()?)
+        }
+        TermType::Map => {
+            let mut map = Map::new();
+            for (k, v) in MapIterator::new(term).ok_or_else(bad)? {
+                let key = match k.get_type() {
+                    TermType::Atom => k.atom_to_string().map_err(|_| bad())?,
+                    _ => k.decode::<String>().map_err(|_| bad())?,
+                };
+                map.insert(key, to_value(v)?);
+            }
+            Value::Object(map)
+        }
+        _ => return Err(bad()),
+    })
+}
+
+fn from_value<'a>(env: Env<'a>, value: &Value) -> Term<'a> {
+    match value {
+        Value::Null => rustler::types::atom::nil().encode(env),
+        Value::Bool(b) => b.encode(env),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.encode(env),
+            (None, Some(u)) => u.encode(env),
+            _ => n.as_f64().unwrap_or(0.0).encode(env),
+        },
+        Value::String(s) => s.encode(env),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| from_value(env, v))
+            .collect::<Vec<_>>()
+            .encode(env),
+        Value::Object(map) => {
+            let keys: Vec<Term> = map.keys().map(|k| k.encode(env)).collect();
+            let values: Vec<Term> = map.values().map(|v| from_value(env, v)).collect();
+            Term::map_from_term_arrays(env, &keys, &values).expect("JSON keys are unique")
+        }
+    }
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn wire_encode<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
+    let result = to_value(term).map(|v| {
+        let text = serde_json::to_vec(&v).expect("a Value always serializes");
+        let mut bin = NewBinary::new(env, text.len());
+        bin.as_mut_slice().copy_from_slice(&text);
+        Binary::from(bin).encode(env)
+    });
+    reply(env, result)
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn wire_decode<'a>(env: Env<'a>, json: Binary<'a>) -> Term<'a> {
+    let result = serde_json::from_slice::<Value>(json.as_slice())
+        .map(|v| from_value(env, &v))
+        .map_err(|e| Error::BadArg(format!("invalid JSON: {e}")));
+    reply(env, result)
+}
