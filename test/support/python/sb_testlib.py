@@ -1,0 +1,104 @@
+"""Python code the ExUnit suite calls (generators, counters, objects with lifetimes)."""
+
+import asyncio
+import itertools
+import time
+import weakref
+
+# Python-side counters the tests read: live objects, produced items, finally blocks run.
+state = {"produced": 0, "finally": 0, "live": 0}
+
+
+def reset():
+    for k in state:
+        state[k] = 0
+    return True
+
+
+def get(key):
+    return state[key]
+
+
+class Tracked:
+    """An object that counts its live instances (to see a Ref being released)."""
+
+    def __init__(self, value=None):
+        self.value = value
+        state["live"] += 1
+
+    def __del__(self):
+        state["live"] -= 1
+
+    def __repr__(self):
+        return f"Tracked({self.value!r})"
+
+    def double(self, factor=2):
+        return self.value * factor
+
+
+def make_tracked(n):
+    return [Tracked(i) for i in range(n)]
+
+
+def counting_gen(n=None):
+    """Counts every item it produces, and records that its finally ran."""
+    try:
+        for i in itertools.count() if n is None else range(n):
+            state["produced"] += 1
+            yield i
+    finally:
+        state["finally"] += 1
+
+
+def gen_with_error(n):
+    for i in range(n):
+        yield i
+    raise ValueError(f"boom after {n}")
+
+
+def status_with_gen():
+    return {"status": "ok", "data": (x * 2 for x in range(10))}
+
+
+async def agen(n):
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield i
+
+
+def make_agen(n):
+    return agen(n)
+
+
+class LenIterator:
+    def __init__(self, n):
+        self.i = 0
+        self.n = n
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.i >= self.n:
+            raise StopIteration
+        self.i += 1
+        return self.i
+
+    def __len__(self):
+        return self.n - self.i
+
+
+def busy(seconds):
+    end = time.time() + seconds
+    n = 0
+    while time.time() < end:
+        n += 1
+    return n
+
+
+def busy_forever():
+    try:
+        while True:
+            state["produced"] += 1
+    finally:
+        state["finally"] += 1
