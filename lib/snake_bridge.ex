@@ -56,4 +56,34 @@ defmodule SnakeBridge do
       {:error, reason} -> raise Runtime.exception(reason)
     end
   end
+
+  @doc """
+  Runs `module.function(*args, **kwargs)` on a worker thread and calls `callback` with
+  every item it yields, in order, in the calling process.
+
+  A generator, iterator or async generator is iterated; any other result is one chunk.
+  `callback` returns `:ok` to go on or `:halt` to stop early (the producer is stopped
+  and its generator closed, so its `finally` runs). An exception raised by the
+  callback stops the producer first and is then re-raised here.
+
+  Items travel in batches (up to `stream_chunk` items per message, 1024 by default,
+  sent sooner when the producer is slow), with at most `stream_window` batches (8)
+  unacknowledged, so a fast producer waits for a slow callback.
+
+  Returns `:ok`, `{:error, :timeout}` after `stream_timeout` (see
+  `SnakeBridge.Runtime`; the Python code is stopped), or `{:error, reason}`. After it
+  returns, no message of this stream is left in the mailbox or arrives later.
+
+      iex> SnakeBridge.stream("builtins", "range", [3], [], fn x -> send(self(), {:got, x}); :ok end)
+      :ok
+      iex> for _ <- 1..3, do: receive(do: ({:got, x} -> x))
+      [0, 1, 2]
+  """
+  @spec stream(module_name(), String.t(), list(), keyword(), (term() -> :ok | :halt)) ::
+          :ok | {:error, term()}
+  def stream(module, function, args, opts, callback)
+      when is_binary(module) and is_binary(function) and is_list(args) and is_list(opts) and
+             is_function(callback, 1) do
+    SnakeBridge.Streamer.run(module, function, args, opts, callback)
+  end
 end

@@ -60,6 +60,11 @@ fn target<'py>(py: Python<'py>, target: Term<'_>) -> PyResult<Bound<'py, PyAny>>
     import(py, &name)
 }
 
+/// `module.function` (a dotted function path is followed).
+pub fn resolve<'py>(py: Python<'py>, module: &str, function: &str) -> PyResult<Bound<'py, PyAny>> {
+    getattr_path(import(py, module)?, function)
+}
+
 /// `a.b.c` on `obj`.
 fn getattr_path<'py>(obj: Bound<'py, PyAny>, path: &str) -> PyResult<Bound<'py, PyAny>> {
     let mut cur = obj;

@@ -55,7 +55,9 @@ fn describe(py: Python<'_>, err: PyErr) -> Error {
         return Error::Timeout;
     }
     let described = runtime::shim(py)
-        .and_then(|shim| shim.call_method1("describe_exception", (err.value(py),)))
+        .and_then(|shim| {
+            shim.call_method1("describe_exception", (err.value(py), err.traceback(py)))
+        })
         .and_then(|t| t.extract::<(String, String, String)>());
     match described {
         Ok((type_name, message, traceback)) => Error::Python {

@@ -9,6 +9,7 @@ pub mod objects;
 pub mod runtime;
 pub mod stream;
 pub mod wire;
+pub mod worker;
 
 use rustler::{Encoder, Env, Term};
 

@@ -17,8 +17,8 @@ def type_name(t):
     return qual if module == "builtins" else f"{module}.{qual}"
 
 
-def describe_exception(e):
-    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+def describe_exception(e, tb=None):
+    tb = "".join(traceback.format_exception(type(e), e, tb or e.__traceback__))
     return type_name(type(e)), str(e), tb
 
 
@@ -63,3 +63,15 @@ def close(it):
 def call_in_frame(f, args, kwargs):
     """Builtins such as eval() and globals() need a calling Python frame."""
     return f(*args, **(kwargs or {}))
+
+
+def as_chunks(value):
+    """What stream/5 iterates for a non-iterator result: an iterator over a collection
+    (list, tuple, range, set...), or None for a value that is one chunk (str, bytes, dict,
+    anything not iterable)."""
+    if isinstance(value, (str, bytes, bytearray, dict)):
+        return None
+    try:
+        return iter(value)
+    except TypeError:
+        return None

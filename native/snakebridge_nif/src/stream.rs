@@ -158,26 +158,35 @@ impl StreamBuf {
     }
 }
 
-/// One `next()`: `Ok(None)` at the end.
+/// One `next()` of a stream: `Ok(None)` at the end.
 pub fn next_item<'py>(
     py: Python<'py>,
     inner: &ObjInner,
     stream: &StreamState,
     buf: &mut StreamBuf,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let obj = inner.obj().bind(py);
-    if stream.stream_type == StreamType::AsyncGenerator {
+    next_raw(py, inner.obj().bind(py), stream.stream_type, &mut buf.aloop)
+}
+
+/// One `next()` of any iterator (an async generator steps on `aloop`, made on first use).
+pub fn next_raw<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py, PyAny>,
+    kind: StreamType,
+    aloop: &mut Option<Py<PyAny>>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if kind == StreamType::AsyncGenerator {
         let shim = runtime::shim(py)?;
-        let aloop = match &buf.aloop {
+        let lp = match aloop {
             Some(l) => l.bind(py).clone(),
             None => {
                 let l = shim.call_method0("new_loop")?;
-                buf.aloop = Some(l.clone().unbind());
+                *aloop = Some(l.clone().unbind());
                 l
             }
         };
         let (more, item): (bool, Bound<'py, PyAny>) =
-            shim.call_method1("anext", (aloop, obj))?.extract()?;
+            shim.call_method1("anext", (lp, obj))?.extract()?;
         return Ok(more.then_some(item));
     }
     unsafe {

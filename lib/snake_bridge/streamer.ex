@@ -1,0 +1,99 @@
+defmodule SnakeBridge.Streamer do
+  @moduledoc false
+  # The caller's side of SnakeBridge.stream/5: receives batches, acknowledges them,
+  # calls the callback, and stops the producer on halt, raise or timeout.
+
+  alias SnakeBridge.{Native, Runtime}
+
+  @window 8
+  @chunk 1024
+  # How long a stopped producer may take to close before we stop waiting for it.
+  @close_grace 5_000
+
+  def run(module, function, args, opts, callback) do
+    {runtime, kwargs} = Keyword.pop(opts, :__runtime__, [])
+    library = Runtime.library(module)
+    timeout = Runtime.resolve_timeout(:stream_timeout, library, runtime)
+    deadline = if timeout == :infinity, do: :infinity, else: now() + timeout
+    tag = make_ref()
+    window = Keyword.get(runtime, :stream_window, @window)
+    chunk = Keyword.get(runtime, :stream_chunk, @chunk)
+
+    {:ok, job} =
+      Native.stream_start(
+        module,
+        function,
+        args,
+        kwargs,
+        Runtime.ctx(module, runtime),
+        self(),
+        tag,
+        {window, chunk}
+      )
+
+    loop(job, tag, callback, deadline)
+  end
+
+  defp loop(job, tag, callback, deadline) do
+    receive do
+      {^tag, :chunks, items} ->
+        # Acknowledge first: the producer makes the next batch while the callback runs.
+        Native.stream_ack(job, 1)
+
+        case apply_each(items, callback) do
+          :ok ->
+            loop(job, tag, callback, deadline)
+
+          :halt ->
+            stop(job, tag)
+            :ok
+
+          {:raise, kind, reason, stack} ->
+            stop(job, tag)
+            :erlang.raise(kind, reason, stack)
+        end
+
+      {^tag, :done, result} ->
+        normalize(result)
+    after
+      remaining(deadline) ->
+        stop(job, tag)
+        {:error, :timeout}
+    end
+  end
+
+  defp apply_each([], _callback), do: :ok
+
+  defp apply_each([item | rest], callback) do
+    case callback.(item) do
+      :halt -> :halt
+      _ -> apply_each(rest, callback)
+    end
+  catch
+    kind, reason -> {:raise, kind, reason, __STACKTRACE__}
+  end
+
+  # Cancel (no message is sent after this), let the producer close its generator, and
+  # drop what it sent before.
+  defp stop(job, tag) do
+    Native.stream_cancel(job)
+    Native.stream_await(job, @close_grace)
+    flush(tag)
+  end
+
+  defp flush(tag) do
+    receive do
+      {^tag, _, _} -> flush(tag)
+    after
+      0 -> :ok
+    end
+  end
+
+  defp normalize(:ok), do: :ok
+  defp normalize({:error, _} = error), do: Runtime.result(error)
+
+  defp now, do: System.monotonic_time(:millisecond)
+
+  defp remaining(:infinity), do: :infinity
+  defp remaining(deadline), do: max(deadline - now(), 0)
+end

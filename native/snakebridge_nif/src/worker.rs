@@ -1,0 +1,387 @@
+//! Callback streaming: a Python producer runs on a worker thread owned by the NIF and
+//! sends its items to the calling process in batches, within a window of unacknowledged
+//! batches (backpressure). A cancel (halt, timeout, dead caller) stops the producer
+//! and closes the iterator; after `stream_cancel` returns, no message of the job is sent.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use once_cell::sync::Lazy;
+use pyo3::prelude::*;
+use rustler::env::SavedTerm;
+use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, ResourceArc, Term};
+
+use crate::convert::{self, ToTerm};
+use crate::error::Error;
+use crate::interrupt::Job;
+use crate::objects::Ctx;
+use crate::stream::{self, StreamType};
+use crate::{call, runtime};
+
+rustler::atoms! { chunks, done, ok }
+
+#[derive(Default)]
+struct Flow {
+    credits: usize,
+    cancelled: bool,
+    finished: bool,
+}
+
+/// What the caller and the worker share.
+pub struct Shared {
+    flow: Mutex<Flow>,
+    cv: Condvar,
+    job: OnceLock<Arc<Job>>,
+}
+
+impl Shared {
+    fn flow(&self) -> std::sync::MutexGuard<'_, Flow> {
+        self.flow.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cancel(&self) {
+        let mut flow = self.flow();
+        if flow.finished || flow.cancelled {
+            return;
+        }
+        flow.cancelled = true;
+        drop(flow);
+        self.cv.notify_all();
+        // Stops Python code that is running now; the worker checks the flag otherwise.
+        if let Some(job) = self.job.get() {
+            crate::interrupt::cancel(job);
+        }
+    }
+
+    /// Waits (detached from Python) for room in the window; false once cancelled.
+    fn take_credit(&self) -> bool {
+        let mut flow = self.flow();
+        while flow.credits == 0 && !flow.cancelled {
+            flow = self.cv.wait(flow).unwrap_or_else(|p| p.into_inner());
+        }
+        if flow.cancelled {
+            return false;
+        }
+        flow.credits -= 1;
+        true
+    }
+}
+
+/// The job handle the caller holds; it watches the caller, whose death cancels the job.
+pub struct StreamJob {
+    shared: Arc<Shared>,
+}
+
+#[rustler::resource_impl]
+impl rustler::Resource for StreamJob {
+    fn down<'a>(&'a self, _env: Env<'a>, _pid: LocalPid, _mon: Monitor) {
+        self.shared.cancel();
+    }
+}
+
+struct Work {
+    shared: Arc<Shared>,
+    pid: LocalPid,
+    /// Holds the tag, the module and function names and the arguments.
+    env: OwnedEnv,
+    tag: SavedTerm,
+    request: SavedTerm,
+    ctx: Arc<Ctx>,
+    chunk: usize,
+}
+
+static QUEUE: Lazy<(Sender<Work>, Receiver<Work>)> = Lazy::new(unbounded);
+static IDLE: AtomicUsize = AtomicUsize::new(0);
+
+/// Hands work to an idle worker, or starts one (threads are kept: starting one costs
+/// about half a millisecond, and each keeps its Python thread state).
+fn submit(work: Work) {
+    if IDLE.load(Ordering::Acquire) == 0 {
+        std::thread::Builder::new()
+            .name("snakebridge-stream".into())
+            .spawn(worker_loop)
+            .expect("spawn a stream worker");
+    } else {
+        IDLE.fetch_sub(1, Ordering::AcqRel);
+    }
+    let _ = QUEUE.0.send(work);
+}
+
+fn worker_loop() {
+    let rx = QUEUE.1.clone();
+    while let Ok(work) = rx.recv() {
+        run(work);
+        IDLE.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Sends one message unless the job was cancelled: checked under the flow lock, so a
+/// caller that has cancelled never receives another message of this job.
+fn send(work: &Work, msg_env: &mut OwnedEnv, msg: SavedTerm) -> bool {
+    let flow = work.shared.flow();
+    if flow.cancelled {
+        msg_env.clear();
+        return false;
+    }
+    let sent = msg_env.send_and_clear(&work.pid, |e| msg.load(e)).is_ok();
+    drop(flow);
+    sent
+}
+
+/// `{tag, kind, payload}` built in the message env.
+fn message<'a>(work: &Work, e: Env<'a>, kind: rustler::Atom, payload: Term<'a>) -> Term<'a> {
+    let tag = work.env.run(|te| work.tag.load(te).in_env(e));
+    (tag, kind, payload).encode(e)
+}
+
+fn run(work: Work) {
+    let mut msg_env = OwnedEnv::new();
+    let outcome = runtime::attach(|py| produce(py, &work, &mut msg_env))
+        .map_err(Failure::from)
+        .and_then(|r| r);
+    let reply = msg_env.run(|e| {
+        let result = match outcome {
+            Ok(()) => ok().encode(e),
+            Err(Failure::Error(err)) => (call::error(), err).encode(e),
+            Err(Failure::Term(saved)) => {
+                let reason = work.env.run(|oe| saved.load(oe).in_env(e));
+                (call::error(), reason).encode(e)
+            }
+        };
+        msg_env.save(message(&work, e, done(), result))
+    });
+    send(&work, &mut msg_env, reply);
+    let mut flow = work.shared.flow();
+    flow.finished = true;
+    drop(flow);
+    work.shared.cv.notify_all();
+}
+
+enum Failure {
+    Error(Error),
+    /// An unconvertible argument, described in the work's env.
+    Term(SavedTerm),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Error(e)
+    }
+}
+
+fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Failure> {
+    let job = Job::current();
+    let _ = work.shared.job.set(job.clone());
+    if work.shared.flow().cancelled {
+        return Err(Error::Cancelled.into());
+    }
+    // Call the function (converting the arguments first).
+    let value = work.env.run(|e| -> Result<Py<PyAny>, Failure> {
+        let (module, function, argv, kwargs): (String, String, Term, Term) = work
+            .request
+            .load(e)
+            .decode()
+            .map_err(|_| Error::BadArg("request".into()))?;
+        let converted = convert::args_to_py(py, argv)
+            .and_then(|a| convert::kwargs_to_py(py, kwargs).map(|k| (a, k)));
+        let (pargs, pkwargs) = match converted {
+            Ok(pair) => pair,
+            Err(err) => {
+                return Err(match err.into_result(e) {
+                    Ok(reason) => Failure::Term(work.env.save(reason)),
+                    Err(err) => Failure::Error(err),
+                })
+            }
+        };
+        let value = job.guard(py, |py| {
+            let func = call::resolve(py, &module, &function)?;
+            Ok(func.call(pargs, pkwargs.as_ref())?.unbind())
+        })?;
+        Ok(value)
+    })?;
+    let value = value.into_bound(py);
+    let to_msg = |msg_env: &OwnedEnv, items: &[Bound<'_, PyAny>]| -> Result<SavedTerm, Error> {
+        msg_env.run(|e| {
+            let enc = ToTerm {
+                env: e,
+                ctx: &work.ctx,
+            };
+            let terms = items
+                .iter()
+                .map(|i| enc.term(i))
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok(msg_env.save(message(work, e, chunks(), terms.encode(e))))
+        })
+    };
+    // Iterate iterators, and collections through an iterator; anything else is one chunk.
+    let (value, kind) = match stream::detect(&value) {
+        Some(kind) => (value, Some(kind)),
+        None => {
+            let it = runtime::shim(py)
+                .and_then(|s| s.call_method1("as_chunks", (&value,)))
+                .map_err(Error::from)?;
+            if it.is_none() {
+                (value, None)
+            } else {
+                (it, Some(StreamType::Iterator))
+            }
+        }
+    };
+    let Some(kind) = kind else {
+        // A plain value is one chunk.
+        let shared: &Shared = &work.shared;
+        if py.detach(|| shared.take_credit()) {
+            let msg = to_msg(msg_env, std::slice::from_ref(&value))?;
+            send(work, msg_env, msg);
+        }
+        return Ok(());
+    };
+    let mut aloop = None;
+    let result = iterate(py, work, &job, &value, kind, &mut aloop, msg_env, &to_msg);
+    // Close the iterator (a generator's finally runs) unless it ran to its end; an async
+    // generator's event loop is closed in any case.
+    if aloop.is_some() || !matches!(result, Ok(true)) {
+        let shim = runtime::shim(py).map_err(Error::from)?;
+        let closed = match &aloop {
+            Some(l) => shim.call_method1("aclose", (l, &value)),
+            None => shim.call_method1("close", (&value,)),
+        };
+        if let Err(e) = closed {
+            e.write_unraisable(py, None);
+        }
+    }
+    result.map(|_| ()).map_err(Failure::from)
+}
+
+/// Pulls batches until the end (`Ok(true)`), an error or a cancel.
+#[allow(clippy::too_many_arguments)]
+fn iterate<'py>(
+    py: Python<'py>,
+    work: &Work,
+    job: &Arc<Job>,
+    value: &Bound<'py, PyAny>,
+    kind: StreamType,
+    aloop: &mut Option<Py<PyAny>>,
+    msg_env: &mut OwnedEnv,
+    to_msg: &dyn Fn(&OwnedEnv, &[Bound<'py, PyAny>]) -> Result<SavedTerm, Error>,
+) -> Result<bool, Error> {
+    let max_wait = Duration::from_millis(1);
+    loop {
+        let shared: &Shared = &work.shared;
+        if !py.detach(|| shared.take_credit()) {
+            return Err(Error::Cancelled);
+        }
+        let mut items = Vec::with_capacity(work.chunk.min(4096));
+        let started = Instant::now();
+        let mut ended = false;
+        let pulled = job.guard(py, |py| {
+            while items.len() < work.chunk {
+                match stream::next_raw(py, value, kind, aloop)? {
+                    Some(item) => items.push(item),
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                }
+                // A slow producer's items go out as they come.
+                if started.elapsed() >= max_wait {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        if !items.is_empty() {
+            let msg = to_msg(msg_env, &items)?;
+            drop(items);
+            if !send(work, msg_env, msg) {
+                return Err(Error::Cancelled);
+            }
+        }
+        pulled?;
+        if ended {
+            return Ok(true);
+        }
+    }
+}
+
+/// Starts `module.function(*argv, **kwargs)` on a worker; messages
+/// `{tag, :chunks, [item]}` then `{tag, :done, :ok | {:error, reason}}` go to `pid`.
+#[rustler::nif]
+#[allow(clippy::too_many_arguments)]
+fn stream_start<'a>(
+    env: Env<'a>,
+    module: Term<'a>,
+    function: Term<'a>,
+    argv: Term<'a>,
+    kwargs: Term<'a>,
+    ctx: Ctx,
+    pid: LocalPid,
+    tag: Term<'a>,
+    opts: (usize, usize),
+) -> Term<'a> {
+    let (window, chunk) = opts;
+    let shared = Arc::new(Shared {
+        flow: Mutex::new(Flow {
+            credits: window.max(1),
+            ..Flow::default()
+        }),
+        cv: Condvar::new(),
+        job: OnceLock::new(),
+    });
+    let res = ResourceArc::new(StreamJob {
+        shared: shared.clone(),
+    });
+    env.monitor(&res, &pid);
+    let owned = OwnedEnv::new();
+    let tag = owned.save(tag);
+    let request = owned.save((module, function, argv, kwargs));
+    submit(Work {
+        shared,
+        pid,
+        env: owned,
+        tag,
+        request,
+        ctx: Arc::new(ctx),
+        chunk: chunk.max(1),
+    });
+    call::ok_tuple(env, res.encode(env))
+}
+
+/// The caller took `n` batches: room for the producer.
+#[rustler::nif]
+fn stream_ack(res: ResourceArc<StreamJob>, n: usize) -> bool {
+    let mut flow = res.shared.flow();
+    flow.credits += n;
+    drop(flow);
+    res.shared.cv.notify_one();
+    true
+}
+
+/// Stops the job. No message of it is sent after this returns.
+#[rustler::nif]
+fn stream_cancel(res: ResourceArc<StreamJob>) -> bool {
+    res.shared.cancel();
+    true
+}
+
+/// Waits up to `ms` for the worker to finish (its iterator closed, its thread free).
+#[rustler::nif(schedule = "DirtyIo")]
+fn stream_await(res: ResourceArc<StreamJob>, ms: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_millis(ms);
+    let mut flow = res.shared.flow();
+    while !flow.finished {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        flow = res
+            .shared
+            .cv
+            .wait_timeout(flow, left)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+    true
+}
