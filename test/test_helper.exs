@@ -9,7 +9,6 @@ case SnakeBridge.call("builtins", "int", ["1"]) do
 end
 
 # Python test helpers live in test/support/python (put first on sys.path).
-{:ok, _} =
-  SnakeBridge.call("sys", "path.insert", [0, Path.expand("support/python", __DIR__)])
+{:ok, _} = SnakeBridge.call("sys", "path.insert", [0, Path.expand("support/python", __DIR__)])
 
 ExUnit.start(exclude: [:slow_integration])

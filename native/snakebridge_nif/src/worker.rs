@@ -255,6 +255,9 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
     result.map(|_| ()).map_err(Failure::from)
 }
 
+/// Builds the message for a batch of items.
+type ToMsg<'py> = dyn Fn(&OwnedEnv, &[Bound<'py, PyAny>]) -> Result<SavedTerm, Error>;
+
 /// Pulls batches until the end (`Ok(true)`), an error or a cancel.
 #[allow(clippy::too_many_arguments)]
 fn iterate<'py>(
@@ -265,7 +268,7 @@ fn iterate<'py>(
     kind: StreamType,
     aloop: &mut Option<Py<PyAny>>,
     msg_env: &mut OwnedEnv,
-    to_msg: &dyn Fn(&OwnedEnv, &[Bound<'py, PyAny>]) -> Result<SavedTerm, Error>,
+    to_msg: &ToMsg<'py>,
 ) -> Result<bool, Error> {
     let max_wait = Duration::from_millis(1);
     loop {

@@ -102,3 +102,82 @@ def busy_forever():
             state["produced"] += 1
     finally:
         state["finally"] += 1
+
+
+# ---- Added for the lazy-streams tests (stream_ref_test & co). Separate counters so the
+# ---- functions above keep their behaviour.
+
+extra = {"next_calls": 0}
+
+
+def reset_extra():
+    for k in extra:
+        extra[k] = 0
+    return True
+
+
+def get_extra(key):
+    return extra[key]
+
+
+class CountingIterator:
+    """An iterator over range(n) that counts every __next__ call (also the final one)."""
+
+    def __init__(self, n):
+        self.i = 0
+        self.n = n
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        extra["next_calls"] += 1
+        if self.i >= self.n:
+            raise StopIteration
+        self.i += 1
+        return self.i - 1
+
+
+def make_map_iter(items):
+    return map(str, items)
+
+
+def make_filter_iter(items):
+    return filter(None, items)
+
+
+def nested_streams():
+    return {
+        "list": [iter([1, 2]), 3],
+        "tuple": ((x for x in range(3)), "x"),
+        "dict": {"inner": iter(["a"])},
+        "plain": [1, (2, 3), {"k": "v"}],
+    }
+
+
+def slow_gen(n, delay):
+    for i in range(n):
+        time.sleep(delay)
+        yield i
+
+
+def iter_with_error_at(n, at):
+    """A plain iterator (not a generator) that raises ValueError on item `at`."""
+
+    class _It:
+        def __init__(self):
+            self.i = 0
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            if self.i >= n:
+                raise StopIteration
+            if self.i == at:
+                self.i += 1
+                raise ValueError(f"bad item {at}")
+            self.i += 1
+            return self.i - 1
+
+    return _It()
