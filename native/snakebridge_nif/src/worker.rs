@@ -255,12 +255,9 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
     result.map(|_| ()).map_err(Failure::from)
 }
 
-/// Builds the message for a batch of items.
-type ToMsg<'py> = dyn Fn(&OwnedEnv, &[Bound<'py, PyAny>]) -> Result<SavedTerm, Error>;
-
 /// Pulls batches until the end (`Ok(true)`), an error or a cancel.
 #[allow(clippy::too_many_arguments)]
-fn iterate<'py>(
+fn iterate<'py, F>(
     py: Python<'py>,
     work: &Work,
     job: &Arc<Job>,
@@ -268,8 +265,11 @@ fn iterate<'py>(
     kind: StreamType,
     aloop: &mut Option<Py<PyAny>>,
     msg_env: &mut OwnedEnv,
-    to_msg: &ToMsg<'py>,
-) -> Result<bool, Error> {
+    to_msg: &F,
+) -> Result<bool, Error>
+where
+    F: Fn(&OwnedEnv, &[Bound<'py, PyAny>]) -> Result<SavedTerm, Error>,
+{
     let max_wait = Duration::from_millis(1);
     loop {
         let shared: &Shared = &work.shared;
