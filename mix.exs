@@ -112,8 +112,27 @@ defmodule SnakeBridge.MixProject do
       start_permanent: Mix.env() == :prod,
       compilers: [:snakebridge_nif] ++ Mix.compilers(),
       deps: [],
-      docs: [main: "readme"]
+      aliases: aliases(),
+      preferred_cli_env: ["test.all": :test]
     ]
+  end
+
+  # The README's two commands: `mix demo` and `mix test.all`.
+  defp aliases do
+    [
+      demo: ["run -e SnakeBridge.Demo.run()"],
+      "test.all": ["test", &cargo_test/1]
+    ]
+  end
+
+  defp cargo_test(_args) do
+    {_, status} =
+      System.cmd("cargo", ["test", "--release", "--workspace"],
+        into: IO.stream(:stdio, :line),
+        stderr_to_stdout: true
+      )
+
+    status == 0 || Mix.raise("cargo test failed")
   end
 
   def application do
