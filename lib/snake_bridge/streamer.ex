@@ -40,13 +40,17 @@ defmodule SnakeBridge.Streamer do
         # Acknowledge first: the producer makes the next batch while the callback runs.
         Native.stream_ack(job, 1)
 
-        case apply_each(items, callback) do
+        case apply_each(items, callback, deadline, 0) do
           :ok ->
             loop(job, tag, callback, deadline)
 
           :halt ->
             stop(job, tag)
             :ok
+
+          :timeout ->
+            stop(job, tag)
+            {:error, :timeout}
 
           {:raise, kind, reason, stack} ->
             stop(job, tag)
@@ -62,15 +66,25 @@ defmodule SnakeBridge.Streamer do
     end
   end
 
-  defp apply_each([], _callback), do: :ok
-
-  defp apply_each([item | rest], callback) do
-    case callback.(item) do
-      :halt -> :halt
-      _ -> apply_each(rest, callback)
-    end
+  defp apply_each(items, callback, deadline, n) do
+    each(items, callback, deadline, n)
   catch
     kind, reason -> {:raise, kind, reason, __STACKTRACE__}
+  end
+
+  # The deadline is also checked inside a batch (every 64 items): a slow callback
+  # cannot outlive the stream's timeout by a whole batch.
+  defp each([], _callback, _deadline, _n), do: :ok
+
+  defp each(items, callback, deadline, 64) do
+    if remaining(deadline) == 0, do: :timeout, else: each(items, callback, deadline, 0)
+  end
+
+  defp each([item | rest], callback, deadline, n) do
+    case callback.(item) do
+      :halt -> :halt
+      _ -> each(rest, callback, deadline, n + 1)
+    end
   end
 
   # Cancel (no message is sent after this), let the producer close its generator, and

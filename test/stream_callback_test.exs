@@ -1,0 +1,318 @@
+defmodule SnakeBridge.StreamCallbackTest do
+  # Timing and Python-side counters are shared: run these one at a time.
+  use ExUnit.Case, async: false
+
+  setup_all do
+    SnakeBridge.call!("sys", "path.insert", [0, Path.expand("support/python", __DIR__)])
+    :ok
+  end
+
+  setup do
+    SnakeBridge.call!("sb_streaming", "reset")
+    :ok
+  end
+
+  defp get(key), do: SnakeBridge.call!("sb_streaming", "get", [key])
+
+  defp collect(module, function, args, opts \\ []) do
+    me = self()
+    tag = make_ref()
+    result = SnakeBridge.stream(module, function, args, opts, &send(me, {tag, &1}))
+    {result, drain(tag, [])}
+  end
+
+  defp drain(tag, acc) do
+    receive do
+      {^tag, item} -> drain(tag, [item | acc])
+    after
+      0 -> Enum.reverse(acc)
+    end
+  end
+
+  defp wait_until(fun, ms \\ 2_000) do
+    deadline = System.monotonic_time(:millisecond) + ms
+
+    Stream.repeatedly(fn ->
+      fun.() || (Process.sleep(10) && System.monotonic_time(:millisecond) > deadline)
+    end)
+    |> Enum.find(& &1)
+
+    fun.()
+  end
+
+  test "items arrive in order, one callback call per item" do
+    assert {:ok, items} = {:ok, elem(collect("sb_streaming", "produce", [5000]), 1)}
+    assert items == Enum.to_list(0..4999)
+    assert get("finally") == 1
+  end
+
+  test "a collection is iterated; a plain value is one chunk" do
+    assert collect("builtins", "range", [4]) == {:ok, [0, 1, 2, 3]}
+    assert collect("math", "sqrt", [16]) == {:ok, [4.0]}
+    assert collect("builtins", "str", ["abc"]) == {:ok, ["abc"]}
+    assert collect("builtins", "dict", [], a: 1) == {:ok, [%{"a" => 1}]}
+  end
+
+  test "async generators are iterated" do
+    SnakeBridge.call!("sys", "path.insert", [0, Path.expand("support/python", __DIR__)])
+    assert collect("sb_testlib", "make_agen", [5]) == {:ok, [0, 1, 2, 3, 4]}
+  end
+
+  test ":halt stops the producer and closes the generator" do
+    me = self()
+
+    assert :ok =
+             SnakeBridge.stream("sb_streaming", "produce", [], [], fn x ->
+               send(me, {:item, x})
+               if x == 9, do: :halt, else: :ok
+             end)
+
+    assert get("finally") == 1
+    produced = get("produced")
+    Process.sleep(50)
+    assert get("produced") == produced
+    assert_received {:item, 9}
+    refute_received {:item, 10}
+  end
+
+  test "a timed-out busy loop really stops, its finally runs, and it returns quickly" do
+    t0 = System.monotonic_time(:millisecond)
+
+    assert {:error, :timeout} =
+             SnakeBridge.stream(
+               "sb_streaming",
+               "spin",
+               [],
+               [__runtime__: [stream_timeout: 200]],
+               fn _ ->
+                 :ok
+               end
+             )
+
+    elapsed = System.monotonic_time(:millisecond) - t0
+    assert elapsed >= 200 and elapsed < 400, "returned after #{elapsed} ms"
+    assert get("finally") == 1
+    before = get("produced")
+    Process.sleep(100)
+    assert get("produced") == before
+  end
+
+  test "except Exception in Python cannot swallow the stop" do
+    assert {:error, :timeout} =
+             SnakeBridge.stream(
+               "sb_streaming",
+               "swallow_everything",
+               [],
+               [__runtime__: [stream_timeout: 100]],
+               fn _ -> :ok end
+             )
+
+    assert get("finally") == 1
+  end
+
+  test "a timed-out sleeping generator stops at its next bytecode" do
+    t0 = System.monotonic_time(:millisecond)
+
+    assert {:error, :timeout} =
+             SnakeBridge.stream(
+               "sb_streaming",
+               "produce",
+               [],
+               [delay: 0.05, __runtime__: [stream_timeout: 200]],
+               fn _ -> :ok end
+             )
+
+    assert System.monotonic_time(:millisecond) - t0 < 400
+    assert get("finally") == 1
+    produced = get("produced")
+    assert produced in 2..5
+    Process.sleep(150)
+    assert get("produced") == produced
+  end
+
+  test "no message of a stream is left or arrives after a timeout" do
+    assert {:error, :timeout} =
+             SnakeBridge.stream(
+               "sb_streaming",
+               "produce",
+               [],
+               [__runtime__: [stream_timeout: 100, stream_window: 64]],
+               fn _ -> Process.sleep(1) end
+             )
+
+    assert {:messages, []} = Process.info(self(), :messages)
+    Process.sleep(100)
+    assert {:messages, []} = Process.info(self(), :messages)
+  end
+
+  test "a dead caller's producer is stopped and its generator closed" do
+    me = self()
+
+    pid =
+      spawn(fn ->
+        SnakeBridge.stream("sb_streaming", "produce", [], [delay: 0.001], fn _ ->
+          send(me, :started)
+          Process.sleep(:infinity)
+        end)
+      end)
+
+    assert_receive :started, 2_000
+    Process.exit(pid, :kill)
+    assert wait_until(fn -> get("finally") == 1 end)
+    produced = get("produced")
+    Process.sleep(100)
+    assert get("produced") == produced
+  end
+
+  test "the next job on a worker after an interrupt runs clean" do
+    for _ <- 1..3 do
+      assert {:error, :timeout} =
+               SnakeBridge.stream(
+                 "sb_streaming",
+                 "spin",
+                 [],
+                 [__runtime__: [stream_timeout: 50]],
+                 fn _ ->
+                   :ok
+                 end
+               )
+
+      # Busy Python code right after: a leftover interrupt would stop it.
+      assert collect("sb_streaming", "produce", [20_000]) == {:ok, Enum.to_list(0..19_999)}
+      assert {:ok, _} = SnakeBridge.call("sb_testlib", "busy", [0.05])
+    end
+  end
+
+  test "an exception in the generator is returned after the items before it" do
+    assert {{:error, %SnakeBridge.PythonError{type: "RuntimeError", message: "failed after 3"}},
+            [0, 1, 2]} = collect("sb_streaming", "fail_after", [3])
+  end
+
+  test "an exception in the callback stops the producer, then is re-raised" do
+    assert_raise ArgumentError, "bad item", fn ->
+      SnakeBridge.stream("sb_streaming", "produce", [], [], fn x ->
+        if x == 5, do: raise(ArgumentError, "bad item"), else: :ok
+      end)
+    end
+
+    assert get("finally") == 1
+    produced = get("produced")
+    Process.sleep(50)
+    assert get("produced") == produced
+    assert {:messages, []} = Process.info(self(), :messages)
+  end
+
+  test "an unconvertible argument is an error and Python is not called" do
+    assert {:error, %SnakeBridge.ConversionError{term: pid, path: [{:arg, 0}]}} =
+             SnakeBridge.stream("sb_streaming", "produce", [self()], [], fn _ -> :ok end)
+
+    assert pid == self()
+    assert get("produced") == 0
+  end
+
+  describe "timeouts from config" do
+    setup do
+      old = Application.get_env(:snakebridge, :runtime)
+
+      Application.put_env(:snakebridge, :runtime,
+        default_stream_timeout: 5_000,
+        default_timeout: 4_000,
+        profiles: %{
+          quick: [timeout: 100, stream_timeout: 150],
+          batch_job: [timeout: :infinity, stream_timeout: :infinity]
+        },
+        library_profiles: %{"sb_streaming" => :quick}
+      )
+
+      on_exit(fn ->
+        if old,
+          do: Application.put_env(:snakebridge, :runtime, old),
+          else: Application.delete_env(:snakebridge, :runtime)
+      end)
+    end
+
+    test "precedence: explicit option, then profile, then library profile, then default" do
+      alias SnakeBridge.Runtime
+      assert Runtime.resolve_timeout(:stream_timeout, "sb_streaming", stream_timeout: 7) == 7
+
+      assert Runtime.resolve_timeout(:stream_timeout, "sb_streaming", profile: :batch_job) ==
+               :infinity
+
+      assert Runtime.resolve_timeout(:stream_timeout, "sb_streaming", []) == 150
+      assert Runtime.resolve_timeout(:stream_timeout, "other", []) == 5_000
+      assert Runtime.resolve_timeout(:timeout, "sb_streaming", []) == 100
+      assert Runtime.resolve_timeout(:timeout, "other", []) == 4_000
+    end
+
+    test "the library profile's stream_timeout stops a stream" do
+      t0 = System.monotonic_time(:millisecond)
+
+      assert {:error, :timeout} =
+               SnakeBridge.stream("sb_streaming", "spin", [], [], fn _ -> :ok end)
+
+      assert System.monotonic_time(:millisecond) - t0 < 400
+    end
+  end
+
+  test "a million items with a slow callback keep memory flat (backpressure)" do
+    me = self()
+    window = 4
+    chunk = 256
+
+    sampler =
+      spawn_link(fn ->
+        sample = fn sample, max ->
+          receive do
+            :stop -> send(me, {:max_queue, max})
+          after
+            5 ->
+              {:message_queue_len, n} = Process.info(me, :message_queue_len)
+              sample.(sample, max(max, n))
+          end
+        end
+
+        sample.(sample, 0)
+      end)
+
+    {:memory, mem_before} = Process.info(self(), :memory)
+    counter = :counters.new(1, [])
+
+    assert :ok =
+             SnakeBridge.stream(
+               "sb_streaming",
+               "produce",
+               [1_000_000],
+               [__runtime__: [stream_window: window, stream_chunk: chunk]],
+               fn x ->
+                 :counters.add(counter, 1, 1)
+                 # Slow: a little work per item, and a pause now and then.
+                 if rem(x, 50_000) == 0 do
+                   # The producer is never more than the window ahead of us.
+                   ahead = SnakeBridge.call!("sb_streaming", "get", ["produced"]) - x
+                   assert ahead <= (window + 1) * chunk, "producer #{ahead} items ahead"
+                   Process.sleep(20)
+                 end
+
+                 :ok
+               end
+             )
+
+    send(sampler, :stop)
+    assert_receive {:max_queue, max_queue}, 1_000
+    assert :counters.get(counter, 1) == 1_000_000
+    assert max_queue <= window + 1
+    {:memory, mem_after} = Process.info(self(), :memory)
+    assert mem_after - mem_before < 10_000_000
+  end
+
+  test "many processes stream at once" do
+    tasks =
+      for i <- 1..20 do
+        Task.async(fn -> collect("builtins", "range", [i * 100]) end)
+      end
+
+    for {task, i} <- Enum.zip(tasks, 1..20) do
+      assert Task.await(task, 10_000) == {:ok, Enum.to_list(0..(i * 100 - 1))}
+    end
+  end
+end
