@@ -165,7 +165,7 @@ pub fn to_py<'py, 'a>(
             let items = rustler::types::tuple::get_tuple(term).map_err(|_| unconvertible(term))?;
             let mut out = Vec::with_capacity(items.len());
             for (i, t) in items.into_iter().enumerate() {
-                out.push(to_py(py, t, true).map_err(|e| e.at(Seg::Index(i)))?);
+                out.push(to_py(py, t, hashable).map_err(|e| e.at(Seg::Index(i)))?);
             }
             PyTuple::new(py, out)?.into_any()
         }
