@@ -35,25 +35,30 @@ defmodule Mix.Tasks.Compile.SnakebridgeNif do
       )
   end
 
+  # The interpreter to build against, resolved to its real path (a pyenv shim or a
+  # symlink names the same Python as its target).
   defp python! do
     python = System.get_env("SNAKEBRIDGE_PYTHON") || System.find_executable("python3")
 
-    check =
-      python &&
-        System.cmd(
-          python,
-          ["-c", "import sysconfig; print(sysconfig.get_config_var('Py_ENABLE_SHARED'))"],
-          stderr_to_stdout: true
-        )
+    probe =
+      "import sys, sysconfig; print(sysconfig.get_config_var('Py_ENABLE_SHARED')); print(sys.executable)"
+
+    check = python && System.cmd(python, ["-c", probe], stderr_to_stdout: true)
 
     case check do
-      {"1\n", 0} ->
-        python
+      {out, 0} ->
+        case String.split(out, "\n", trim: true) do
+          ["1", executable] ->
+            executable
 
-      {"0\n", 0} ->
-        Mix.raise(
-          "SnakeBridge needs a Python built with a shared libpython (--enable-shared); #{python} has none."
-        )
+          ["0", _] ->
+            Mix.raise(
+              "SnakeBridge needs a Python built with a shared libpython (--enable-shared); #{python} has none."
+            )
+
+          _ ->
+            Mix.raise("SnakeBridge could not read the configuration of #{python}: #{out}")
+        end
 
       _ ->
         Mix.raise(

@@ -107,7 +107,7 @@ def busy_forever():
 # ---- Added for the lazy-streams tests (stream_ref_test & co). Separate counters so the
 # ---- functions above keep their behaviour.
 
-extra = {"next_calls": 0}
+extra = {"next_calls": 0, "afinally": 0, "aproduced": 0}
 
 
 def reset_extra():
@@ -181,3 +181,34 @@ def iter_with_error_at(n, at):
             return self.i - 1
 
     return _It()
+
+
+async def counting_agen(n=None):
+    """An async generator that counts its items and records that its finally ran."""
+    try:
+        for i in itertools.count() if n is None else range(n):
+            await asyncio.sleep(0)
+            extra["aproduced"] += 1
+            yield i
+    finally:
+        extra["afinally"] += 1
+
+
+# Counters per tag, so a generator of an earlier test that the BEAM collects late cannot
+# change the counts a later test reads.
+tags = {}
+
+
+def tagged_gen(tag, n=None):
+    """Like counting_gen, with counters of its own under `tag`."""
+    c = tags.setdefault(tag, {"produced": 0, "finally": 0})
+    try:
+        for i in itertools.count() if n is None else range(n):
+            c["produced"] += 1
+            yield i
+    finally:
+        c["finally"] += 1
+
+
+def tag_get(tag, key):
+    return tags.get(tag, {}).get(key, 0)
