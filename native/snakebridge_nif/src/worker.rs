@@ -98,13 +98,14 @@ static IDLE: AtomicUsize = AtomicUsize::new(0);
 /// Hands work to an idle worker, or starts one (threads are kept: starting one costs
 /// about half a millisecond, and each keeps its Python thread state).
 fn submit(work: Work) {
-    if IDLE.load(Ordering::Acquire) == 0 {
+    let claimed = IDLE
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+        .is_ok();
+    if !claimed {
         std::thread::Builder::new()
             .name("snakebridge-stream".into())
             .spawn(worker_loop)
             .expect("spawn a stream worker");
-    } else {
-        IDLE.fetch_sub(1, Ordering::AcqRel);
     }
     let _ = QUEUE.0.send(work);
 }

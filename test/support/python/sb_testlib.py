@@ -212,3 +212,15 @@ def tagged_gen(tag, n=None):
 
 def tag_get(tag, key):
     return tags.get(tag, {}).get(key, 0)
+
+
+def spin_gen(tag):
+    """Yields 0, then spins in Python without yielding (to be stopped by a timeout)."""
+    c = tags.setdefault(tag, {"produced": 0, "finally": 0})
+    try:
+        c["produced"] += 1
+        yield 0
+        while True:
+            pass
+    finally:
+        c["finally"] += 1
