@@ -99,7 +99,7 @@ defmodule Mix.Tasks.Compile.SnakebridgeNif do
     status == 0 || Mix.raise("cargo build of the SnakeBridge NIF failed (exit #{status}).")
     File.mkdir_p!(Path.dirname(dest))
     # Copy then rename: a running VM may have the old library mapped.
-    tmp = dest <> ".tmp"
+    tmp = "#{dest}.#{System.unique_integer([:positive])}.tmp"
     File.cp!(Path.join([@root, "target", "release", @lib]), tmp)
     File.rename!(tmp, dest)
     File.write!(stamp, python)

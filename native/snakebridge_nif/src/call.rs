@@ -135,13 +135,17 @@ fn repr(env: Env<'_>, res: ResourceArc<PyObj>) -> Term<'_> {
 
 #[rustler::nif(schedule = "DirtyIo")]
 fn len(env: Env<'_>, res: ResourceArc<PyObj>) -> Term<'_> {
+    // A stream's items pulled ahead count too (its lock comes before the GIL).
+    let buf = res.inner.stream.as_ref().map(|s| s.lock());
+    let buffered = buf.as_ref().map_or(0, |b| b.buffered());
     let result = runtime::attach(|py| -> Result<usize, Error> {
         let obj = res.inner.obj().bind(py);
         if !obj.hasattr("__len__")? {
             return Err(Error::NoLen);
         }
-        Ok(obj.len()?)
+        Ok(obj.len()? + buffered)
     });
+    drop(buf);
     reply(env, result.and_then(|r| r).map(|n| n.encode(env)))
 }
 

@@ -227,6 +227,32 @@ fn struct_name(term: Term<'_>) -> Option<String> {
     name.atom_to_string().ok()
 }
 
+/// The object of a Ref or StreamRef. A stream with items pulled ahead (batching) is
+/// passed as `chain(items, iterator)`, so Python sees exactly what Elixir has not.
+fn stream_arg<'py, 'a>(
+    py: Python<'py>,
+    res: &ResourceArc<PyObj>,
+    env: Env<'a>,
+) -> Result<Bound<'py, PyAny>, ToPyError<'a>> {
+    let obj = res.inner.obj().bind(py).clone();
+    let Some(stream) = &res.inner.stream else {
+        return Ok(obj);
+    };
+    let items = {
+        let mut buf = stream.lock_attached(py);
+        if buf.buffered() == 0 {
+            return Ok(obj);
+        }
+        buf.take_all(env)
+    };
+    let mut pending = Vec::with_capacity(items.len());
+    for t in items {
+        pending.push(to_py(py, t, false)?);
+    }
+    let chain = py.import("itertools")?.getattr("chain")?;
+    Ok(chain.call1((pyo3::types::PyList::new(py, pending)?, obj))?)
+}
+
 fn map_to_py<'py, 'a>(
     py: Python<'py>,
     term: Term<'a>,
@@ -255,7 +281,7 @@ fn map_to_py<'py, 'a>(
                 .map_get(objects::resource().encode(env))
                 .and_then(|r| r.decode::<ResourceArc<PyObj>>())
                 .map_err(|_| unconvertible(term))?;
-            return Ok(res.inner.obj().bind(py).clone());
+            return stream_arg(py, &res, env);
         }
         Some(_) => return Err(unconvertible(term)),
     }

@@ -107,9 +107,31 @@ impl StreamState {
     pub fn lock(&self) -> std::sync::MutexGuard<'_, StreamBuf> {
         self.buf.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The lock, taken while attached: the GIL is let go while waiting, since the
+    /// holder may be waiting for the GIL itself.
+    pub fn lock_attached(&self, py: Python<'_>) -> std::sync::MutexGuard<'_, StreamBuf> {
+        loop {
+            if let Ok(guard) = self.buf.try_lock() {
+                return guard;
+            }
+            py.detach(std::thread::yield_now);
+        }
+    }
 }
 
 impl StreamBuf {
+    pub fn buffered(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Takes every buffered item out, in order, as terms of `env`.
+    pub fn take_all<'a>(&mut self, env: Env<'a>) -> Vec<Term<'a>> {
+        let mut out = Vec::with_capacity(self.items.len());
+        let _ = self.drain_into(env, usize::MAX, &mut out);
+        out
+    }
+
     pub fn has_buffered(&self) -> bool {
         !self.items.is_empty() || self.pending.is_some()
     }

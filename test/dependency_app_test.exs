@@ -1,0 +1,77 @@
+defmodule SnakeBridge.DependencyAppTest do
+  # A fresh Mix app that depends on :snakebridge by path must build the NIF and call
+  # Python with plain `mix compile` / `mix run`, nothing else set.
+  use ExUnit.Case, async: true
+
+  @snakebridge Path.expand("..", __DIR__)
+
+  # Everything a `mix test` run exports that would leak into the child Mix project.
+  @env [
+    {"MIX_ENV", "dev"},
+    {"MIX_BUILD_PATH", nil},
+    {"MIX_BUILD_ROOT", nil},
+    {"MIX_DEPS_PATH", nil},
+    {"MIX_LOCKFILE", nil},
+    {"MIX_EXS", nil},
+    {"MIX_TARGET", nil},
+    {"SNAKEBRIDGE_PYTHON", nil},
+    {"PYTHONPATH", nil},
+    {"PYTHONHOME", nil}
+  ]
+
+  @tag timeout: 300_000
+  test "a throwaway app with {:snakebridge, path: ...} compiles and calls Python" do
+    dir = Path.join(System.tmp_dir!(), "sb_dep_app_#{System.unique_integer([:positive])}")
+    on_exit(fn -> File.rm_rf(dir) end)
+    File.mkdir_p!(Path.join(dir, "lib"))
+
+    File.write!(Path.join(dir, "mix.exs"), """
+    defmodule SbDepApp.MixProject do
+      use Mix.Project
+
+      def project do
+        [app: :sb_dep_app, version: "0.1.0", elixir: "~> 1.14", deps: deps()]
+      end
+
+      def application, do: [extra_applications: [:logger]]
+
+      defp deps, do: [{:snakebridge, path: #{inspect(@snakebridge)}}]
+    end
+    """)
+
+    File.write!(Path.join([dir, "lib", "sb_dep_app.ex"]), """
+    defmodule SbDepApp do
+      def sqrt(x), do: SnakeBridge.call("math", "sqrt", [x])
+    end
+    """)
+
+    {out, status} = System.cmd("mix", ["compile"], cd: dir, env: @env, stderr_to_stdout: true)
+    assert status == 0, out
+
+    # The dependency's priv (with the NIF) is reachable from the app's build.
+    priv = Path.join([dir, "_build", "dev", "lib", "snakebridge", "priv", "native"])
+    assert File.exists?(Path.join(priv, "libsnakebridge_nif.so")), out
+
+    {out, status} =
+      System.cmd(
+        "mix",
+        ["run", "-e", ~s|IO.inspect(SnakeBridge.call("math", "sqrt", [9.0]))|],
+        cd: dir,
+        env: @env,
+        stderr_to_stdout: true
+      )
+
+    assert status == 0, out
+    assert out =~ "{:ok, 3.0}"
+
+    {out, status} =
+      System.cmd("mix", ["run", "-e", "IO.inspect(SbDepApp.sqrt(16))"],
+        cd: dir,
+        env: @env,
+        stderr_to_stdout: true
+      )
+
+    assert status == 0, out
+    assert out =~ "{:ok, 4.0}"
+  end
+end
