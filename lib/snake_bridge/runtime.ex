@@ -101,7 +101,13 @@ defmodule SnakeBridge.Runtime do
   end
 
   @doc false
-  def library(module) when is_binary(module), do: module |> String.split(".") |> hd()
+  def library(module) when is_binary(module) do
+    case :binary.match(module, ".") do
+      :nomatch -> module
+      {dot, _} -> binary_part(module, 0, dot)
+    end
+  end
+
   def library(_), do: nil
 
   @doc """

@@ -1,6 +1,5 @@
 //! Calling Python: functions of modules, methods and attributes of objects.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::ffi;
@@ -10,7 +9,7 @@ use rustler::{Binary, Encoder, Env, ResourceArc, Term};
 
 use crate::convert::{self, ToTerm};
 use crate::error::Error;
-use crate::objects::{self, Ctx, PyObj};
+use crate::objects::{self, PyObj};
 use crate::{interrupt, runtime};
 
 rustler::atoms! { ok, error }
@@ -81,10 +80,9 @@ fn call<'a>(
     name: Binary<'a>,
     argv: Term<'a>,
     kwargs: Term<'a>,
-    ctx: Ctx,
+    ctx: Term<'a>,
     timeout_ms: Option<u64>,
 ) -> Term<'a> {
-    let ctx = Arc::new(ctx);
     let result = runtime::attach(|py| -> Result<Term<'a>, Error> {
         let name = std::str::from_utf8(name.as_slice())
             .map_err(|_| Error::BadArg("function name must be UTF-8".into()))?;
@@ -98,7 +96,7 @@ fn call<'a>(
             Err(e) => return e.into_result(env).map(|r| (error(), r).encode(env)),
         };
         let is_builtins = on.decode::<&str>().is_ok_and(|m| m == "builtins");
-        let to_term = ToTerm { env, ctx: &ctx };
+        let to_term = ToTerm::lazy(env, ctx);
         interrupt::run(py, timeout_of(timeout_ms), |py| {
             let func = getattr_path(target(py, on)?, name)?;
             let value = if is_builtins && FRAME_BUILTINS.contains(&name) {
@@ -116,11 +114,10 @@ fn call<'a>(
 }
 
 #[rustler::nif(schedule = "DirtyIo")]
-fn getattr<'a>(env: Env<'a>, on: Term<'a>, name: String, ctx: Ctx) -> Term<'a> {
-    let ctx = Arc::new(ctx);
+fn getattr<'a>(env: Env<'a>, on: Term<'a>, name: String, ctx: Term<'a>) -> Term<'a> {
     let result = runtime::attach(|py| -> Result<Term<'a>, Error> {
         let value = getattr_path(target(py, on)?, &name)?;
-        Ok(ToTerm { env, ctx: &ctx }.term(&value)?)
+        Ok(ToTerm::lazy(env, ctx).term(&value)?)
     });
     reply(env, result.and_then(|r| r))
 }

@@ -146,14 +146,14 @@ pub fn to_py<'py, 'a>(
             binary_to_py(py, bin.as_slice())
         }
         TermType::List => {
+            // An improper list has no length; check before iterating.
+            if term.list_length().is_err() {
+                return Err(unconvertible(term));
+            }
             let iter: ListIterator = term.decode().map_err(|_| unconvertible(term))?;
             let mut out = Vec::new();
             for (i, t) in iter.enumerate() {
                 out.push(to_py(py, t, hashable).map_err(|e| e.at(Seg::Index(i)))?);
-            }
-            // An improper list's tail is not visited by the iterator.
-            if term.list_length().is_err() {
-                return Err(unconvertible(term));
             }
             if hashable {
                 PyTuple::new(py, out)?.into_any()
@@ -299,12 +299,41 @@ fn map_to_py<'py, 'a>(
 
 /// Converts Python objects to terms in `env`; objects without an Elixir value become
 /// Refs or StreamRefs that carry `ctx`.
-pub struct ToTerm<'a, 'c> {
+pub struct ToTerm<'a> {
     pub env: Env<'a>,
-    pub ctx: &'c Arc<Ctx>,
+    ctx: once_cell::unsync::OnceCell<Arc<Ctx>>,
+    ctx_term: Option<Term<'a>>,
 }
 
-impl<'a> ToTerm<'a, '_> {
+impl<'a> ToTerm<'a> {
+    pub fn new(env: Env<'a>, ctx: &Arc<Ctx>) -> Self {
+        ToTerm {
+            env,
+            ctx: once_cell::unsync::OnceCell::with_value(ctx.clone()),
+            ctx_term: None,
+        }
+    }
+
+    /// With the context still a term: decoded only if a Ref or StreamRef is made.
+    pub fn lazy(env: Env<'a>, ctx_term: Term<'a>) -> Self {
+        ToTerm {
+            env,
+            ctx: once_cell::unsync::OnceCell::new(),
+            ctx_term: Some(ctx_term),
+        }
+    }
+
+    fn ctx(&self) -> PyResult<Arc<Ctx>> {
+        self.ctx
+            .get_or_try_init(|| {
+                let term = self.ctx_term.expect("a context");
+                term.decode::<Ctx>().map(Arc::new).map_err(|_| {
+                    pyo3::exceptions::PyTypeError::new_err("bad SnakeBridge call context")
+                })
+            })
+            .cloned()
+    }
+
     pub fn term(&self, obj: &Bound<'_, PyAny>) -> PyResult<Term<'a>> {
         unsafe { self.raw(obj).map(|t| Term::new(self.env, t)) }
     }
@@ -432,13 +461,13 @@ impl<'a> ToTerm<'a, '_> {
     fn object(&self, obj: &Bound<'_, PyAny>) -> PyResult<Term<'a>> {
         if let Some(st) = stream::detect(obj) {
             let state = stream::StreamState::new(obj, st)?;
-            let inner = objects::new_object(obj.clone().unbind(), self.ctx.clone(), Some(state));
+            let inner = objects::new_object(obj.clone().unbind(), self.ctx()?, Some(state));
             return Ok(objects::stream_struct(self.env, inner));
         }
         let ty = obj.get_type();
         let tname: String = ty.qualname().map(|s| s.to_string()).unwrap_or_default();
         let module: String = ty.module().map(|s| s.to_string()).unwrap_or_default();
-        let inner = objects::new_object(obj.clone().unbind(), self.ctx.clone(), None);
+        let inner = objects::new_object(obj.clone().unbind(), self.ctx()?, None);
         Ok(objects::ref_struct(self.env, inner, &tname, &module))
     }
 }

@@ -256,10 +256,7 @@ pub fn pull<'a>(
     let wanted_now = max - out.len();
     let buf = &mut *buf;
     runtime::attach(|py| {
-        let to_term = ToTerm {
-            env,
-            ctx: &inner.ctx,
-        };
+        let to_term = ToTerm::new(env, &inner.ctx);
         let mut got = 0;
         let result = crate::interrupt::run(py, timeout, |py| {
             while got < want {

@@ -205,10 +205,7 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
     let value = value.into_bound(py);
     let to_msg = |msg_env: &OwnedEnv, items: &[Bound<'_, PyAny>]| -> Result<SavedTerm, Error> {
         msg_env.run(|e| {
-            let enc = ToTerm {
-                env: e,
-                ctx: &work.ctx,
-            };
+            let enc = ToTerm::new(e, &work.ctx);
             let terms = items
                 .iter()
                 .map(|i| enc.term(i))
