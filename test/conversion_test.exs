@@ -376,7 +376,6 @@ defmodule SnakeBridge.ConversionTest do
     # BUG (native/snakebridge_nif/src/convert.rs, to_py, TermType::List): rustler's
     # ListIterator panics on the improper tail ("list iterator found improper list")
     # before the list_length() check runs, so the call raises :nif_panicked.
-    @tag :known_bug
     test "an improper list", %{tag: tag} do
       improper = [1, 2 | 3]
       assert_not_converted(tag, [improper], [], improper, [{:arg, 1}])

@@ -46,9 +46,12 @@ defmodule SnakeBridge.Ref do
   Calls the method `name` with `args`; keyword `opts` are Python kwargs, as in
   `SnakeBridge.call/4`.
 
-      iex> {:ok, ref} = SnakeBridge.call("collections", "Counter", ["abracadabra"])
-      iex> SnakeBridge.Ref.method(ref, "most_common", [1])
-      {:ok, [{"a", 5}]}
+      iex> {:ok, date} = SnakeBridge.call("datetime", "date", [2024, 1, 31])
+      iex> SnakeBridge.Ref.method(date, "isoformat")
+      {:ok, "2024-01-31"}
+      iex> {:ok, first} = SnakeBridge.Ref.method(date, "replace", [], day: 1)
+      iex> SnakeBridge.Ref.method(first, "isoformat")
+      {:ok, "2024-01-01"}
   """
   @spec method(t(), String.t(), list(), keyword()) :: {:ok, term()} | {:error, term()}
   def method(%__MODULE__{} = ref, name, args \\ [], opts \\ [])

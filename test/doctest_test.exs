@@ -1,0 +1,9 @@
+defmodule SnakeBridge.DoctestTest do
+  use ExUnit.Case, async: true
+
+  doctest SnakeBridge
+  doctest SnakeBridge.Runtime
+  doctest SnakeBridge.Ref
+  doctest SnakeBridge.StreamRef
+  doctest SnakeBridge.Wire
+end
