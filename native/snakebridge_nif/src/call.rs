@@ -87,12 +87,8 @@ fn call<'a>(
         let name = std::str::from_utf8(name.as_slice())
             .map_err(|_| Error::BadArg("function name must be UTF-8".into()))?;
         // Convert everything before calling, so a bad term never reaches Python.
-        let pargs = match convert::args_to_py(py, argv) {
-            Ok(a) => a,
-            Err(e) => return e.into_result(env).map(|r| (error(), r).encode(env)),
-        };
-        let pkwargs = match convert::kwargs_to_py(py, kwargs) {
-            Ok(k) => k,
+        let (pargs, pkwargs) = match convert::call_args_to_py(py, argv, kwargs) {
+            Ok(converted) => converted,
             Err(e) => return e.into_result(env).map(|r| (error(), r).encode(env)),
         };
         let is_builtins = on.decode::<&str>().is_ok_and(|m| m == "builtins");

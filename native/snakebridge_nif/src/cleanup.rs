@@ -35,6 +35,7 @@ pub fn release_stream(obj: Py<PyAny>, stream: StreamState) {
 pub(crate) fn start() {
     std::thread::Builder::new()
         .name("snakebridge-cleanup".into())
+        .stack_size(crate::bigstack::STACK_SIZE)
         .spawn(|| {
             let rx = QUEUE.1.clone();
             while let Ok(first) = rx.recv() {
@@ -55,6 +56,15 @@ fn handle(py: Python<'_>, work: Work) {
         Work::Release(obj) => {
             drop(obj);
             Ok(())
+        }
+        // Another handle (the same iterator returned twice) or Python code may still use
+        // the iterator: close it only when this was the last reference.
+        Work::Close(obj, aloop) if unsafe { pyo3::ffi::Py_REFCNT(obj.as_ptr()) } > 1 => {
+            drop(obj);
+            match aloop {
+                Some(l) => l.bind(py).call_method0("close").map(drop),
+                None => Ok(()),
+            }
         }
         Work::Close(obj, Some(aloop)) => shim.call_method1("aclose", (aloop, obj)).map(drop),
         Work::Close(obj, None) => shim.call_method1("close", (obj,)).map(drop),

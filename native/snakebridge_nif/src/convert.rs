@@ -11,7 +11,7 @@ use rustler::types::atom::Atom;
 use rustler::types::map::MapIterator;
 use rustler::{BigInt, Binary, Encoder, Env, ListIterator, ResourceArc, Term, TermType};
 
-use crate::objects::{self, Ctx, PyObj};
+use crate::objects::{self, Ctx, ObjInner, PyObj};
 use crate::stream;
 
 rustler::atoms! {
@@ -27,6 +27,37 @@ rustler::atoms! {
     key,
     element,
     unconvertible_term = "unconvertible",
+}
+
+/// Nesting deeper than this is refused: conversion recurses (on the large stack of
+/// `bigstack`), and a cyclic Python list would otherwise recurse forever.
+pub const MAX_DEPTH: u32 = 1000;
+
+thread_local! {
+    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// One level of nesting, left when dropped.
+struct Level;
+
+impl Level {
+    fn enter() -> PyResult<Level> {
+        DEPTH.with(|d| {
+            if d.get() >= MAX_DEPTH {
+                return Err(pyo3::exceptions::PyRecursionError::new_err(format!(
+                    "value nested deeper than {MAX_DEPTH} levels (or cyclic) cannot be converted"
+                )));
+            }
+            d.set(d.get() + 1);
+            Ok(Level)
+        })
+    }
+}
+
+impl Drop for Level {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get() - 1));
+    }
 }
 
 // ---------------------------------------------------------------- Elixir -> Python
@@ -128,6 +159,7 @@ pub fn to_py<'py, 'a>(
     term: Term<'a>,
     hashable: bool,
 ) -> Result<Bound<'py, PyAny>, ToPyError<'a>> {
+    let _level = Level::enter()?;
     let obj = match term.get_type() {
         TermType::Atom => atom_to_py(py, term)?,
         TermType::Integer => match term.decode::<i64>() {
@@ -227,6 +259,32 @@ fn struct_name(term: Term<'_>) -> Option<String> {
     name.atom_to_string().ok()
 }
 
+thread_local! {
+    /// Buffered stream items copied into the arguments being converted.
+    static HANDED: std::cell::RefCell<Vec<(Arc<ObjInner>, usize)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Converts a call's arguments and keyword arguments. Buffered stream items handed to
+/// Python leave their stream only when both converted, so a failed conversion loses none.
+pub fn call_args_to_py<'py, 'a>(
+    py: Python<'py>,
+    argv: Term<'a>,
+    kwargs: Term<'a>,
+) -> Result<(Bound<'py, PyTuple>, Option<Bound<'py, PyDict>>), ToPyError<'a>> {
+    HANDED.with(|h| h.borrow_mut().clear());
+    let converted = args_to_py(py, argv).and_then(|a| kwargs_to_py(py, kwargs).map(|k| (a, k)));
+    let handed = HANDED.with(|h| std::mem::take(&mut *h.borrow_mut()));
+    if converted.is_ok() {
+        for (inner, n) in handed {
+            if let Some(stream) = &inner.stream {
+                stream.lock_attached(py).discard_front(n);
+            }
+        }
+    }
+    converted
+}
+
 /// The object of a Ref or StreamRef. A stream with items pulled ahead (batching) is
 /// passed as `chain(items, iterator)`, so Python sees exactly what Elixir has not.
 fn stream_arg<'py, 'a>(
@@ -239,12 +297,14 @@ fn stream_arg<'py, 'a>(
         return Ok(obj);
     };
     let items = {
-        let mut buf = stream.lock_attached(py);
+        let buf = stream.lock_attached(py);
         if buf.buffered() == 0 {
             return Ok(obj);
         }
-        buf.take_all(env)
+        buf.peek_all(env)
     };
+    // Removed from the stream only once every argument converted (`commit_handed`).
+    HANDED.with(|h| h.borrow_mut().push((res.inner.clone(), items.len())));
     let mut pending = Vec::with_capacity(items.len());
     for t in items {
         pending.push(to_py(py, t, false)?);
@@ -339,6 +399,7 @@ impl<'a> ToTerm<'a> {
     }
 
     unsafe fn raw(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
+        let _level = Level::enter()?;
         let env = self.env.as_c_arg();
         let p = obj.as_ptr();
         let py = obj.py();
@@ -423,13 +484,27 @@ impl<'a> ToTerm<'a> {
     }
 
     unsafe fn dict(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
-        let dict = obj.cast::<PyDict>()?;
-        let n = dict.len();
-        let mut keys = Vec::with_capacity(n);
-        let mut values = Vec::with_capacity(n);
-        for (k, v) in dict.iter() {
-            keys.push(self.raw(&k)?);
-            values.push(self.raw(&v)?);
+        let py = obj.py();
+        let p = obj.as_ptr();
+        let n = ffi::PyDict_Size(p);
+        let mut keys = Vec::with_capacity(n as usize);
+        let mut values = Vec::with_capacity(n as usize);
+        let mut pos: ffi::Py_ssize_t = 0;
+        let mut k: *mut ffi::PyObject = std::ptr::null_mut();
+        let mut v: *mut ffi::PyObject = std::ptr::null_mut();
+        while ffi::PyDict_Next(p, &mut pos, &mut k, &mut v) != 0 {
+            // Owned references: converting may run Python code that changes the dict.
+            let (key, value) = (
+                Bound::from_borrowed_ptr(py, k),
+                Bound::from_borrowed_ptr(py, v),
+            );
+            keys.push(self.raw(&key)?);
+            values.push(self.raw(&value)?);
+            if ffi::PyDict_Size(p) != n {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "dictionary changed size during conversion",
+                ));
+            }
         }
         Ok(make_map(self.env, &keys, &values))
     }

@@ -15,6 +15,7 @@ rustler::atoms! {
     init_failed,
     bad_argument,
     no_len,
+    internal_error,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,8 @@ pub enum Error {
     BadArg(String),
     #[error("object has no len()")]
     NoLen,
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<PyErr> for Error {
@@ -93,6 +96,7 @@ impl Encoder for Error {
             Error::Init(msg) => (init_failed(), msg).encode(env),
             Error::BadArg(msg) => (bad_argument(), msg).encode(env),
             Error::NoLen => no_len().encode(env),
+            Error::Internal(msg) => (internal_error(), msg).encode(env),
         }
     }
 }

@@ -52,16 +52,13 @@ impl Job {
         if let Some(e) = self.stopped() {
             return Err(e);
         }
-        self.armed.store(true, Ordering::Release);
+        let armed = Armed::arm(self, py);
         let result = f(py);
-        self.armed.store(false, Ordering::Release);
-        if let Some(e) = self.stopped() {
-            // An exception that was set but not yet raised must not hit the next job.
-            unsafe { ffi::PyThreadState_SetAsyncExc(self.tid as c_long, std::ptr::null_mut()) };
-            drop(result);
-            return Err(e);
+        drop(armed);
+        match self.stopped() {
+            Some(e) => Err(e),
+            None => result,
         }
-        result
     }
 
     fn fire(&self, py: Python<'_>, reason: u8) {
@@ -77,6 +74,44 @@ impl Job {
     }
 }
 
+/// Disarms the job when `f` returns or unwinds; if the job was stopped, an exception
+/// that was set but not raised yet is consumed, so it never hits the next job.
+struct Armed<'j, 'py> {
+    job: &'j Job,
+    py: Python<'py>,
+}
+
+impl<'j, 'py> Armed<'j, 'py> {
+    fn arm(job: &'j Job, py: Python<'py>) -> Self {
+        job.armed.store(true, Ordering::Release);
+        Armed { job, py }
+    }
+}
+
+impl Drop for Armed<'_, '_> {
+    fn drop(&mut self) {
+        self.job.armed.store(false, Ordering::Release);
+        if self.job.stopped().is_some() {
+            // Consuming the exception (rather than clearing it with NULL) also resets
+            // the interpreter's "async exception pending" flag, which would otherwise
+            // slow every later bytecode.
+            let drained = runtime::shim(self.py).and_then(|s| s.call_method0("drain"));
+            drop(drained);
+        }
+    }
+}
+
+/// Removes a deadline when the job ends, however it ends.
+struct Scheduled(Option<Key>);
+
+impl Drop for Scheduled {
+    fn drop(&mut self) {
+        if let Some(key) = self.0.take() {
+            unschedule(key);
+        }
+    }
+}
+
 /// Runs `f` with a deadline, when there is one.
 pub fn run<'py, R>(
     py: Python<'py>,
@@ -87,10 +122,13 @@ pub fn run<'py, R>(
         return f(py);
     };
     let job = Job::current();
-    let key = schedule(&job, Instant::now() + timeout);
-    let result = job.guard(py, f);
-    unschedule(key);
-    result
+    // A deadline too far away to represent is no deadline.
+    let _scheduled = Scheduled(
+        Instant::now()
+            .checked_add(timeout)
+            .map(|at| schedule(&job, at)),
+    );
+    job.guard(py, f)
 }
 
 type Key = (Instant, u64);
@@ -135,6 +173,7 @@ pub fn cancel(job: &Arc<Job>) {
 pub(crate) fn start() {
     std::thread::Builder::new()
         .name("snakebridge-interrupt".into())
+        .stack_size(crate::bigstack::STACK_SIZE)
         .spawn(watch)
         .expect("spawn the interrupt thread");
 }

@@ -1,5 +1,6 @@
 //! SnakeBridge native: CPython embedded in the BEAM.
 
+pub mod bigstack;
 pub mod call;
 pub mod cleanup;
 pub mod convert;

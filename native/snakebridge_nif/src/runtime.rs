@@ -44,7 +44,7 @@ pub fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Result<R, Error> 
         return Err(Error::NotStarted);
     }
     keep_thread_state();
-    Ok(Python::attach(f))
+    Ok(crate::bigstack::run(|| Python::attach(f)))
 }
 
 fn keep_thread_state() {
@@ -78,9 +78,20 @@ pub fn is_interrupt(py: Python<'_>, err: &PyErr) -> bool {
 /// Starts the interpreter once. `executable` tells Python where its home is (a
 /// virtualenv's python gives that venv's site-packages); `paths` go first on sys.path.
 pub fn init(executable: Option<String>, paths: Vec<String>) -> Result<(), Error> {
+    crate::bigstack::run(|| init_here(executable, paths))
+}
+
+fn init_here(executable: Option<String>, paths: Vec<String>) -> Result<(), Error> {
     let _guard = INIT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     if is_ready() {
         return Python::attach(|py| add_paths(py, paths)).map_err(Error::from);
+    }
+    if unsafe { ffi::Py_IsInitialized() } != 0 {
+        // An earlier start got as far as the interpreter: finish it, do not start twice.
+        keep_thread_state();
+        Python::attach(|py| load_shim(py).and_then(|_| add_paths(py, paths)))
+            .map_err(|e| Error::Init(e.to_string()))?;
+        return finish_start();
     }
     let exe = executable.unwrap_or_else(|| BUILD_PYTHON.to_string());
     unsafe {
@@ -114,6 +125,10 @@ pub fn init(executable: Option<String>, paths: Vec<String>) -> Result<(), Error>
         KEPT.with(|k| k.set(true));
         setup.map_err(|e| Error::Init(e.to_string()))?;
     }
+    finish_start()
+}
+
+fn finish_start() -> Result<(), Error> {
     READY.store(true, Ordering::Release);
     crate::cleanup::start();
     crate::interrupt::start();

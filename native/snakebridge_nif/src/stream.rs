@@ -111,11 +111,15 @@ impl StreamState {
     /// The lock, taken while attached: the GIL is let go while waiting, since the
     /// holder may be waiting for the GIL itself.
     pub fn lock_attached(&self, py: Python<'_>) -> std::sync::MutexGuard<'_, StreamBuf> {
+        let mut spins = 0u32;
         loop {
             if let Ok(guard) = self.buf.try_lock() {
                 return guard;
             }
-            py.detach(std::thread::yield_now);
+            spins += 1;
+            // The holder may be in a slow next(): back off instead of spinning.
+            let pause = std::time::Duration::from_micros(if spins < 10 { 10 } else { 500 });
+            py.detach(|| std::thread::sleep(pause));
         }
     }
 }
@@ -125,11 +129,24 @@ impl StreamBuf {
         self.items.len()
     }
 
-    /// Takes every buffered item out, in order, as terms of `env`.
-    pub fn take_all<'a>(&mut self, env: Env<'a>) -> Vec<Term<'a>> {
-        let mut out = Vec::with_capacity(self.items.len());
-        let _ = self.drain_into(env, usize::MAX, &mut out);
-        out
+    /// Copies of the buffered items, in order, as terms of `env` (the buffer keeps them).
+    pub fn peek_all<'a>(&self, env: Env<'a>) -> Vec<Term<'a>> {
+        match &self.env {
+            Some(owned) => {
+                owned.run(|e| self.items.iter().map(|t| t.load(e).in_env(env)).collect())
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Drops the first `n` buffered items (handed to Python by `peek_all`).
+    pub fn discard_front(&mut self, n: usize) {
+        for _ in 0..n.min(self.items.len()) {
+            self.items.pop_front();
+        }
+        if self.items.is_empty() {
+            self.env = None;
+        }
     }
 
     pub fn has_buffered(&self) -> bool {
@@ -252,7 +269,13 @@ pub fn pull<'a>(
     if out.len() >= max || buf.exhausted {
         return Ok(());
     }
-    let want = (max - out.len()).max(buf.batch);
+    // No read-ahead under a deadline: an interrupt during read-ahead would kill the
+    // generator after the asked-for items had arrived in time.
+    let want = if timeout.is_some() {
+        max - out.len()
+    } else {
+        (max - out.len()).max(buf.batch)
+    };
     let wanted_now = max - out.len();
     let buf = &mut *buf;
     runtime::attach(|py| {
@@ -336,8 +359,9 @@ fn stream_next_batch<'a>(
     reply(env, result)
 }
 
-/// Gives items back to the front of the stream: no Python involved.
-#[rustler::nif]
+/// Gives items back to the front of the stream: no Python involved. Dirty, like every
+/// NIF that takes a stream's lock: a `next()` in Python may hold it for long.
+#[rustler::nif(schedule = "DirtyIo")]
 fn stream_push_front<'a>(env: Env<'a>, res: ResourceArc<PyObj>, items: Vec<Term<'a>>) -> Term<'a> {
     reply(
         env,
@@ -348,7 +372,7 @@ fn stream_push_front<'a>(env: Env<'a>, res: ResourceArc<PyObj>, items: Vec<Term<
     )
 }
 
-#[rustler::nif]
+#[rustler::nif(schedule = "DirtyIo")]
 fn stream_set_batch(env: Env<'_>, res: ResourceArc<PyObj>, batch: usize) -> Term<'_> {
     reply(
         env,
@@ -360,7 +384,7 @@ fn stream_set_batch(env: Env<'_>, res: ResourceArc<PyObj>, batch: usize) -> Term
 }
 
 /// `{type_name, exhausted?}`: what the wire format and Inspect show.
-#[rustler::nif]
+#[rustler::nif(schedule = "DirtyIo")]
 fn stream_info(env: Env<'_>, res: ResourceArc<PyObj>) -> Term<'_> {
     reply(
         env,

@@ -8,6 +8,15 @@ use crate::call::reply;
 use crate::error::Error;
 
 fn to_value(term: Term<'_>) -> Result<Value, Error> {
+    to_value_at(term, 0)
+}
+
+fn to_value_at(term: Term<'_>, depth: u32) -> Result<Value, Error> {
+    // Wire maps are shallow; serde_json's own parser stops at 128 levels.
+    if depth > 128 {
+        return Err(Error::BadArg("nested too deep".into()));
+    }
+    let to_value = |t| to_value_at(t, depth + 1);
     let bad = || Error::BadArg("not JSON-encodable".into());
     Ok(match term.get_type() {
         TermType::Atom => match term.atom_to_string().map_err(|_| bad())?.as_str() {

@@ -104,6 +104,7 @@ fn submit(work: Work) {
     if !claimed {
         std::thread::Builder::new()
             .name("snakebridge-stream".into())
+            .stack_size(crate::bigstack::STACK_SIZE)
             .spawn(worker_loop)
             .expect("spawn a stream worker");
     }
@@ -137,11 +138,27 @@ fn message<'a>(work: &Work, e: Env<'a>, kind: rustler::Atom, payload: Term<'a>) 
     (tag, kind, payload).encode(e)
 }
 
+/// Marks the job finished however `run` ends, so `stream_await` never waits in vain.
+struct Finished<'w>(&'w Shared);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.flow().finished = true;
+        self.0.cv.notify_all();
+    }
+}
+
 fn run(work: Work) {
+    let _finished = Finished(&work.shared);
     let mut msg_env = OwnedEnv::new();
-    let outcome = runtime::attach(|py| produce(py, &work, &mut msg_env))
-        .map_err(Failure::from)
-        .and_then(|r| r);
+    // A panic must not kill the worker silently: the caller gets an error.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime::attach(|py| produce(py, &work, &mut msg_env))
+    }))
+    .unwrap_or_else(|_| Err(Error::Internal("the stream worker panicked".into())))
+    .map_err(Failure::from)
+    .and_then(|r| r);
+    msg_env.clear();
     let reply = msg_env.run(|e| {
         let result = match outcome {
             Ok(()) => ok().encode(e),
@@ -154,10 +171,6 @@ fn run(work: Work) {
         msg_env.save(message(&work, e, done(), result))
     });
     send(&work, &mut msg_env, reply);
-    let mut flow = work.shared.flow();
-    flow.finished = true;
-    drop(flow);
-    work.shared.cv.notify_all();
 }
 
 enum Failure {
@@ -185,8 +198,7 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
             .load(e)
             .decode()
             .map_err(|_| Error::BadArg("request".into()))?;
-        let converted = convert::args_to_py(py, argv)
-            .and_then(|a| convert::kwargs_to_py(py, kwargs).map(|k| (a, k)));
+        let converted = convert::call_args_to_py(py, argv, kwargs);
         let (pargs, pkwargs) = match converted {
             Ok(pair) => pair,
             Err(err) => {
@@ -356,7 +368,7 @@ fn stream_ack(res: ResourceArc<StreamJob>, n: usize) -> bool {
     let mut flow = res.shared.flow();
     flow.credits += n;
     drop(flow);
-    res.shared.cv.notify_one();
+    res.shared.cv.notify_all();
     true
 }
 
@@ -370,7 +382,9 @@ fn stream_cancel(res: ResourceArc<StreamJob>) -> bool {
 /// Waits up to `ms` for the worker to finish (its iterator closed, its thread free).
 #[rustler::nif(schedule = "DirtyIo")]
 fn stream_await(res: ResourceArc<StreamJob>, ms: u64) -> bool {
-    let deadline = Instant::now() + Duration::from_millis(ms);
+    let deadline = Instant::now()
+        .checked_add(Duration::from_millis(ms))
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
     let mut flow = res.shared.flow();
     while !flow.finished {
         let left = deadline.saturating_duration_since(Instant::now());

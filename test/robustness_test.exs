@@ -1,0 +1,108 @@
+defmodule SnakeBridge.RobustnessTest do
+  use ExUnit.Case, async: true
+
+  alias SnakeBridge.Runtime
+
+  setup_all do
+    SnakeBridge.call!("sys", "path.insert", [0, Path.expand("support/python", __DIR__)])
+    :ok
+  end
+
+  defp nest(0), do: []
+  defp nest(n), do: [nest(n - 1)]
+
+  describe "deep nesting never crashes the node" do
+    test "900 levels convert both ways" do
+      assert SnakeBridge.call("sb_robust", "depth_of", [nest(900)]) == {:ok, 900}
+      assert {:ok, value} = SnakeBridge.call("sb_robust", "nested_list", [900])
+      assert value == nest(900)
+    end
+
+    test "deeper Elixir data is refused before Python is called" do
+      assert {:error, %SnakeBridge.PythonError{type: "RecursionError"}} =
+               SnakeBridge.call("sb_robust", "depth_of", [nest(5_000)])
+
+      assert SnakeBridge.call("operator", "add", [1, 2]) == {:ok, 3}
+    end
+
+    test "deeper Python data, and a list that contains itself, give an error" do
+      assert {:error, %SnakeBridge.PythonError{type: "RecursionError"}} =
+               SnakeBridge.call("sb_robust", "nested_list", [5_000])
+
+      assert {:error, %SnakeBridge.PythonError{type: "RecursionError"}} =
+               SnakeBridge.call("sb_robust", "cyclic_list", [])
+
+      assert SnakeBridge.call("operator", "add", [1, 2]) == {:ok, 3}
+    end
+
+    test "Python code that recurses through C runs on a large enough stack" do
+      # json.dumps and repr of 900 levels recurse in C; on a dirty scheduler's own small
+      # stack this would take the node down.
+      assert SnakeBridge.call("sb_robust", "json_nested", [900]) == {:ok, 1802}
+      assert SnakeBridge.call("sb_robust", "repr_nested", [900]) == {:ok, 1802}
+
+      assert :ok =
+               SnakeBridge.stream("sb_robust", "json_nested", [900], [], fn n ->
+                 send(self(), {:len, n})
+                 :ok
+               end)
+
+      assert_received {:len, 1802}
+    end
+
+    test "JSON encoding of deep data is refused" do
+      assert {:error, {:bad_argument, _}} = SnakeBridge.Wire.encode(nest(5_000))
+    end
+  end
+
+  test "a dict that changes while it is converted gives an error, not a crash" do
+    assert {:error, %SnakeBridge.PythonError{type: "RuntimeError", message: message}} =
+             SnakeBridge.call("sb_robust", "self_mutating_dict", [])
+
+    assert message =~ "changed size"
+    assert SnakeBridge.call("operator", "add", [1, 2]) == {:ok, 3}
+  end
+
+  test "a huge timeout means no deadline" do
+    assert SnakeBridge.call("operator", "add", [1, 2], __runtime__: [timeout: 2 ** 62]) ==
+             {:ok, 3}
+  end
+
+  test "one iterator returned twice: dropping one handle does not close it for the other" do
+    {:ok, gen} = SnakeBridge.call("sb_testlib", "counting_gen", [10])
+    assert Runtime.stream_next(gen) == {:ok, 0}
+    key = "gen-#{System.unique_integer([:positive])}"
+    SnakeBridge.call!("sb_robust", "keep", [key, gen])
+
+    # Another process gets its own handle on the same generator, then dies.
+    task = Task.async(fn -> match?({:ok, _}, SnakeBridge.call("sb_robust", "kept", [key])) end)
+    assert Task.await(task)
+    :erlang.garbage_collect()
+    Process.sleep(100)
+
+    assert Runtime.stream_next(gen) == {:ok, 1}
+  end
+
+  test "buffered items survive a call that fails to convert its arguments" do
+    {:ok, gen} = SnakeBridge.call("sb_robust", "same", [[]])
+    assert gen == []
+
+    {:ok, s} =
+      SnakeBridge.call("builtins", "iter", [[1, 2, 3, 4, 5]], __runtime__: [stream_batch: 3])
+
+    assert Runtime.stream_next(s) == {:ok, 1}
+
+    assert {:error, %SnakeBridge.ConversionError{}} =
+             SnakeBridge.call("builtins", "print", [s, self()])
+
+    assert Enum.to_list(s) == [2, 3, 4, 5]
+  end
+
+  test "a deadline on a batched stream does not kill it during read-ahead" do
+    {:ok, s} =
+      SnakeBridge.call("sb_robust", "slow_gen", [6, 0.05], __runtime__: [stream_batch: 10])
+
+    assert Runtime.stream_next(s, timeout: 200) == {:ok, 0}
+    assert Enum.to_list(s) == [1, 2, 3, 4, 5]
+  end
+end

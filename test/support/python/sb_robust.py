@@ -1,0 +1,74 @@
+"""Hostile inputs for the robustness tests."""
+
+
+def nested_list(depth):
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def depth_of(value):
+    d = 0
+    while isinstance(value, (list, tuple)) and value:
+        value = value[0]
+        d += 1
+    return d
+
+
+def cyclic_list():
+    lst = [1]
+    lst.append(lst)
+    return lst
+
+
+class Mutator:
+    """Changes the dict that holds it when conversion looks at its attributes."""
+
+    def __init__(self, d):
+        self.d = d
+
+    def __getattr__(self, name):
+        self.d[len(self.d) + 1000] = 0
+        raise AttributeError(name)
+
+
+def self_mutating_dict():
+    d = {}
+    d["a"] = Mutator(d)
+    return d
+
+
+_kept = {}
+
+
+def keep(name, value):
+    _kept[name] = value
+    return value
+
+
+def kept(name):
+    return _kept[name]
+
+
+def same(value):
+    return value
+
+
+def slow_gen(n, delay):
+    import time
+
+    for i in range(n):
+        time.sleep(delay)
+        yield i
+
+
+def json_nested(depth):
+    """Recursion through C (the json encoder): needs a real stack, not a small one."""
+    import json
+
+    return len(json.dumps(nested_list(depth)))
+
+
+def repr_nested(depth):
+    return len(repr(nested_list(depth)))
