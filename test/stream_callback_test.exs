@@ -224,10 +224,14 @@ defmodule SnakeBridge.StreamCallbackTest do
         library_profiles: %{"sb_streaming" => :quick}
       )
 
+      SnakeBridge.Runtime.reload_config()
+
       on_exit(fn ->
         if old,
           do: Application.put_env(:snakebridge, :runtime, old),
           else: Application.delete_env(:snakebridge, :runtime)
+
+        SnakeBridge.Runtime.reload_config()
       end)
     end
 

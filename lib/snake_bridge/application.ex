@@ -4,6 +4,8 @@ defmodule SnakeBridge.Application do
 
   @impl true
   def start(_type, _args) do
+    SnakeBridge.Runtime.reload_config()
+
     case SnakeBridge.Native.init(executable(), python_paths()) do
       {:ok, _python} ->
         Supervisor.start_link([], strategy: :one_for_one, name: SnakeBridge.Supervisor)

@@ -13,7 +13,8 @@ defmodule SnakeBridge.Runtime do
       default, is strictly lazy).
 
   A timeout is taken from the explicit option, then the `:profile`, then the library's
-  profile (`library_profiles`), then `default_timeout` / `default_stream_timeout`:
+  profile (`library_profiles`), then `default_timeout` / `default_stream_timeout`
+  (read when the application starts; see `reload_config/0`):
 
       config :snakebridge,
         runtime: [
@@ -76,15 +77,19 @@ defmodule SnakeBridge.Runtime do
   @doc false
   # A call on a module (by name) or on a Ref's object.
   def invoke(on, library_of, function, args, opts) do
-    {runtime, kwargs} = Keyword.pop(opts, :__runtime__, [])
+    {runtime, kwargs} = split_opts(opts)
     library = library(library_of)
     timeout = deadline(resolve_timeout(:timeout, library, runtime))
 
     on
-    |> Native.call(function, args, kwargs, ctx(library_of, runtime), timeout)
+    |> Native.call(function, args, kwargs, ctx(library, runtime), timeout)
     |> result()
     |> apply_batch(runtime[:stream_batch])
   end
+
+  # The common case, no options at all, without walking a keyword list.
+  defp split_opts([]), do: {[], []}
+  defp split_opts(opts), do: Keyword.pop(opts, :__runtime__, [])
 
   defp apply_batch({:ok, %StreamRef{resource: res}} = ok, n) when is_integer(n) and n > 1 do
     Native.stream_set_batch(res, n)
@@ -95,18 +100,23 @@ defmodule SnakeBridge.Runtime do
 
   @doc false
   # The context a call's refs carry: {session_id, pool_name, library}.
-  def ctx(module, runtime) do
-    {to_string(Keyword.get(runtime, :session_id, @default_session)),
-     Keyword.get(runtime, :pool_name), library(module)}
+  def ctx(library, runtime) do
+    session =
+      case Keyword.get(runtime, :session_id, @default_session) do
+        id when is_binary(id) -> id
+        id -> to_string(id)
+      end
+
+    {session, Keyword.get(runtime, :pool_name), library}
   end
 
   @doc false
-  def library(module) when is_binary(module) do
-    case :binary.match(module, ".") do
-      :nomatch -> module
-      {dot, _} -> binary_part(module, 0, dot)
-    end
-  end
+  # "os.path" -> "os" (a byte scan: :binary.match compiles a pattern on every call).
+  def library(module) when is_binary(module), do: until_dot(module, module, 0)
+
+  defp until_dot(<<?., _::binary>>, module, n), do: binary_part(module, 0, n)
+  defp until_dot(<<_, rest::binary>>, module, n), do: until_dot(rest, module, n + 1)
+  defp until_dot(<<>>, module, _n), do: module
 
   def library(_), do: nil
 
@@ -122,16 +132,41 @@ defmodule SnakeBridge.Runtime do
   @spec resolve_timeout(:timeout | :stream_timeout, String.t() | nil, keyword()) ::
           timeout_value()
   def resolve_timeout(key, library, runtime) when key in [:timeout, :stream_timeout] do
-    config = Application.get_env(:snakebridge, :runtime, [])
+    config = config()
     profiles = Keyword.get(config, :profiles, %{})
     library_profile = Map.get(Keyword.get(config, :library_profiles, %{}), library)
 
     with :error <- Keyword.fetch(runtime, key),
          :error <- from_profile(profiles, runtime[:profile], key),
          :error <- from_profile(profiles, library_profile, key) do
-      Keyword.get(config, :"default_#{key}", @defaults[key])
+      default(config, key)
     else
       {:ok, value} -> value
+    end
+  end
+
+  defp default(config, :timeout), do: Keyword.get(config, :default_timeout, @defaults[:timeout])
+
+  defp default(config, :stream_timeout),
+    do: Keyword.get(config, :default_stream_timeout, @defaults[:stream_timeout])
+
+  @config_key {__MODULE__, :config}
+
+  @doc """
+  Reads `config :snakebridge, runtime: [...]` again.
+
+  The runtime configuration is read when `:snakebridge` starts and kept where every call
+  can read it without copying; call this after changing it with `Application.put_env/3`.
+  """
+  @spec reload_config() :: :ok
+  def reload_config do
+    :persistent_term.put(@config_key, Application.get_env(:snakebridge, :runtime, []))
+  end
+
+  defp config do
+    case :persistent_term.get(@config_key, nil) do
+      nil -> Application.get_env(:snakebridge, :runtime, [])
+      config -> config
     end
   end
 

@@ -25,7 +25,7 @@ defmodule SnakeBridge.Streamer do
         function,
         args,
         kwargs,
-        Runtime.ctx(module, runtime),
+        Runtime.ctx(library, runtime),
         self(),
         tag,
         {window, chunk}

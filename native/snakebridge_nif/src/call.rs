@@ -36,10 +36,11 @@ const FRAME_BUILTINS: [&str; 6] = ["eval", "exec", "globals", "locals", "vars", 
 fn import<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
     let pyname = PyString::new(py, name);
     unsafe {
-        // sys.modules first: the common case costs one dict lookup.
-        let found = ffi::PyImport_GetModule(pyname.as_ptr());
-        if !found.is_null() {
-            return Ok(Bound::from_owned_ptr(py, found));
+        // sys.modules first: the common case costs one dict lookup (PyImport_GetModule
+        // also looks up __spec__._initializing, which costs more than the call itself).
+        let found = ffi::PyDict_GetItemWithError(ffi::PyImport_GetModuleDict(), pyname.as_ptr());
+        if !found.is_null() && found != ffi::Py_None() {
+            return Ok(Bound::from_borrowed_ptr(py, found));
         }
         if !ffi::PyErr_Occurred().is_null() {
             return Err(PyErr::fetch(py));

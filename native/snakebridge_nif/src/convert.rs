@@ -33,31 +33,13 @@ rustler::atoms! {
 /// `bigstack`), and a cyclic Python list would otherwise recurse forever.
 pub const MAX_DEPTH: u32 = 1000;
 
-thread_local! {
-    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-}
-
-/// One level of nesting, left when dropped.
-struct Level;
-
-impl Level {
-    fn enter() -> PyResult<Level> {
-        DEPTH.with(|d| {
-            if d.get() >= MAX_DEPTH {
-                return Err(pyo3::exceptions::PyRecursionError::new_err(format!(
-                    "value nested deeper than {MAX_DEPTH} levels (or cyclic) cannot be converted"
-                )));
-            }
-            d.set(d.get() + 1);
-            Ok(Level)
-        })
+fn check_depth(depth: u32) -> PyResult<()> {
+    if depth >= MAX_DEPTH {
+        return Err(pyo3::exceptions::PyRecursionError::new_err(format!(
+            "value nested deeper than {MAX_DEPTH} levels (or cyclic) cannot be converted"
+        )));
     }
-}
-
-impl Drop for Level {
-    fn drop(&mut self) {
-        DEPTH.with(|d| d.set(d.get() - 1));
-    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- Elixir -> Python
@@ -159,7 +141,16 @@ pub fn to_py<'py, 'a>(
     term: Term<'a>,
     hashable: bool,
 ) -> Result<Bound<'py, PyAny>, ToPyError<'a>> {
-    let _level = Level::enter()?;
+    to_py_at(py, term, hashable, 0)
+}
+
+fn to_py_at<'py, 'a>(
+    py: Python<'py>,
+    term: Term<'a>,
+    hashable: bool,
+    depth: u32,
+) -> Result<Bound<'py, PyAny>, ToPyError<'a>> {
+    check_depth(depth)?;
     let obj = match term.get_type() {
         TermType::Atom => atom_to_py(py, term)?,
         TermType::Integer => match term.decode::<i64>() {
@@ -185,7 +176,7 @@ pub fn to_py<'py, 'a>(
             let iter: ListIterator = term.decode().map_err(|_| unconvertible(term))?;
             let mut out = Vec::new();
             for (i, t) in iter.enumerate() {
-                out.push(to_py(py, t, hashable).map_err(|e| e.at(Seg::Index(i)))?);
+                out.push(to_py_at(py, t, hashable, depth + 1).map_err(|e| e.at(Seg::Index(i)))?);
             }
             if hashable {
                 PyTuple::new(py, out)?.into_any()
@@ -197,11 +188,11 @@ pub fn to_py<'py, 'a>(
             let items = rustler::types::tuple::get_tuple(term).map_err(|_| unconvertible(term))?;
             let mut out = Vec::with_capacity(items.len());
             for (i, t) in items.into_iter().enumerate() {
-                out.push(to_py(py, t, hashable).map_err(|e| e.at(Seg::Index(i)))?);
+                out.push(to_py_at(py, t, hashable, depth + 1).map_err(|e| e.at(Seg::Index(i)))?);
             }
             PyTuple::new(py, out)?.into_any()
         }
-        TermType::Map => map_to_py(py, term, hashable)?,
+        TermType::Map => map_to_py(py, term, hashable, depth)?,
         _ => return Err(unconvertible(term)),
     };
     Ok(obj)
@@ -317,6 +308,7 @@ fn map_to_py<'py, 'a>(
     py: Python<'py>,
     term: Term<'a>,
     hashable: bool,
+    depth: u32,
 ) -> Result<Bound<'py, PyAny>, ToPyError<'a>> {
     let env = term.get_env();
     match struct_name(term).as_deref() {
@@ -328,7 +320,7 @@ fn map_to_py<'py, 'a>(
             let iter = MapIterator::new(inner).ok_or_else(|| unconvertible(term))?;
             let mut items = Vec::new();
             for (k, _) in iter {
-                items.push(to_py(py, k, true).map_err(|e| e.at(Seg::Element))?);
+                items.push(to_py_at(py, k, true, depth + 1).map_err(|e| e.at(Seg::Element))?);
             }
             return Ok(if hashable {
                 PyFrozenSet::new(py, &items)?.into_any()
@@ -348,8 +340,8 @@ fn map_to_py<'py, 'a>(
     let dict = PyDict::new(py);
     let iter = MapIterator::new(term).ok_or_else(|| unconvertible(term))?;
     for (k, v) in iter {
-        let pk = to_py(py, k, true).map_err(|e| e.at(Seg::Key(k)))?;
-        let pv = to_py(py, v, false).map_err(|e| e.at(Seg::Key(k)))?;
+        let pk = to_py_at(py, k, true, depth + 1).map_err(|e| e.at(Seg::Key(k)))?;
+        let pv = to_py_at(py, v, false, depth + 1).map_err(|e| e.at(Seg::Key(k)))?;
         dict.set_item(pk, pv)?;
     }
     Ok(dict.into_any())
@@ -395,11 +387,11 @@ impl<'a> ToTerm<'a> {
     }
 
     pub fn term(&self, obj: &Bound<'_, PyAny>) -> PyResult<Term<'a>> {
-        unsafe { self.raw(obj).map(|t| Term::new(self.env, t)) }
+        unsafe { self.raw(obj, 0).map(|t| Term::new(self.env, t)) }
     }
 
-    unsafe fn raw(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
-        let _level = Level::enter()?;
+    unsafe fn raw(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
+        check_depth(depth)?;
         let env = self.env.as_c_arg();
         let p = obj.as_ptr();
         let py = obj.py();
@@ -447,7 +439,7 @@ impl<'a> ToTerm<'a> {
             // Re-read the size: converting an item may run Python code.
             while i < ffi::PyList_GET_SIZE(p) {
                 let item = Bound::from_borrowed_ptr(py, ffi::PyList_GET_ITEM(p, i));
-                items.push(self.raw(&item)?);
+                items.push(self.raw(&item, depth + 1)?);
                 i += 1;
             }
             return Ok(sys::enif_make_list_from_array(
@@ -461,7 +453,7 @@ impl<'a> ToTerm<'a> {
             let mut items = Vec::with_capacity(n as usize);
             for i in 0..n {
                 let item = Bound::from_borrowed_ptr(py, ffi::PyTuple_GET_ITEM(p, i));
-                items.push(self.raw(&item)?);
+                items.push(self.raw(&item, depth + 1)?);
             }
             return Ok(sys::enif_make_tuple_from_array(
                 env,
@@ -470,10 +462,10 @@ impl<'a> ToTerm<'a> {
             ));
         }
         if ffi::PyDict_Check(p) != 0 {
-            return self.dict(obj);
+            return self.dict(obj, depth);
         }
         if ffi::PyAnySet_Check(p) != 0 {
-            return self.set(obj);
+            return self.set(obj, depth);
         }
         if ffi::PyByteArray_Check(p) != 0 {
             let data = ffi::PyByteArray_AsString(p);
@@ -483,7 +475,7 @@ impl<'a> ToTerm<'a> {
         Ok(self.object(obj)?.as_c_arg())
     }
 
-    unsafe fn dict(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
+    unsafe fn dict(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
         let py = obj.py();
         let p = obj.as_ptr();
         let n = ffi::PyDict_Size(p);
@@ -498,8 +490,8 @@ impl<'a> ToTerm<'a> {
                 Bound::from_borrowed_ptr(py, k),
                 Bound::from_borrowed_ptr(py, v),
             );
-            keys.push(self.raw(&key)?);
-            values.push(self.raw(&value)?);
+            keys.push(self.raw(&key, depth + 1)?);
+            values.push(self.raw(&value, depth + 1)?);
             if ffi::PyDict_Size(p) != n {
                 return Err(pyo3::exceptions::PyRuntimeError::new_err(
                     "dictionary changed size during conversion",
@@ -509,10 +501,10 @@ impl<'a> ToTerm<'a> {
         Ok(make_map(self.env, &keys, &values))
     }
 
-    unsafe fn set(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
+    unsafe fn set(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
         let mut keys = Vec::new();
         for item in obj.try_iter()? {
-            keys.push(self.raw(&item?)?);
+            keys.push(self.raw(&item?, depth + 1)?);
         }
         let empty = sys::enif_make_list_from_array(self.env.as_c_arg(), std::ptr::null(), 0);
         let values = vec![empty; keys.len()];

@@ -1,0 +1,98 @@
+"""Python-side helpers of the SnakeBridge benchmarks (bench/*.exs).
+
+Baseline (a) functions time CPython's own loop with time.perf_counter and return
+seconds, so the call that starts them is not part of the figure.
+"""
+
+import gc
+import time
+
+_kept = {}
+
+
+def gen(n):
+    """A generator of n ints."""
+    for i in range(n):
+        yield i
+
+
+def consume(it):
+    """CPython's own loop over an iterator: the lower limit for iteration."""
+    t = time.perf_counter()
+    for _ in it:
+        pass
+    return time.perf_counter() - t
+
+
+def consume_range(n):
+    return consume(iter(range(n)))
+
+
+def consume_gen(n):
+    return consume(gen(n))
+
+
+def build_list(n):
+    """Seconds CPython takes to build list(range(n))."""
+    t = time.perf_counter()
+    list(range(n))
+    return time.perf_counter() - t
+
+
+def make_dict(n):
+    return {f"k{i}": i for i in range(n)}
+
+
+def build_dict(n):
+    """Seconds CPython takes to build make_dict(n)."""
+    t = time.perf_counter()
+    make_dict(n)
+    return time.perf_counter() - t
+
+
+def keep_list(n):
+    """Builds list(range(n)) once; kept_list() returns it without building it again."""
+    _kept["list"] = list(range(n))
+
+
+def kept_list():
+    return _kept["list"]
+
+
+def keep_dict(n):
+    _kept["dict"] = make_dict(n)
+
+
+def kept_dict():
+    return _kept["dict"]
+
+
+def forget():
+    _kept.clear()
+
+
+def make_streams(n):
+    """n fresh streams, half generators (closed on release) and half range iterators."""
+    return [gen(3) if i % 2 else iter(range(3)) for i in range(n)]
+
+
+def live_objects():
+    """Objects the cyclic GC tracks, after a full collection."""
+    gc.collect()
+    return len(gc.get_objects())
+
+
+def allocated_blocks():
+    """Memory blocks Python's allocator holds (every object, gc-tracked or not)."""
+    import sys
+
+    gc.collect()
+    return sys.getallocatedblocks()
+
+
+def malloc_trim():
+    """Asks glibc to give freed heap memory back to the OS (a diagnostic: RSS that
+    drops after it was freed memory kept by malloc, not a leak)."""
+    import ctypes
+
+    return ctypes.CDLL(None).malloc_trim(0)
