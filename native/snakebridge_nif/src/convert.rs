@@ -390,6 +390,14 @@ impl<'a> ToTerm<'a> {
         unsafe { self.raw(obj, 0).map(|t| Term::new(self.env, t)) }
     }
 
+    /// The term without its `Term` wrapper (for loops that build lists themselves).
+    ///
+    /// # Safety
+    /// The result belongs to this converter's env.
+    pub unsafe fn raw_term(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
+        self.raw(obj, 0)
+    }
+
     unsafe fn raw(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
         check_depth(depth)?;
         let env = self.env.as_c_arg();

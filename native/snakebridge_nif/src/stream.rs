@@ -7,7 +7,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 use rustler::env::SavedTerm;
-use rustler::{Env, OwnedEnv, Term};
+use rustler::{sys, Env, OwnedEnv, Term};
 
 use crate::convert::ToTerm;
 use crate::error::Error;
@@ -159,14 +159,14 @@ impl StreamBuf {
         &mut self,
         env: Env<'a>,
         max: usize,
-        out: &mut Vec<Term<'a>>,
+        out: &mut Vec<sys::ErlNifTerm>,
     ) -> Result<(), Error> {
         if let Some(owned) = &self.env {
             while out.len() < max {
                 let Some(saved) = self.items.pop_front() else {
                     break;
                 };
-                out.push(owned.run(|e| saved.load(e).in_env(env)));
+                out.push(owned.run(|e| saved.load(e).in_env(env)).as_c_arg());
             }
         }
         if self.items.is_empty() {
@@ -258,7 +258,7 @@ pub fn pull<'a>(
     inner: &ObjInner,
     max: usize,
     timeout: Option<std::time::Duration>,
-    out: &mut Vec<Term<'a>>,
+    out: &mut Vec<sys::ErlNifTerm>,
 ) -> Result<(), Error> {
     let stream = inner
         .stream
@@ -289,11 +289,12 @@ pub fn pull<'a>(
                         break;
                     }
                     Some(item) => {
-                        let term = to_term.term(&item)?;
+                        // Raw terms: no Term wrapper per item on the hot path.
+                        let term = unsafe { to_term.raw_term(&item)? };
                         if got < wanted_now {
                             out.push(term);
                         } else {
-                            buf.save(term);
+                            buf.save(unsafe { Term::new(env, term) });
                         }
                         got += 1;
                     }
@@ -334,7 +335,8 @@ fn stream_of(res: &ResourceArc<PyObj>) -> Result<&StreamState, Error> {
 fn stream_next<'a>(env: Env<'a>, res: ResourceArc<PyObj>, timeout_ms: Option<u64>) -> Term<'a> {
     let mut out = Vec::with_capacity(1);
     let result = pull(env, &res.inner, 1, timeout_of(timeout_ms), &mut out)
-        .and_then(|()| out.pop().ok_or(Error::StopIteration));
+        .and_then(|()| out.pop().ok_or(Error::StopIteration))
+        .map(|t| unsafe { Term::new(env, t) });
     reply(env, result)
 }
 
@@ -354,7 +356,12 @@ fn stream_next_batch<'a>(
         if out.is_empty() {
             return Err(Error::StopIteration);
         }
-        Ok(out.encode(env))
+        Ok(unsafe {
+            Term::new(
+                env,
+                sys::enif_make_list_from_array(env.as_c_arg(), out.as_ptr(), out.len() as u32),
+            )
+        })
     });
     reply(env, result)
 }
