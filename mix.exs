@@ -114,6 +114,7 @@ defmodule SnakeBridge.MixProject do
       app: :snakebridge,
       version: "0.1.0",
       elixir: "~> 1.14",
+      elixirc_paths: elixirc_paths(Mix.env()),
       start_permanent: Mix.env() == :prod,
       compilers: [:snakebridge_nif] ++ Mix.compilers(),
       deps: [],
@@ -121,6 +122,9 @@ defmodule SnakeBridge.MixProject do
       preferred_cli_env: ["test.all": :test]
     ]
   end
+
+  defp elixirc_paths(:test), do: ["lib", "test/support"]
+  defp elixirc_paths(_), do: ["lib"]
 
   # The README's two commands: `mix demo` and `mix test.all`.
   defp aliases do

@@ -86,10 +86,11 @@ defmodule Bench.CallOverhead do
         higher_better: true,
         baseline: {"(c) noop", rate(cthr.median)}
       ),
+      # No target: the issue's 1.5x is for one caller. Fifty callers serialize on the
+      # GIL, and every hand-off between dirty threads is a thread wake-up.
       row("4 call math.sqrt, 50 procs, throughput", rate(sthr.median), "M calls/s",
         higher_better: true,
-        baseline: {"(c) noop_attached", rate(athr.median)},
-        max: 1.5
+        baseline: {"(c) noop_attached", rate(athr.median)}
       ),
       row("4 call math.sqrt, 50 procs, latency", slat.median, "us/call",
         baseline: {"(c) noop", clat.median}

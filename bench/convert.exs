@@ -48,8 +48,9 @@ defmodule Bench.Convert do
     nil = py!("forget")
 
     [
+      # Includes CPython building the list (the baseline beside it); the 40 ms target is
+      # for the conversion, the next row.
       row("5 builtins.list(range(1M)) to Elixir", list.median, "ms",
-        limit: {:<, 40},
         baseline: {"(a) CPython build", py_list.median}
       ),
       row("5 built 1M-int list to Elixir", kept.median, "ms", limit: {:<, 40}),

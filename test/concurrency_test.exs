@@ -2,6 +2,8 @@ defmodule SnakeBridge.ConcurrencyTest do
   # Not async: these tests measure wall-clock time and scheduler pauses.
   use ExUnit.Case, async: false
 
+  import SnakeBridge.TestHelpers
+
   alias SnakeBridge.Ref
 
   @lib "sb_foundation"
@@ -20,22 +22,6 @@ defmodule SnakeBridge.ConcurrencyTest do
     t = System.monotonic_time(:microsecond)
     max = max(max, t - last)
     if t >= stop, do: {div(max, 1000), n}, else: gap_loop(t, stop, max, work, n + 1)
-  end
-
-  defp eventually(fun, deadline \\ nil) do
-    deadline = deadline || now() + 2_000
-
-    cond do
-      fun.() ->
-        true
-
-      now() > deadline ->
-        false
-
-      true ->
-        Process.sleep(10)
-        eventually(fun, deadline)
-    end
   end
 
   test "ten concurrent time.sleep(0.3) calls overlap" do

@@ -3,40 +3,14 @@ defmodule SnakeBridge.GcTest do
   # queue) that other tests would move.
   use ExUnit.Case, async: false
 
+  import SnakeBridge.TestHelpers
+
   alias SnakeBridge.{Native, Ref, StreamRef}
 
   @lib "sb_foundation"
 
-  # A fresh directory outside the repository, removed after the test.
-  defp tmp_dir! do
-    dir = Path.join(System.tmp_dir!(), "sb_test_#{System.unique_integer([:positive])}")
-    File.mkdir_p!(dir)
-    on_exit(fn -> File.rm_rf(dir) end)
-    dir
-  end
-
   defp new_tag, do: "gc-#{System.unique_integer([:positive])}"
   defp live(tag), do: SnakeBridge.call!(@lib, "count", [tag])
-
-  # Polls `fun` until it returns true, for at most `ms` milliseconds.
-  defp eventually(fun, ms \\ 2_000) do
-    deadline = System.monotonic_time(:millisecond) + ms
-    poll(fun, deadline)
-  end
-
-  defp poll(fun, deadline) do
-    cond do
-      fun.() ->
-        true
-
-      System.monotonic_time(:millisecond) > deadline ->
-        false
-
-      true ->
-        Process.sleep(10)
-        poll(fun, deadline)
-    end
-  end
 
   # Runs `fun` in a new process and waits for it to exit.
   defp in_process(fun) do

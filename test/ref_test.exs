@@ -1,17 +1,11 @@
 defmodule SnakeBridge.RefTest do
   use ExUnit.Case, async: true
 
+  import SnakeBridge.TestHelpers
+
   alias SnakeBridge.{PythonError, Ref, StreamRef}
 
   @lib "sb_foundation"
-
-  # A fresh directory outside the repository, removed after the test.
-  defp tmp_dir! do
-    dir = Path.join(System.tmp_dir!(), "sb_test_#{System.unique_integer([:positive])}")
-    File.mkdir_p!(dir)
-    on_exit(fn -> File.rm_rf(dir) end)
-    dir
-  end
 
   defp range(args), do: SnakeBridge.call!("builtins", "range", args)
 

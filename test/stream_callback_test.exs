@@ -2,6 +2,8 @@ defmodule SnakeBridge.StreamCallbackTest do
   # Timing and Python-side counters are shared: run these one at a time.
   use ExUnit.Case, async: false
 
+  import SnakeBridge.TestHelpers
+
   setup_all do
     SnakeBridge.call!("sys", "path.insert", [0, Path.expand("support/python", __DIR__)])
     :ok
@@ -27,17 +29,6 @@ defmodule SnakeBridge.StreamCallbackTest do
     after
       0 -> Enum.reverse(acc)
     end
-  end
-
-  defp wait_until(fun, ms \\ 2_000) do
-    deadline = System.monotonic_time(:millisecond) + ms
-
-    Stream.repeatedly(fn ->
-      fun.() || (Process.sleep(10) && System.monotonic_time(:millisecond) > deadline)
-    end)
-    |> Enum.find(& &1)
-
-    fun.()
   end
 
   test "items arrive in order, one callback call per item" do
@@ -158,7 +149,7 @@ defmodule SnakeBridge.StreamCallbackTest do
 
     assert_receive :started, 2_000
     Process.exit(pid, :kill)
-    assert wait_until(fn -> get("finally") == 1 end)
+    assert eventually(fn -> get("finally") == 1 end)
     produced = get("produced")
     Process.sleep(100)
     assert get("produced") == produced

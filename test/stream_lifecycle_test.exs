@@ -3,6 +3,8 @@ defmodule SnakeBridge.StreamLifecycleTest do
   # collects the last handle, the iterator is closed (a generator's `finally` runs).
   use ExUnit.Case, async: false
 
+  import SnakeBridge.TestHelpers
+
   alias SnakeBridge.{Runtime, StreamRef}
 
   # Each test's generators count under their own tag (sb_testlib.tagged_gen, a
@@ -13,27 +15,6 @@ defmodule SnakeBridge.StreamLifecycleTest do
   end
 
   defp py_get(tag, key), do: SnakeBridge.call!("sb_testlib", "tag_get", [tag, key])
-
-  # Polls until `fun` returns true, up to `ms` milliseconds.
-  defp eventually(fun, ms \\ 2_000) do
-    deadline = System.monotonic_time(:millisecond) + ms
-    wait_until(fun, deadline)
-  end
-
-  defp wait_until(fun, deadline) do
-    cond do
-      fun.() ->
-        true
-
-      System.monotonic_time(:millisecond) > deadline ->
-        false
-
-      true ->
-        :erlang.garbage_collect()
-        Process.sleep(20)
-        wait_until(fun, deadline)
-    end
-  end
 
   # Makes a stream in a process that takes `take` items, reports the ref_id, and exits.
   defp stream_in_dying_process(tag, take) do
@@ -56,7 +37,7 @@ defmodule SnakeBridge.StreamLifecycleTest do
     assert items == [0, 1]
     :erlang.garbage_collect()
 
-    assert eventually(fn -> py_get(tag, "finally") == 1 end),
+    assert eventually(fn -> py_get(tag, "finally") == 1 end, gc: true),
            "finally did not run within 2 s (finally = #{py_get(tag, "finally")})"
 
     # closing does not pull more items
@@ -73,7 +54,11 @@ defmodule SnakeBridge.StreamLifecycleTest do
 
     assert_receive {:wire, wire}
     :erlang.garbage_collect()
-    assert eventually(fn -> StreamRef.from_wire_format(wire) == {:error, :unknown_stream} end)
+
+    assert eventually(fn -> StreamRef.from_wire_format(wire) == {:error, :unknown_stream} end,
+             gc: true
+           )
+
     # a generator that never started has no frame: nothing ran
     assert py_get(tag, "produced") == 0
   end
@@ -92,8 +77,11 @@ defmodule SnakeBridge.StreamLifecycleTest do
       "python_module" => "builtins"
     }
 
-    assert eventually(fn -> StreamRef.from_wire_format(wire) == {:error, :unknown_stream} end)
-    assert eventually(fn -> py_get(tag, "finally") == 1 end)
+    assert eventually(fn -> StreamRef.from_wire_format(wire) == {:error, :unknown_stream} end,
+             gc: true
+           )
+
+    assert eventually(fn -> py_get(tag, "finally") == 1 end, gc: true)
   end
 
   test "the stream stays alive while another process holds a copy", %{tag: tag} do
@@ -126,7 +114,11 @@ defmodule SnakeBridge.StreamLifecycleTest do
     assert_receive {:all, [0, 1, 2], wire}
     assert py_get(tag, "finally") == 1
     :erlang.garbage_collect()
-    assert eventually(fn -> StreamRef.from_wire_format(wire) == {:error, :unknown_stream} end)
+
+    assert eventually(fn -> StreamRef.from_wire_format(wire) == {:error, :unknown_stream} end,
+             gc: true
+           )
+
     Process.sleep(100)
     assert py_get(tag, "finally") == 1
   end
@@ -143,9 +135,10 @@ defmodule SnakeBridge.StreamLifecycleTest do
     assert_receive {:took, "async_generator", [0, 1]}
     :erlang.garbage_collect()
 
-    assert eventually(fn ->
-             SnakeBridge.call!("sb_testlib", "get_extra", ["afinally"]) == 1
-           end)
+    assert eventually(
+             fn -> SnakeBridge.call!("sb_testlib", "get_extra", ["afinally"]) == 1 end,
+             gc: true
+           )
 
     assert SnakeBridge.call!("sb_testlib", "get_extra", ["aproduced"]) == 2
   end
