@@ -113,12 +113,11 @@ defmodule SnakeBridge.Runtime do
   @doc false
   # "os.path" -> "os" (a byte scan: :binary.match compiles a pattern on every call).
   def library(module) when is_binary(module), do: until_dot(module, module, 0)
+  def library(_), do: nil
 
   defp until_dot(<<?., _::binary>>, module, n), do: binary_part(module, 0, n)
   defp until_dot(<<_, rest::binary>>, module, n), do: until_dot(rest, module, n + 1)
   defp until_dot(<<>>, module, _n), do: module
-
-  def library(_), do: nil
 
   @doc """
   The timeout (`:timeout` or `:stream_timeout`) that applies to a call of `library` with
