@@ -73,5 +73,11 @@ defmodule SnakeBridge.DependencyAppTest do
 
     assert status == 0, out
     assert out =~ "{:ok, 4.0}"
+
+    # A change to a Rust source rebuilds the NIF on the next plain `mix compile`.
+    File.touch!(Path.join(@snakebridge, "native/snakebridge_nif/src/lib.rs"))
+    {out, status} = System.cmd("mix", ["compile"], cd: dir, env: @env, stderr_to_stdout: true)
+    assert status == 0, out
+    assert out =~ "Compiling SnakeBridge NIF", out
   end
 end
