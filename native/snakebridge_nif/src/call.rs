@@ -33,8 +33,32 @@ pub fn timeout_of(ms: Option<u64>) -> Option<Duration> {
 /// "frame does not exist", so they go through a Python function.
 const FRAME_BUILTINS: [&str; 6] = ["eval", "exec", "globals", "locals", "vars", "dir"];
 
-fn import<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    let pyname = PyString::new(py, name);
+thread_local! {
+    /// Interned names of recently called modules and functions: no new str, no hashing,
+    /// and pointer-equal dict keys on the hot path.
+    static NAMES: std::cell::RefCell<Vec<(Box<str>, Py<PyString>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+const NAME_CACHE: usize = 32;
+
+fn name<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyString> {
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some((_, s)) = names.iter().find(|(t, _)| &**t == text) {
+            return s.bind(py).clone();
+        }
+        let s = PyString::intern(py, text);
+        if names.len() >= NAME_CACHE {
+            names.remove(0);
+        }
+        names.push((text.into(), s.clone().unbind()));
+        s
+    })
+}
+
+fn import<'py>(py: Python<'py>, module: &str) -> PyResult<Bound<'py, PyAny>> {
+    let pyname = name(py, module);
     unsafe {
         // sys.modules first: the common case costs one dict lookup (PyImport_GetModule
         // also looks up __spec__._initializing, which costs more than the call itself).
@@ -54,10 +78,10 @@ fn target<'py>(py: Python<'py>, target: Term<'_>) -> PyResult<Bound<'py, PyAny>>
     if let Ok(res) = target.decode::<ResourceArc<PyObj>>() {
         return Ok(res.inner.obj().bind(py).clone());
     }
-    let name: String = target
+    let module: &str = target
         .decode()
         .map_err(|_| pyo3::exceptions::PyTypeError::new_err("module name must be a string"))?;
-    import(py, &name)
+    import(py, module)
 }
 
 /// `module.function` (a dotted function path is followed).
@@ -67,9 +91,10 @@ pub fn resolve<'py>(py: Python<'py>, module: &str, function: &str) -> PyResult<B
 
 /// `a.b.c` on `obj`.
 fn getattr_path<'py>(obj: Bound<'py, PyAny>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
     let mut cur = obj;
     for part in path.split('.') {
-        cur = cur.getattr(part)?;
+        cur = cur.getattr(name(py, part))?;
     }
     Ok(cur)
 }

@@ -106,12 +106,18 @@ pub fn args_to_py<'py, 'a>(
     py: Python<'py>,
     argv: Term<'a>,
 ) -> Result<Bound<'py, PyTuple>, ToPyError<'a>> {
-    let items: Vec<Term<'a>> = argv.decode().map_err(|_| unconvertible(argv))?;
-    let mut out = Vec::with_capacity(items.len());
-    for (i, t) in items.into_iter().enumerate() {
-        out.push(to_py(py, t, false).map_err(|e| e.at(Seg::Arg(i)))?);
+    let n = argv.list_length().map_err(|_| unconvertible(argv))?;
+    let iter: ListIterator<'a> = argv.decode().map_err(|_| unconvertible(argv))?;
+    unsafe {
+        // Filled in place: no intermediate vectors on the call path.
+        let tuple = Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(n as ffi::Py_ssize_t))?
+            .cast_into_unchecked::<PyTuple>();
+        for (i, t) in iter.enumerate() {
+            let item = to_py(py, t, false).map_err(|e| e.at(Seg::Arg(i)))?;
+            ffi::PyTuple_SET_ITEM(tuple.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr());
+        }
+        Ok(tuple)
     }
-    Ok(PyTuple::new(py, out)?)
 }
 
 /// Keyword options (`[key: value]`) become a dict of str keys; `None` when empty.
