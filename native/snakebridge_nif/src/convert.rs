@@ -27,6 +27,7 @@ rustler::atoms! {
     key,
     element,
     unconvertible_term = "unconvertible",
+    mapset = "Elixir.MapSet",
 }
 
 /// Nesting deeper than this is refused: conversion recurses (on the large stack of
@@ -529,11 +530,7 @@ impl<'a> ToTerm<'a> {
             map().as_c_arg(),
             version().as_c_arg(),
         ];
-        let v = [
-            Atom::from_str(env, "Elixir.MapSet").unwrap().as_c_arg(),
-            inner,
-            2i64.encode(env).as_c_arg(),
-        ];
+        let v = [mapset().as_c_arg(), inner, 2i64.encode(env).as_c_arg()];
         Ok(make_map(env, &k, &v))
     }
 

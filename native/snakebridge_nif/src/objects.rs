@@ -26,6 +26,8 @@ rustler::atoms! {
     id,
     type_name,
     nil,
+    stream_ref_struct = "Elixir.SnakeBridge.StreamRef",
+    ref_struct_name = "Elixir.SnakeBridge.Ref",
 }
 
 /// Where an object came from: copied into every Ref and StreamRef made from it.
@@ -173,9 +175,7 @@ pub fn stream_struct<'a>(env: Env<'a>, inner: Arc<ObjInner>) -> Term<'a> {
         resource().encode(env),
     ];
     let values = [
-        Atom::from_str(env, "Elixir.SnakeBridge.StreamRef")
-            .unwrap()
-            .encode(env),
+        stream_ref_struct().encode(env),
         format_id("sr", inner.id).encode(env),
         ctx.session_id.encode(env),
         pool_term(env, ctx),
@@ -204,9 +204,7 @@ pub fn ref_struct<'a>(env: Env<'a>, inner: Arc<ObjInner>, tname: &str, module: &
         resource().encode(env),
     ];
     let values = [
-        Atom::from_str(env, "Elixir.SnakeBridge.Ref")
-            .unwrap()
-            .encode(env),
+        ref_struct_name().encode(env),
         format_id("ref", inner.id).encode(env),
         tname.encode(env),
         module.encode(env),
