@@ -142,6 +142,16 @@ defmodule SnakeBridge.RefTest do
       assert inspect(f) == "#SnakeBridge.Ref<Fraction(1, 3)>"
       assert inspect([f]) == "[#SnakeBridge.Ref<Fraction(1, 3)>]"
     end
+
+    test "a long repr is shortened by inspect, whole from repr/1" do
+      d = SnakeBridge.call!("collections", "deque", [Enum.to_list(1..1000)])
+      assert byte_size(Ref.repr(d)) > 3000
+      assert String.ends_with?(Ref.repr(d), "1000])")
+      shown = inspect(d)
+      assert String.starts_with?(shown, "#SnakeBridge.Ref<deque([1, 2, 3,")
+      assert String.ends_with?(shown, "...>")
+      assert byte_size(shown) < 300
+    end
   end
 
   describe "Enumerable" do

@@ -83,9 +83,13 @@ defmodule SnakeBridge.Ref do
   end
 
   defimpl Inspect do
+    # A repr can be huge (a large array): show the start; `Ref.repr/1` gives it whole.
+    @max 240
+
     def inspect(ref, _opts) do
       repr =
         case Native.repr(ref.resource) do
+          {:ok, text} when byte_size(text) > @max -> String.slice(text, 0, @max) <> "..."
           {:ok, text} -> text
           {:error, _} -> "<#{ref.type_name}>"
         end
