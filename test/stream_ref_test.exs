@@ -273,6 +273,37 @@ defmodule SnakeBridge.StreamRefTest do
   end
 
   describe "batching (__runtime__: [stream_batch: n])" do
+    test "the struct records the batch; stream_next serves pulled-ahead items" do
+      assert gen(10).batch == 1
+      ref = gen(10, __runtime__: [stream_batch: 4])
+      assert ref.batch == 4
+
+      assert Runtime.stream_next(ref) == {:ok, 0}
+      assert py_get("produced") == 4
+      # 1..3 were pulled with 0; the rest comes in another batch of 4, and so on.
+      assert for(_ <- 1..3, do: Runtime.stream_next(ref)) == [{:ok, 1}, {:ok, 2}, {:ok, 3}]
+      assert py_get("produced") == 4
+      assert Runtime.stream_next(ref) == {:ok, 4}
+      assert py_get("produced") == 8
+      assert Enum.to_list(ref) == Enum.to_list(5..9)
+      assert Runtime.stream_next(ref) == {:error, :stop_iteration}
+      assert Runtime.stream_next(ref) == {:error, :stop_iteration}
+
+      # Found again by its wire id, it keeps its batch.
+      other = gen(10, __runtime__: [stream_batch: 3])
+      {:ok, again} = StreamRef.from_wire_format(StreamRef.to_wire_format(other))
+      assert again.batch == 3
+    end
+
+    test "an error pulled ahead comes from stream_next after the items before it" do
+      {:ok, ref} =
+        SnakeBridge.call("sb_testlib", "gen_with_error", [2], __runtime__: [stream_batch: 5])
+
+      assert Runtime.stream_next(ref) == {:ok, 0}
+      assert Runtime.stream_next(ref) == {:ok, 1}
+      assert {:error, %SnakeBridge.PythonError{type: "ValueError"}} = Runtime.stream_next(ref)
+    end
+
     test "takes continue exactly although Python produced a whole batch" do
       ref = gen(1000, __runtime__: [stream_batch: 100])
 

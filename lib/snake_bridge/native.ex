@@ -14,6 +14,7 @@ defmodule SnakeBridge.Native do
   def len(_res), do: err()
   def iter(_res), do: err()
   def stream_next(_res, _timeout), do: err()
+  def stream_next_ready(_res), do: err()
   def stream_next_batch(_res, _max, _timeout), do: err()
   def stream_push_front(_res, _items), do: err()
   def stream_set_batch(_res, _batch), do: err()

@@ -49,7 +49,17 @@ defmodule SnakeBridge.Runtime do
       {:error, :stop_iteration}
   """
   @spec stream_next(StreamRef.t(), keyword()) :: {:ok, term()} | {:error, term()}
-  def stream_next(%StreamRef{resource: res}, opts \\ []) do
+  def stream_next(stream_ref, opts \\ [])
+
+  def stream_next(%StreamRef{resource: res, batch: batch}, opts) when batch > 1 do
+    # Items pulled ahead (and the end) come without a dirty-scheduler round trip.
+    case Native.stream_next_ready(res) do
+      :python -> res |> Native.stream_next(deadline(opts[:timeout])) |> result()
+      ready -> result(ready)
+    end
+  end
+
+  def stream_next(%StreamRef{resource: res}, opts) do
     res |> Native.stream_next(deadline(opts[:timeout])) |> result()
   end
 
@@ -91,9 +101,9 @@ defmodule SnakeBridge.Runtime do
   defp split_opts([]), do: {[], []}
   defp split_opts(opts), do: Keyword.pop(opts, :__runtime__, [])
 
-  defp apply_batch({:ok, %StreamRef{resource: res}} = ok, n) when is_integer(n) and n > 1 do
+  defp apply_batch({:ok, %StreamRef{resource: res} = ref}, n) when is_integer(n) and n > 1 do
     Native.stream_set_batch(res, n)
-    ok
+    {:ok, %StreamRef{ref | batch: n}}
   end
 
   defp apply_batch(result, _), do: result

@@ -12,7 +12,8 @@ defmodule SnakeBridge.StreamRef do
       [4, 5]
 
   The iterator is closed (a generator's `finally` runs) when the BEAM collects the last
-  copy of the StreamRef. Errors raised by Python during enumeration raise
+  copy of the StreamRef. `batch` is the number of items pulled per step (see
+  `stream_batch` in `SnakeBridge.Runtime`). Errors raised by Python during enumeration raise
   `SnakeBridge.PythonError`; `SnakeBridge.Runtime.stream_next/2` returns them instead.
   """
 
@@ -26,7 +27,8 @@ defmodule SnakeBridge.StreamRef do
     :python_module,
     :library,
     :resource,
-    exhausted: false
+    exhausted: false,
+    batch: 1
   ]
 
   @type stream_type :: String.t()
@@ -38,7 +40,8 @@ defmodule SnakeBridge.StreamRef do
           python_module: String.t(),
           library: String.t() | nil,
           resource: reference(),
-          exhausted: boolean()
+          exhausted: boolean(),
+          batch: pos_integer()
         }
 
   @doc """

@@ -22,6 +22,7 @@ rustler::atoms! {
     python_module,
     library,
     exhausted,
+    batch,
     resource,
     id,
     type_name,
@@ -172,6 +173,7 @@ pub fn stream_struct<'a>(env: Env<'a>, inner: Arc<ObjInner>) -> Term<'a> {
         python_module().encode(env),
         library().encode(env),
         exhausted().encode(env),
+        batch().encode(env),
         resource().encode(env),
     ];
     let values = [
@@ -183,6 +185,8 @@ pub fn stream_struct<'a>(env: Env<'a>, inner: Arc<ObjInner>) -> Term<'a> {
         stream.python_module.encode(env),
         ctx.library.encode(env),
         false.encode(env),
+        // Never waits: a busy stream (being iterated) is shown with batch 1.
+        stream.buf.try_lock().map_or(1, |b| b.batch).encode(env),
         ResourceArc::new(PyObj {
             inner: inner.clone(),
         })
