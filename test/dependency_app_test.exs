@@ -74,8 +74,33 @@ defmodule SnakeBridge.DependencyAppTest do
     assert status == 0, out
     assert out =~ "{:ok, 4.0}"
 
-    # A change to a Rust source rebuilds the NIF on the next plain `mix compile`.
+    # No Python: one sentence, not a stack of errors.
+    bad_python =
+      List.keystore(@env, "SNAKEBRIDGE_PYTHON", 0, {"SNAKEBRIDGE_PYTHON", "/nonexistent/python3"})
+
+    {out, status} =
+      System.cmd("mix", ["compile"], cd: dir, env: bad_python, stderr_to_stdout: true)
+
+    assert status != 0
+    assert out =~ "SnakeBridge could not run Python", out
+
+    # A change to a Rust source needs cargo; without it, one sentence again.
     File.touch!(Path.join(@snakebridge, "native/snakebridge_nif/src/lib.rs"))
+    python = SnakeBridge.Native.build_python()
+
+    no_cargo =
+      @env ++
+        [
+          {"SNAKEBRIDGE_PYTHON", python},
+          {"PATH", "/usr/local/bin:/usr/bin:/bin"},
+          {"HOME", Path.join(dir, "home")}
+        ]
+
+    {out, status} = System.cmd("mix", ["compile"], cd: dir, env: no_cargo, stderr_to_stdout: true)
+    assert status != 0
+    assert out =~ "SnakeBridge needs Rust's cargo", out
+
+    # With cargo, the change rebuilds the NIF on the next plain `mix compile`.
     {out, status} = System.cmd("mix", ["compile"], cd: dir, env: @env, stderr_to_stdout: true)
     assert status == 0, out
     assert out =~ "Compiling SnakeBridge NIF", out
