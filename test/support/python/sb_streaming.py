@@ -2,17 +2,9 @@
 
 import time
 
-state = {"produced": 0, "finally": 0, "interrupted": 0}
+from sb_counters import counters
 
-
-def reset():
-    for k in state:
-        state[k] = 0
-    return True
-
-
-def get(key):
-    return state[key]
+state, reset, get = counters("produced", "finally", "interrupted")
 
 
 def produce(n=None, delay=0.0):

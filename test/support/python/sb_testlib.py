@@ -5,18 +5,10 @@ import itertools
 import time
 import weakref
 
+from sb_counters import counters
+
 # Python-side counters the tests read: live objects, produced items, finally blocks run.
-state = {"produced": 0, "finally": 0, "live": 0}
-
-
-def reset():
-    for k in state:
-        state[k] = 0
-    return True
-
-
-def get(key):
-    return state[key]
+state, reset, get = counters("produced", "finally", "live")
 
 
 class Tracked:
@@ -107,17 +99,7 @@ def busy_forever():
 # ---- Added for the lazy-streams tests (stream_ref_test & co). Separate counters so the
 # ---- functions above keep their behaviour.
 
-extra = {"next_calls": 0, "afinally": 0, "aproduced": 0}
-
-
-def reset_extra():
-    for k in extra:
-        extra[k] = 0
-    return True
-
-
-def get_extra(key):
-    return extra[key]
+extra, reset_extra, get_extra = counters("next_calls", "afinally", "aproduced")
 
 
 class CountingIterator:
