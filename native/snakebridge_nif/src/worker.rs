@@ -321,7 +321,8 @@ where
 
 /// Starts `module.function(*argv, **kwargs)` on a worker; messages
 /// `{tag, :chunks, [item]}` then `{tag, :done, :ok | {:error, reason}}` go to `pid`.
-#[rustler::nif]
+/// Dirty: the arguments are copied for the worker, and they may be large.
+#[rustler::nif(schedule = "DirtyCpu")]
 #[allow(clippy::too_many_arguments)]
 fn stream_start<'a>(
     env: Env<'a>,
