@@ -98,6 +98,18 @@ defmodule SnakeBridge.RobustnessTest do
     assert Enum.to_list(s) == [2, 3, 4, 5]
   end
 
+  test "large items pulled ahead are still delivered whole and in order" do
+    {:ok, s} =
+      SnakeBridge.call("sb_robust", "big_items", [4, 10_000], __runtime__: [stream_batch: 4])
+
+    for i <- 0..3 do
+      assert {:ok, item} = Runtime.stream_next(s)
+      assert length(item) == 10_000 and hd(item) == i
+    end
+
+    assert Runtime.stream_next(s) == {:error, :stop_iteration}
+  end
+
   test "a deadline on a batched stream does not kill it during read-ahead" do
     {:ok, s} =
       SnakeBridge.call("sb_robust", "slow_gen", [6, 0.05], __runtime__: [stream_batch: 10])

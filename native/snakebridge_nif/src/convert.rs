@@ -362,6 +362,9 @@ pub struct ToTerm<'a> {
     pub env: Env<'a>,
     ctx: once_cell::unsync::OnceCell<Arc<Ctx>>,
     ctx_term: Option<Term<'a>>,
+    /// Terms made so far: tells a large item from a small one (large binaries are
+    /// reference-counted, so a copy of one costs the same as a small one).
+    made: std::cell::Cell<usize>,
 }
 
 impl<'a> ToTerm<'a> {
@@ -370,6 +373,7 @@ impl<'a> ToTerm<'a> {
             env,
             ctx: once_cell::unsync::OnceCell::with_value(ctx.clone()),
             ctx_term: None,
+            made: Default::default(),
         }
     }
 
@@ -379,7 +383,12 @@ impl<'a> ToTerm<'a> {
             env,
             ctx: once_cell::unsync::OnceCell::new(),
             ctx_term: Some(ctx_term),
+            made: Default::default(),
         }
+    }
+
+    pub fn made(&self) -> usize {
+        self.made.get()
     }
 
     fn ctx(&self) -> PyResult<Arc<Ctx>> {
@@ -407,6 +416,7 @@ impl<'a> ToTerm<'a> {
 
     unsafe fn raw(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
         check_depth(depth)?;
+        self.made.set(self.made.get() + 1);
         let env = self.env.as_c_arg();
         let p = obj.as_ptr();
         let py = obj.py();

@@ -64,6 +64,9 @@ pub fn detect(obj: &Bound<'_, PyAny>) -> Option<StreamType> {
     None
 }
 
+/// Items of at most this many terms are copied out on a normal scheduler (microseconds).
+const LIGHT: usize = 4096;
+
 pub struct StreamState {
     pub stream_type: StreamType,
     pub type_name: String,
@@ -78,7 +81,8 @@ pub struct StreamBuf {
     /// Items pulled per GIL acquisition (1: strictly lazy).
     pub batch: usize,
     /// Items pulled ahead (batching) or pushed back (a halted reduce), oldest first.
-    items: VecDeque<SavedTerm>,
+    /// With each item, about how many terms it holds (`usize::MAX`: not known).
+    items: VecDeque<(SavedTerm, usize)>,
     env: Option<OwnedEnv>,
     /// An error raised while pulling ahead, given after the items before it.
     pending: Option<Error>,
@@ -132,9 +136,12 @@ impl StreamBuf {
     /// Copies of the buffered items, in order, as terms of `env` (the buffer keeps them).
     pub fn peek_all<'a>(&self, env: Env<'a>) -> Vec<Term<'a>> {
         match &self.env {
-            Some(owned) => {
-                owned.run(|e| self.items.iter().map(|t| t.load(e).in_env(env)).collect())
-            }
+            Some(owned) => owned.run(|e| {
+                self.items
+                    .iter()
+                    .map(|(t, _)| t.load(e).in_env(env))
+                    .collect()
+            }),
             None => Vec::new(),
         }
     }
@@ -163,7 +170,7 @@ impl StreamBuf {
     ) -> Result<(), Error> {
         if let Some(owned) = &self.env {
             while out.len() < max {
-                let Some(saved) = self.items.pop_front() else {
+                let Some((saved, _)) = self.items.pop_front() else {
                     break;
                 };
                 out.push(owned.run(|e| saved.load(e).in_env(env)).as_c_arg());
@@ -186,14 +193,19 @@ impl StreamBuf {
         let owned = self.env.get_or_insert_with(OwnedEnv::new);
         for t in terms.iter().rev() {
             let saved = owned.save(*t);
-            self.items.push_front(saved);
+            self.items.push_front((saved, usize::MAX));
         }
     }
 
-    fn save(&mut self, term: Term<'_>) {
+    fn save(&mut self, term: Term<'_>, weight: usize) {
         let owned = self.env.get_or_insert_with(OwnedEnv::new);
         let saved = owned.save(term);
-        self.items.push_back(saved);
+        self.items.push_back((saved, weight));
+    }
+
+    /// Whether the next item is small enough to copy on a normal scheduler.
+    fn next_is_light(&self) -> bool {
+        self.items.front().is_none_or(|(_, w)| *w <= LIGHT)
     }
 }
 
@@ -290,11 +302,13 @@ pub fn pull<'a>(
                     }
                     Some(item) => {
                         // Raw terms: no Term wrapper per item on the hot path.
+                        let before = to_term.made();
                         let term = unsafe { to_term.raw_term(&item)? };
                         if got < wanted_now {
                             out.push(term);
                         } else {
-                            buf.save(unsafe { Term::new(env, term) });
+                            let weight = to_term.made() - before;
+                            buf.save(unsafe { Term::new(env, term) }, weight);
                         }
                         got += 1;
                     }
@@ -351,7 +365,8 @@ fn stream_next_ready<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
     let Ok(mut buf) = stream.buf.try_lock() else {
         return python().encode(env);
     };
-    if !buf.has_buffered() && !buf.exhausted {
+    // A large item is copied on a dirty scheduler instead.
+    if (!buf.has_buffered() && !buf.exhausted) || !buf.next_is_light() {
         return python().encode(env);
     }
     let mut out = Vec::with_capacity(1);

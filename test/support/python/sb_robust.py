@@ -72,3 +72,9 @@ def json_nested(depth):
 
 def repr_nested(depth):
     return len(repr(nested_list(depth)))
+
+
+def big_items(n, size):
+    """n items, each a list of `size` ints."""
+    for i in range(n):
+        yield list(range(i, i + size))
