@@ -63,6 +63,58 @@ defmodule SnakeBridge.RobustnessTest do
     assert SnakeBridge.call("operator", "add", [1, 2]) == {:ok, 3}
   end
 
+  test "integers with more than 4300 decimal digits convert both ways" do
+    big = Integer.pow(10, 5000) + 7
+    assert SnakeBridge.call("sb_robust", "same", [big]) == {:ok, big}
+    assert SnakeBridge.call("sb_robust", "same", [-big]) == {:ok, -big}
+    {:ok, f} = SnakeBridge.call("math", "factorial", [2000])
+    assert f == Enum.reduce(1..2000, 1, &(&1 * &2))
+  end
+
+  test "a module still being imported by one process is not used half-made by another" do
+    dir = SnakeBridge.TestHelpers.tmp_dir!()
+    name = "sb_slow_import_#{System.unique_integer([:positive])}"
+    assert {:ok, true} = SnakeBridge.call("sb_robust", "slow_import_module", [dir, name, 0.3])
+    SnakeBridge.call!("sys", "path.insert", [0, dir])
+    SnakeBridge.call!("importlib", "invalidate_caches")
+
+    results =
+      1..4
+      |> Enum.map(fn _ -> Task.async(fn -> SnakeBridge.call(name, "f") end) end)
+      |> Enum.map(&Task.await(&1, 5_000))
+
+    assert results == List.duplicate({:ok, 42}, 4)
+  end
+
+  test "a deadline that passes inside a C call is not carried over to the next item" do
+    {:ok, s} = SnakeBridge.call("sb_robust", "sleeping_iter", [3, 0.1])
+    # time.sleep cannot be interrupted: the item arrives late, but it arrives.
+    assert Runtime.stream_next(s, timeout: 30) == {:ok, nil}
+    assert Runtime.stream_next(s) == {:ok, nil}
+    assert Runtime.stream_next(s) == {:ok, nil}
+    assert Runtime.stream_next(s) == {:error, :stop_iteration}
+  end
+
+  test "a call's timeout covers waiting for a stream argument another process iterates" do
+    {:ok, s} = SnakeBridge.call("sb_robust", "slow_gen", [2, 1.0])
+    me = self()
+
+    spawn(fn ->
+      send(me, :started)
+      send(me, {:item, Runtime.stream_next(s)})
+    end)
+
+    assert_receive :started
+    Process.sleep(50)
+    t0 = System.monotonic_time(:millisecond)
+
+    assert SnakeBridge.call("builtins", "list", [s], __runtime__: [timeout: 100]) ==
+             {:error, :timeout}
+
+    assert System.monotonic_time(:millisecond) - t0 < 600
+    assert_receive {:item, {:ok, 0}}, 2_000
+  end
+
   test "a huge timeout means no deadline" do
     assert SnakeBridge.call("operator", "add", [1, 2], __runtime__: [timeout: 2 ** 62]) ==
              {:ok, 3}

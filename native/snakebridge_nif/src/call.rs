@@ -35,42 +35,63 @@ const FRAME_BUILTINS: [&str; 6] = ["eval", "exec", "globals", "locals", "vars", 
 
 thread_local! {
     /// Interned names of recently called modules and functions: no new str, no hashing,
-    /// and pointer-equal dict keys on the hot path.
-    static NAMES: std::cell::RefCell<Vec<(Box<str>, Py<PyString>)>> =
+    /// and pointer-equal dict keys on the hot path. The flag: this thread has imported
+    /// the module of that name through the import system once.
+    static NAMES: std::cell::RefCell<Vec<(Box<str>, Py<PyString>, bool)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
 const NAME_CACHE: usize = 32;
 
-fn name<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyString> {
+/// The interned name, and whether this thread has imported a module by that name.
+fn cached_name<'py>(py: Python<'py>, text: &str) -> (Bound<'py, PyString>, bool) {
     NAMES.with(|names| {
         let mut names = names.borrow_mut();
-        if let Some((_, s)) = names.iter().find(|(t, _)| &**t == text) {
-            return s.bind(py).clone();
+        if let Some((_, s, imported)) = names.iter().find(|(t, _, _)| &**t == text) {
+            return (s.bind(py).clone(), *imported);
         }
         let s = PyString::intern(py, text);
         if names.len() >= NAME_CACHE {
             names.remove(0);
         }
-        names.push((text.into(), s.clone().unbind()));
-        s
+        names.push((text.into(), s.clone().unbind(), false));
+        (s, false)
     })
 }
 
-fn import<'py>(py: Python<'py>, module: &str) -> PyResult<Bound<'py, PyAny>> {
-    let pyname = name(py, module);
-    unsafe {
-        // sys.modules first: the common case costs one dict lookup (PyImport_GetModule
-        // also looks up __spec__._initializing, which costs more than the call itself).
-        let found = ffi::PyDict_GetItemWithError(ffi::PyImport_GetModuleDict(), pyname.as_ptr());
-        if !found.is_null() && found != ffi::Py_None() {
-            return Ok(Bound::from_borrowed_ptr(py, found));
+fn name<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyString> {
+    cached_name(py, text).0
+}
+
+fn mark_imported(text: &str) {
+    NAMES.with(|names| {
+        if let Some(entry) = names.borrow_mut().iter_mut().find(|(t, _, _)| &**t == text) {
+            entry.2 = true;
         }
-        if !ffi::PyErr_Occurred().is_null() {
-            return Err(PyErr::fetch(py));
+    });
+}
+
+fn import<'py>(py: Python<'py>, module: &str) -> PyResult<Bound<'py, PyAny>> {
+    let (pyname, imported) = cached_name(py, module);
+    if imported {
+        // sys.modules directly: one dict lookup (PyImport_GetModule also reads
+        // __spec__._initializing, which costs more than the call itself). Only after a
+        // real import on this thread, which waits while another thread is still running
+        // the module's body: a partly initialized module is never used.
+        unsafe {
+            let found =
+                ffi::PyDict_GetItemWithError(ffi::PyImport_GetModuleDict(), pyname.as_ptr());
+            if !found.is_null() && found != ffi::Py_None() {
+                return Ok(Bound::from_borrowed_ptr(py, found));
+            }
+            if !ffi::PyErr_Occurred().is_null() {
+                return Err(PyErr::fetch(py));
+            }
         }
     }
-    Ok(PyModule::import(py, pyname)?.into_any())
+    let module_obj = PyModule::import(py, pyname)?.into_any();
+    mark_imported(module);
+    Ok(module_obj)
 }
 
 /// The object a call is made on: a module named by a binary, or a Ref's object.
@@ -109,11 +130,17 @@ fn call<'a>(
     ctx: Term<'a>,
     timeout_ms: Option<u64>,
 ) -> Term<'a> {
+    let deadline = timeout_ms
+        .and_then(|ms| std::time::Instant::now().checked_add(std::time::Duration::from_millis(ms)));
     let result = runtime::attach(|py| -> Result<Term<'a>, Error> {
         let name = std::str::from_utf8(name.as_slice())
             .map_err(|_| Error::BadArg("function name must be UTF-8".into()))?;
         // Convert everything before calling, so a bad term never reaches Python.
-        let (pargs, pkwargs) = match convert::call_args_to_py(py, argv, kwargs) {
+        // A stream argument that another process is iterating is waited for only until
+        // the call's deadline.
+        let give_up: Option<convert::GiveUp> =
+            deadline.map(|at| Box::new(move || std::time::Instant::now() >= at) as convert::GiveUp);
+        let (pargs, pkwargs) = match convert::call_args_to_py(py, argv, kwargs, give_up) {
             Ok(converted) => converted,
             Err(e) => return e.into_result(env).map(|r| (error(), r).encode(env)),
         };

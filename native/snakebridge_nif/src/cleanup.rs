@@ -59,12 +59,10 @@ fn handle(py: Python<'_>, work: Work) {
         }
         // Another handle (the same iterator returned twice) or Python code may still use
         // the iterator: close it only when this was the last reference.
+        // (An async generator's loop stays open then: its finalizer may still use it.)
         Work::Close(obj, aloop) if unsafe { pyo3::ffi::Py_REFCNT(obj.as_ptr()) } > 1 => {
-            drop(obj);
-            match aloop {
-                Some(l) => l.bind(py).call_method0("close").map(drop),
-                None => Ok(()),
-            }
+            drop((obj, aloop));
+            Ok(())
         }
         Work::Close(obj, Some(aloop)) => shim.call_method1("aclose", (aloop, obj)).map(drop),
         Work::Close(obj, None) => shim.call_method1("close", (obj,)).map(drop),

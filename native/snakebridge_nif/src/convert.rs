@@ -1,6 +1,5 @@
 //! Values both ways: Elixir terms to Python objects and back (the README's table).
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use pyo3::ffi;
@@ -55,8 +54,13 @@ pub enum Seg<'a> {
 }
 
 pub enum ToPyError<'a> {
-    Unconvertible { term: Term<'a>, path: Vec<Seg<'a>> },
+    Unconvertible {
+        term: Term<'a>,
+        path: Vec<Seg<'a>>,
+    },
     Python(PyErr),
+    /// The call ran out of time (or was cancelled) before Python was called.
+    Stop(crate::error::Error),
 }
 
 impl<'a> ToPyError<'a> {
@@ -71,6 +75,7 @@ impl<'a> ToPyError<'a> {
     pub fn into_result(self, env: Env<'a>) -> Result<Term<'a>, crate::error::Error> {
         match self {
             ToPyError::Python(e) => Err(e.into()),
+            ToPyError::Stop(e) => Err(e),
             ToPyError::Unconvertible { term, path } => {
                 let segs: Vec<Term<'a>> = path
                     .iter()
@@ -113,9 +118,17 @@ pub fn args_to_py<'py, 'a>(
         // Filled in place: no intermediate vectors on the call path.
         let tuple = Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(n as ffi::Py_ssize_t))?
             .cast_into_unchecked::<PyTuple>();
+        // Hidden from the garbage collector while it has empty slots: converting may let
+        // other Python threads run (gc.get_objects() must not see a NULL item).
+        if n > 0 {
+            ffi::PyObject_GC_UnTrack(tuple.as_ptr().cast());
+        }
         for (i, t) in iter.enumerate() {
             let item = to_py(py, t, false).map_err(|e| e.at(Seg::Arg(i)))?;
             ffi::PyTuple_SET_ITEM(tuple.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr());
+        }
+        if n > 0 {
+            ffi::PyObject_GC_Track(tuple.as_ptr().cast());
         }
         Ok(tuple)
     }
@@ -229,14 +242,30 @@ fn atom_to_py<'py, 'a>(
     Ok(obj)
 }
 
+/// In hexadecimal: Python limits decimal conversions of ints to 4300 digits.
 fn big_to_py<'py>(py: Python<'py>, big: &BigInt) -> PyResult<Bound<'py, PyAny>> {
-    let digits = std::ffi::CString::new(big.to_string()).expect("digits have no NUL");
+    let digits = std::ffi::CString::new(big.to_str_radix(16)).expect("digits have no NUL");
     unsafe {
         Bound::from_owned_ptr_or_err(
             py,
-            ffi::PyLong_FromString(digits.as_ptr(), std::ptr::null_mut(), 10),
+            ffi::PyLong_FromString(digits.as_ptr(), std::ptr::null_mut(), 16),
         )
     }
+}
+
+/// A Python int beyond 64 bits, through its hexadecimal digits.
+fn py_to_big(obj: &Bound<'_, PyAny>) -> PyResult<BigInt> {
+    let hex =
+        unsafe { Bound::from_owned_ptr_or_err(obj.py(), ffi::PyNumber_ToBase(obj.as_ptr(), 16))? };
+    let text = hex.cast::<PyString>()?.to_str()?.to_owned();
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.as_str()),
+    };
+    let digits = digits.trim_start_matches("0x");
+    let big = BigInt::parse_bytes(digits.as_bytes(), 16)
+        .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("bad integer digits"))?;
+    Ok(if negative { -big } else { big })
 }
 
 fn binary_to_py<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyAny> {
@@ -257,26 +286,46 @@ fn struct_name(term: Term<'_>) -> Option<String> {
     name.atom_to_string().ok()
 }
 
+/// Tells argument conversion to stop waiting for a busy stream (deadline, cancel).
+pub type GiveUp = Box<dyn Fn() -> bool>;
+
 thread_local! {
-    /// Buffered stream items copied into the arguments being converted.
-    static HANDED: std::cell::RefCell<Vec<(Arc<ObjInner>, usize)>> =
+    /// Buffered stream items taken into the arguments being converted (raw terms of the
+    /// call's env), given back to their streams if the conversion fails.
+    static HANDED: std::cell::RefCell<Vec<(Arc<ObjInner>, Vec<sys::ErlNifTerm>)>> =
         const { std::cell::RefCell::new(Vec::new()) };
+    static GIVE_UP: std::cell::RefCell<Option<GiveUp>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Converts a call's arguments and keyword arguments. Buffered stream items handed to
-/// Python leave their stream only when both converted, so a failed conversion loses none.
+fn giving_up() -> bool {
+    GIVE_UP.with(|g| g.borrow().as_ref().is_some_and(|f| f()))
+}
+
+/// Converts a call's arguments and keyword arguments. Buffered stream items are taken
+/// out of their streams as they are handed to Python, and given back if the conversion
+/// fails; `give_up` ends a wait for a stream that another process is iterating.
 pub fn call_args_to_py<'py, 'a>(
     py: Python<'py>,
     argv: Term<'a>,
     kwargs: Term<'a>,
+    give_up: Option<GiveUp>,
 ) -> Result<(Bound<'py, PyTuple>, Option<Bound<'py, PyDict>>), ToPyError<'a>> {
     HANDED.with(|h| h.borrow_mut().clear());
+    GIVE_UP.with(|g| *g.borrow_mut() = give_up);
     let converted = args_to_py(py, argv).and_then(|a| kwargs_to_py(py, kwargs).map(|k| (a, k)));
+    GIVE_UP.with(|g| *g.borrow_mut() = None);
     let handed = HANDED.with(|h| std::mem::take(&mut *h.borrow_mut()));
-    if converted.is_ok() {
-        for (inner, n) in handed {
+    if converted.is_err() {
+        let env = argv.get_env();
+        for (inner, raw) in handed {
             if let Some(stream) = &inner.stream {
-                stream.lock_attached(py).discard_front(n);
+                let terms: Vec<Term<'a>> = raw
+                    .into_iter()
+                    .map(|t| unsafe { Term::new(env, t) })
+                    .collect();
+                if let Some(mut buf) = stream.lock_attached(py, &|| false) {
+                    buf.push_front(&terms);
+                }
             }
         }
     }
@@ -295,14 +344,16 @@ fn stream_arg<'py, 'a>(
         return Ok(obj);
     };
     let items = {
-        let buf = stream.lock_attached(py);
+        let Some(mut buf) = stream.lock_attached(py, &giving_up) else {
+            return Err(ToPyError::Stop(crate::error::Error::Timeout));
+        };
         if buf.buffered() == 0 {
             return Ok(obj);
         }
-        buf.peek_all(env)
+        buf.take_all(env)
     };
-    // Removed from the stream only once every argument converted (`commit_handed`).
-    HANDED.with(|h| h.borrow_mut().push((res.inner.clone(), items.len())));
+    let raw = items.iter().map(|t| t.as_c_arg()).collect();
+    HANDED.with(|h| h.borrow_mut().push((res.inner.clone(), raw)));
     let mut pending = Vec::with_capacity(items.len());
     for t in items {
         pending.push(to_py(py, t, false)?);
@@ -436,10 +487,7 @@ impl<'a> ToTerm<'a> {
                 }
                 return Ok(sys::enif_make_int64(env, v));
             }
-            let digits = obj.str()?;
-            let big = BigInt::from_str(digits.to_str()?)
-                .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-            return Ok(big.encode(self.env).as_c_arg());
+            return Ok(py_to_big(obj)?.encode(self.env).as_c_arg());
         }
         if ffi::PyFloat_Check(p) != 0 {
             let f = ffi::PyFloat_AsDouble(p);

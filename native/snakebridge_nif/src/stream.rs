@@ -114,11 +114,19 @@ impl StreamState {
 
     /// The lock, taken while attached: the GIL is let go while waiting, since the
     /// holder may be waiting for the GIL itself.
-    pub fn lock_attached(&self, py: Python<'_>) -> std::sync::MutexGuard<'_, StreamBuf> {
+    /// `None` once `give_up` says so.
+    pub fn lock_attached(
+        &self,
+        py: Python<'_>,
+        give_up: &dyn Fn() -> bool,
+    ) -> Option<std::sync::MutexGuard<'_, StreamBuf>> {
         let mut spins = 0u32;
         loop {
             if let Ok(guard) = self.buf.try_lock() {
-                return guard;
+                return Some(guard);
+            }
+            if give_up() {
+                return None;
             }
             spins += 1;
             // The holder may be in a slow next(): back off instead of spinning.
@@ -133,27 +141,13 @@ impl StreamBuf {
         self.items.len()
     }
 
-    /// Copies of the buffered items, in order, as terms of `env` (the buffer keeps them).
-    pub fn peek_all<'a>(&self, env: Env<'a>) -> Vec<Term<'a>> {
-        match &self.env {
-            Some(owned) => owned.run(|e| {
-                self.items
-                    .iter()
-                    .map(|(t, _)| t.load(e).in_env(env))
-                    .collect()
-            }),
-            None => Vec::new(),
-        }
-    }
-
-    /// Drops the first `n` buffered items (handed to Python by `peek_all`).
-    pub fn discard_front(&mut self, n: usize) {
-        for _ in 0..n.min(self.items.len()) {
-            self.items.pop_front();
-        }
-        if self.items.is_empty() {
-            self.env = None;
-        }
+    /// Takes every buffered item out, in order, as terms of `env`.
+    pub fn take_all<'a>(&mut self, env: Env<'a>) -> Vec<Term<'a>> {
+        let mut out = Vec::with_capacity(self.items.len());
+        let _ = self.drain_into(env, usize::MAX, &mut out);
+        out.into_iter()
+            .map(|t| unsafe { Term::new(env, t) })
+            .collect()
     }
 
     pub fn has_buffered(&self) -> bool {
@@ -318,6 +312,8 @@ pub fn pull<'a>(
         });
         match result {
             Ok(()) => Ok(()),
+            // The deadline was this call's: the items it got are its answer.
+            Err(Error::Timeout | Error::Cancelled) if got > 0 => Ok(()),
             // Items already pulled are delivered; the error comes after them.
             Err(e) if got > 0 => {
                 buf.pending = Some(e);

@@ -198,7 +198,9 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
             .load(e)
             .decode()
             .map_err(|_| Error::BadArg("request".into()))?;
-        let converted = convert::call_args_to_py(py, argv, kwargs);
+        let shared = work.shared.clone();
+        let give_up: convert::GiveUp = Box::new(move || shared.flow().cancelled);
+        let converted = convert::call_args_to_py(py, argv, kwargs, Some(give_up));
         let (pargs, pkwargs) = match converted {
             Ok(pair) => pair,
             Err(err) => {

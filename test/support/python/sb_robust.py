@@ -78,3 +78,19 @@ def big_items(n, size):
     """n items, each a list of `size` ints."""
     for i in range(n):
         yield list(range(i, i + size))
+
+
+def slow_import_module(dirname, name, delay):
+    """Writes a module that takes `delay` seconds to import, then defines f()."""
+    import os
+
+    with open(os.path.join(dirname, name + ".py"), "w") as f:
+        f.write(f"import time\ntime.sleep({delay})\n\ndef f():\n    return 42\n")
+    return True
+
+
+def sleeping_iter(n, delay):
+    """An iterator whose items come from C code that releases the GIL (time.sleep)."""
+    import time
+
+    return map(time.sleep, [delay] * n)
