@@ -37,8 +37,14 @@ thread_local! {
     /// Interned names of recently called modules and functions: no new str, no hashing,
     /// and pointer-equal dict keys on the hot path. The flag: this thread has imported
     /// the module of that name through the import system once.
-    static NAMES: std::cell::RefCell<Vec<(Box<str>, Py<PyString>, bool)>> =
+    static NAMES: std::cell::RefCell<Vec<CachedName>> =
         const { std::cell::RefCell::new(Vec::new()) };
+}
+
+struct CachedName {
+    text: Box<str>,
+    name: Py<PyString>,
+    imported: bool,
 }
 
 const NAME_CACHE: usize = 32;
@@ -47,14 +53,18 @@ const NAME_CACHE: usize = 32;
 fn cached_name<'py>(py: Python<'py>, text: &str) -> (Bound<'py, PyString>, bool) {
     NAMES.with(|names| {
         let mut names = names.borrow_mut();
-        if let Some((_, s, imported)) = names.iter().find(|(t, _, _)| &**t == text) {
-            return (s.bind(py).clone(), *imported);
+        if let Some(c) = names.iter().find(|c| &*c.text == text) {
+            return (c.name.bind(py).clone(), c.imported);
         }
         let s = PyString::intern(py, text);
         if names.len() >= NAME_CACHE {
             names.remove(0);
         }
-        names.push((text.into(), s.clone().unbind(), false));
+        names.push(CachedName {
+            text: text.into(),
+            name: s.clone().unbind(),
+            imported: false,
+        });
         (s, false)
     })
 }
@@ -65,8 +75,8 @@ fn name<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyString> {
 
 fn mark_imported(text: &str) {
     NAMES.with(|names| {
-        if let Some(entry) = names.borrow_mut().iter_mut().find(|(t, _, _)| &**t == text) {
-            entry.2 = true;
+        if let Some(c) = names.borrow_mut().iter_mut().find(|c| &*c.text == text) {
+            c.imported = true;
         }
     });
 }
