@@ -15,7 +15,7 @@ defmodule SnakeBridge.Ref do
       10
   """
 
-  alias SnakeBridge.{Native, Runtime}
+  alias SnakeBridge.{Executor, Runtime}
 
   defstruct [:id, :type_name, :python_module, :session_id, :library, :resource]
 
@@ -37,8 +37,8 @@ defmodule SnakeBridge.Ref do
   """
   @spec getattr(t(), String.t()) :: {:ok, term()} | {:error, term()}
   def getattr(%__MODULE__{} = ref, name) when is_binary(name) do
-    ref.resource
-    |> Native.getattr(name, {ref.session_id, nil, ref.library})
+    :getattr
+    |> Executor.run({ref.resource, name, {ref.session_id, nil, ref.library}}, ref.session_id, nil)
     |> Runtime.result()
   end
 
@@ -75,8 +75,8 @@ defmodule SnakeBridge.Ref do
       "range(0, 3)"
   """
   @spec repr(t()) :: String.t()
-  def repr(%__MODULE__{resource: res}) do
-    case Native.repr(res) do
+  def repr(%__MODULE__{} = ref) do
+    case Executor.run(:repr, {ref.resource}, ref.session_id, nil) do
       {:ok, text} -> text
       {:error, reason} -> raise Runtime.exception(Runtime.result({:error, reason}) |> elem(1))
     end
@@ -88,7 +88,7 @@ defmodule SnakeBridge.Ref do
 
     def inspect(ref, _opts) do
       repr =
-        case Native.repr(ref.resource) do
+        case Executor.run(:repr, {ref.resource}, ref.session_id, nil) do
           {:ok, text} when byte_size(text) > @max -> String.slice(text, 0, @max) <> "..."
           {:ok, text} -> text
           {:error, _} -> "<#{ref.type_name}>"
@@ -99,17 +99,17 @@ defmodule SnakeBridge.Ref do
   end
 
   defimpl Enumerable do
-    alias SnakeBridge.{Native, Runtime}
+    alias SnakeBridge.{Executor, Runtime}
 
     def reduce(ref, acc, fun) do
-      case Native.iter(ref.resource) do
+      case Executor.run(:iter, {ref.resource}, ref.session_id, nil) do
         {:ok, stream} -> Enumerable.reduce(stream, acc, fun)
         {:error, reason} -> raise Runtime.exception(elem(Runtime.result({:error, reason}), 1))
       end
     end
 
     def count(ref) do
-      case Native.len(ref.resource) do
+      case Executor.run(:len, {ref.resource}, ref.session_id, nil) do
         {:ok, n} -> {:ok, n}
         {:error, _} -> {:error, __MODULE__}
       end

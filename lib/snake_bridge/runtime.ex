@@ -25,7 +25,7 @@ defmodule SnakeBridge.Runtime do
         ]
   """
 
-  alias SnakeBridge.{Native, StreamRef}
+  alias SnakeBridge.{Executor, Native, StreamRef}
 
   @default_session "default"
   @defaults [timeout: :infinity, stream_timeout: 1_800_000]
@@ -51,16 +51,18 @@ defmodule SnakeBridge.Runtime do
   @spec stream_next(StreamRef.t(), keyword()) :: {:ok, term()} | {:error, term()}
   def stream_next(stream_ref, opts \\ [])
 
-  def stream_next(%StreamRef{resource: res, batch: batch}, opts) when batch > 1 do
-    # Items pulled ahead (and the end) come without a dirty-scheduler round trip.
+  def stream_next(%StreamRef{resource: res, batch: batch} = ref, opts) when batch > 1 do
+    # Items pulled ahead (and the end) come without a hand-off to a Python thread.
     case Native.stream_next_ready(res) do
-      :python -> res |> Native.stream_next(deadline(opts[:timeout])) |> result()
+      :python -> next(ref, opts)
       ready -> result(ready)
     end
   end
 
-  def stream_next(%StreamRef{resource: res}, opts) do
-    res |> Native.stream_next(deadline(opts[:timeout])) |> result()
+  def stream_next(%StreamRef{} = ref, opts), do: next(ref, opts)
+
+  defp next(%StreamRef{resource: res, session_id: session}, opts) do
+    :next |> Executor.run({res}, session, deadline(opts[:timeout])) |> result()
   end
 
   @doc """
@@ -79,9 +81,9 @@ defmodule SnakeBridge.Runtime do
   """
   @spec stream_next_batch(StreamRef.t(), pos_integer(), keyword()) ::
           {:ok, [term()]} | {:error, term()}
-  def stream_next_batch(%StreamRef{resource: res}, max, opts \\ [])
+  def stream_next_batch(%StreamRef{resource: res, session_id: session}, max, opts \\ [])
       when is_integer(max) and max > 0 do
-    res |> Native.stream_next_batch(max, deadline(opts[:timeout])) |> result()
+    :next_batch |> Executor.run({res, max}, session, deadline(opts[:timeout])) |> result()
   end
 
   @doc false
@@ -90,9 +92,10 @@ defmodule SnakeBridge.Runtime do
     {runtime, kwargs} = split_opts(opts)
     library = library(library_of)
     timeout = deadline(resolve_timeout(:timeout, library, runtime))
+    {session, _, _} = ctx = ctx(library, runtime)
 
-    on
-    |> Native.call(function, args, kwargs, ctx(library, runtime), timeout)
+    :call
+    |> Executor.run({on, function, args, kwargs, ctx}, session, timeout)
     |> result()
     |> apply_batch(runtime[:stream_batch])
   end
@@ -102,7 +105,7 @@ defmodule SnakeBridge.Runtime do
   defp split_opts(opts), do: Keyword.pop(opts, :__runtime__, [])
 
   defp apply_batch({:ok, %StreamRef{resource: res} = ref}, n) when is_integer(n) and n > 1 do
-    Native.stream_set_batch(res, n)
+    {:ok, true} = Executor.run(:set_batch, {res, n}, ref.session_id, nil)
     {:ok, %StreamRef{ref | batch: n}}
   end
 
@@ -112,7 +115,8 @@ defmodule SnakeBridge.Runtime do
   # The context a call's refs carry: {session_id, pool_name, library}.
   def ctx(library, runtime) do
     session =
-      case Keyword.get(runtime, :session_id, @default_session) do
+      case Keyword.get(runtime, :session_id) do
+        nil -> SnakeBridge.Session.current() || @default_session
         id when is_binary(id) -> id
         id -> to_string(id)
       end

@@ -17,7 +17,7 @@ defmodule SnakeBridge.StreamRef do
   `SnakeBridge.PythonError`; `SnakeBridge.Runtime.stream_next/2` returns them instead.
   """
 
-  alias SnakeBridge.Native
+  alias SnakeBridge.{Executor, Native}
 
   defstruct [
     :ref_id,
@@ -54,7 +54,7 @@ defmodule SnakeBridge.StreamRef do
   """
   @spec to_wire_format(t()) :: map()
   def to_wire_format(%__MODULE__{} = ref) do
-    {:ok, {type_name, _exhausted, _batch}} = Native.stream_info(ref.resource)
+    {:ok, {type_name, _exhausted, _batch}} = info(ref)
 
     %{
       "__type__" => "stream_ref",
@@ -88,10 +88,12 @@ defmodule SnakeBridge.StreamRef do
   the value at creation; this asks the native handle).
   """
   @spec exhausted?(t()) :: boolean()
-  def exhausted?(%__MODULE__{resource: res}) do
-    {:ok, {_type, exhausted, _batch}} = Native.stream_info(res)
+  def exhausted?(%__MODULE__{} = ref) do
+    {:ok, {_type, exhausted, _batch}} = info(ref)
     exhausted
   end
+
+  defp info(ref), do: Executor.run(:info, {ref.resource}, ref.session_id, nil)
 
   defimpl Inspect do
     def inspect(ref, _opts) do
@@ -100,32 +102,34 @@ defmodule SnakeBridge.StreamRef do
   end
 
   defimpl Enumerable do
-    alias SnakeBridge.{Native, Runtime}
+    alias SnakeBridge.{Executor, Runtime}
 
     # Items come in the stream's batch size (1 unless `stream_batch` was set); items a
     # halted reduce did not use go back to the stream, so a later reduce continues exactly.
-    def reduce(ref, acc, fun), do: step([], ref.resource, acc, fun)
+    def reduce(ref, acc, fun), do: step([], ref, acc, fun)
 
-    defp step(buf, res, {:halt, acc}, _fun) do
-      if buf != [], do: Native.stream_push_front(res, buf)
+    defp step(buf, ref, {:halt, acc}, _fun) do
+      if buf != [], do: run(:push_front, {ref.resource, buf}, ref)
       {:halted, acc}
     end
 
-    defp step(buf, res, {:suspend, acc}, fun),
-      do: {:suspended, acc, &step(buf, res, &1, fun)}
+    defp step(buf, ref, {:suspend, acc}, fun),
+      do: {:suspended, acc, &step(buf, ref, &1, fun)}
 
-    defp step([item | rest], res, {:cont, acc}, fun), do: step(rest, res, fun.(item, acc), fun)
+    defp step([item | rest], ref, {:cont, acc}, fun), do: step(rest, ref, fun.(item, acc), fun)
 
-    defp step([], res, {:cont, acc}, fun) do
-      case Native.stream_next_batch(res, 0, nil) do
-        {:ok, items} -> step(items, res, {:cont, acc}, fun)
+    defp step([], ref, {:cont, acc}, fun) do
+      case run(:next_batch, {ref.resource, 0}, ref) do
+        {:ok, items} -> step(items, ref, {:cont, acc}, fun)
         {:error, :stop_iteration} -> {:done, acc}
         {:error, reason} -> raise Runtime.exception(elem(Runtime.result({:error, reason}), 1))
       end
     end
 
-    def count(%{stream_type: "iterator", resource: res}) do
-      case Native.len(res) do
+    defp run(op, request, ref), do: Executor.run(op, request, ref.session_id, nil)
+
+    def count(%{stream_type: "iterator"} = ref) do
+      case run(:len, {ref.resource}, ref) do
         {:ok, n} -> {:ok, n}
         {:error, _} -> {:error, __MODULE__}
       end

@@ -12,6 +12,7 @@ defmodule SnakeBridge.Streamer do
 
   def run(module, function, args, opts, callback) do
     {runtime, kwargs} = Keyword.pop(opts, :__runtime__, [])
+    runtime = Keyword.put_new_lazy(runtime, :session_id, &SnakeBridge.Session.current/0)
     library = Runtime.library(module)
     timeout = Runtime.resolve_timeout(:stream_timeout, library, runtime)
     deadline = if timeout == :infinity, do: :infinity, else: now() + timeout
@@ -19,7 +20,7 @@ defmodule SnakeBridge.Streamer do
     window = Keyword.get(runtime, :stream_window, @window)
     chunk = Keyword.get(runtime, :stream_chunk, @chunk)
 
-    {:ok, job} =
+    started =
       Native.stream_start(
         module,
         function,
@@ -31,7 +32,10 @@ defmodule SnakeBridge.Streamer do
         {window, chunk}
       )
 
-    loop(job, tag, callback, deadline)
+    case started do
+      {:ok, job} -> loop(job, tag, callback, deadline)
+      {:error, _} = error -> Runtime.result(error)
+    end
   end
 
   defp loop(job, tag, callback, deadline) do
@@ -87,17 +91,25 @@ defmodule SnakeBridge.Streamer do
     end
   end
 
-  # Cancel (no message is sent after this), let the producer close its generator, and
+  # Cancel (no message is sent after this but the `:finished` asked for), wait for the
+  # producer to close its generator (in `receive`: no scheduler waits for Python), and
   # drop what it sent before.
   defp stop(job, tag) do
-    Native.stream_cancel(job)
-    Native.stream_await(job, @close_grace)
+    with :ok <- Native.stream_cancel(job, true) do
+      receive do
+        {^tag, :finished} -> :ok
+      after
+        @close_grace -> Native.stream_cancel(job, false)
+      end
+    end
+
     flush(tag)
   end
 
   defp flush(tag) do
     receive do
       {^tag, _, _} -> flush(tag)
+      {^tag, :finished} -> flush(tag)
     after
       0 -> :ok
     end

@@ -53,6 +53,7 @@ fn ctx() -> Arc<Ctx> {
         session_id: "default".into(),
         pool_name: None,
         library: "rt_streams".into(),
+        session: None,
     })
 }
 
@@ -73,7 +74,8 @@ fn next_i64(inner: &ObjInner) -> PyResult<Option<i64>> {
     let stream = inner.stream.as_ref().unwrap();
     let mut buf = stream.lock();
     runtime::attach(|py| {
-        stream::next_item(py, inner, stream, &mut buf)
+        let obj = inner.obj(py).expect("not released");
+        stream::next_raw(py, &obj, stream.stream_type, &mut buf.aloop)
             .and_then(|o| o.map(|v| v.extract::<i64>()).transpose())
     })
     .unwrap()

@@ -39,6 +39,11 @@ fn stack_base() -> *mut u8 {
     })
 }
 
+/// Tells `run` that this thread was started with a large stack of its own.
+pub fn on_own_stack() {
+    ON_IT.with(|o| o.set(true));
+}
+
 /// Runs `f` on this thread's large stack (directly, when already on it).
 pub fn run<R>(f: impl FnOnce() -> R) -> R {
     if ON_IT.with(|o| o.get()) {

@@ -1,53 +1,54 @@
 //! Python objects whose last handle the BEAM collected. Destructors run on schedulers and
-//! must not wait for the GIL, so they queue the object here; one thread attaches and
-//! releases (and closes iterators, so `finally` blocks run) whatever has queued up.
+//! must not wait for the GIL, so they queue the release for a pool thread (the session's
+//! own thread for a thread-affine session: thread-bound objects are closed where they were
+//! made). Iterators are closed, so `finally` blocks run.
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
-use once_cell::sync::Lazy;
 use pyo3::prelude::*;
 
+use crate::pool::Pool;
 use crate::runtime;
 use crate::stream::StreamState;
+
+/// Releases objects of no thread-affine session.
+pub static CLEANUP: Pool = Pool::new("snakebridge-cleanup", 1, false).without_spin();
 
 enum Work {
     Release(Py<PyAny>),
     Close(Py<PyAny>, Option<Py<PyAny>>),
 }
 
-static QUEUE: Lazy<(Sender<Work>, Receiver<Work>)> = Lazy::new(unbounded);
-
-pub fn release(obj: Py<PyAny>) {
-    let _ = QUEUE.0.send(Work::Release(obj));
-}
-
-pub fn release_stream(obj: Py<PyAny>, stream: StreamState) {
-    let buf = stream.buf.into_inner().unwrap_or_else(|p| p.into_inner());
-    if buf.exhausted {
-        let _ = QUEUE.0.send(Work::Release(obj));
-        if let Some(aloop) = buf.aloop {
-            let _ = QUEUE.0.send(Work::Close(aloop, None));
-        }
-    } else {
-        let _ = QUEUE.0.send(Work::Close(obj, buf.aloop));
-    }
-}
-
-pub(crate) fn start() {
-    std::thread::Builder::new()
-        .name("snakebridge-cleanup".into())
-        .stack_size(crate::bigstack::STACK_SIZE)
-        .spawn(|| {
-            let rx = QUEUE.1.clone();
-            while let Ok(first) = rx.recv() {
-                let _ = runtime::attach(|py| {
-                    handle(py, first);
-                    while let Ok(next) = rx.try_recv() {
-                        handle(py, next);
-                    }
-                });
+/// Queues the release of an object (and the close of its iterator, when it is a stream
+/// that has not ended), on `lane` or the cleanup thread.
+pub fn release(obj: Py<PyAny>, stream: Option<StreamState>, lane: Option<&'static Pool>) {
+    let mut work = Vec::with_capacity(2);
+    match stream {
+        None => work.push(Work::Release(obj)),
+        Some(stream) => {
+            let buf = stream.buf.into_inner().unwrap_or_else(|p| p.into_inner());
+            if buf.exhausted {
+                work.push(Work::Release(obj));
+                if let Some(aloop) = buf.aloop {
+                    work.push(Work::Close(aloop, None));
+                }
+            } else {
+                work.push(Work::Close(obj, buf.aloop));
             }
-        })
-        .expect("spawn the cleanup thread");
+        }
+    }
+    lane.unwrap_or(&CLEANUP).submit(Box::new(move |py| {
+        for w in work {
+            handle(py, w);
+        }
+    }));
+}
+
+/// Releases an object now, closing it first when it is an iterator.
+pub fn close_now(py: Python<'_>, obj: Py<PyAny>, is_stream: bool, aloop: Option<Py<PyAny>>) {
+    if is_stream {
+        handle(py, Work::Close(obj, aloop));
+    } else {
+        drop(obj);
+    }
 }
 
 fn handle(py: Python<'_>, work: Work) {
@@ -60,6 +61,7 @@ fn handle(py: Python<'_>, work: Work) {
         // Another handle (the same iterator returned twice) or Python code may still use
         // the iterator: close it only when this was the last reference.
         // (An async generator's loop stays open then: its finalizer may still use it.)
+        // SAFETY: attached, and `obj` is a valid reference we own.
         Work::Close(obj, aloop) if unsafe { pyo3::ffi::Py_REFCNT(obj.as_ptr()) } > 1 => {
             drop((obj, aloop));
             Ok(())
@@ -73,7 +75,8 @@ fn handle(py: Python<'_>, work: Work) {
     }
 }
 
-/// Objects queued and not yet released (tests wait for zero).
+/// Releases queued and not yet done (tests wait for zero).
 pub fn pending() -> usize {
-    QUEUE.1.len()
+    let s = CLEANUP.stats();
+    s.queued + s.busy
 }

@@ -339,7 +339,7 @@ fn stream_arg<'py, 'a>(
     res: &ResourceArc<PyObj>,
     env: Env<'a>,
 ) -> Result<Bound<'py, PyAny>, ToPyError<'a>> {
-    let obj = res.inner.obj().bind(py).clone();
+    let obj = res.inner.obj(py).map_err(ToPyError::Stop)?;
     let Some(stream) = &res.inner.stream else {
         return Ok(obj);
     };

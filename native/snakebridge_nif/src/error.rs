@@ -16,6 +16,7 @@ rustler::atoms! {
     bad_argument,
     no_len,
     internal_error,
+    released,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,8 @@ pub enum Error {
     NoLen,
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("released with its session")]
+    Released,
 }
 
 impl From<PyErr> for Error {
@@ -97,6 +100,7 @@ impl Encoder for Error {
             Error::BadArg(msg) => (bad_argument(), msg).encode(env),
             Error::NoLen => no_len().encode(env),
             Error::Internal(msg) => (internal_error(), msg).encode(env),
+            Error::Released => released().encode(env),
         }
     }
 }

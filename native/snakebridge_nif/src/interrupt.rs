@@ -121,13 +121,19 @@ pub fn run<'py, R>(
     let Some(timeout) = timeout else {
         return f(py);
     };
-    let job = Job::current();
     // A deadline too far away to represent is no deadline.
-    let _scheduled = Scheduled(
-        Instant::now()
-            .checked_add(timeout)
-            .map(|at| schedule(&job, at)),
-    );
+    run_job(py, &Job::current(), Instant::now().checked_add(timeout), f)
+}
+
+/// Runs `f` as `job` (which a cancel can stop), until `deadline` when there is one.
+/// Must be called on the job's thread.
+pub fn run_job<'py, R>(
+    py: Python<'py>,
+    job: &Arc<Job>,
+    deadline: Option<Instant>,
+    f: impl FnOnce(Python<'py>) -> Result<R, Error>,
+) -> Result<R, Error> {
+    let _scheduled = Scheduled(deadline.map(|at| schedule(job, at)));
     job.guard(py, f)
 }
 

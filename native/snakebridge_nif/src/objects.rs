@@ -1,7 +1,6 @@
 //! The native handle behind `%SnakeBridge.Ref{}` and `%SnakeBridge.StreamRef{}`.
 
 use std::collections::HashMap;
-use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -11,6 +10,8 @@ use rustler::types::atom::Atom;
 use rustler::{Decoder, Encoder, Env, NifResult, ResourceArc, Term};
 
 use crate::cleanup;
+use crate::error::Error;
+use crate::session::Session;
 use crate::stream::StreamState;
 
 rustler::atoms! {
@@ -32,11 +33,13 @@ rustler::atoms! {
 }
 
 /// Where an object came from: copied into every Ref and StreamRef made from it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Ctx {
     pub session_id: String,
     pub pool_name: Option<String>,
     pub library: String,
+    /// The session, when `SnakeBridge.Session.start/1` made it.
+    pub session: Option<Arc<Session>>,
 }
 
 impl<'a> Decoder<'a> for Ctx {
@@ -47,40 +50,71 @@ impl<'a> Decoder<'a> for Ctx {
             Ok(a) => Some(a.to_term(term.get_env()).atom_to_string()?),
             Err(_) => Some(pool.decode::<String>()?),
         };
+        let session = crate::session::lookup(&session_id);
         Ok(Ctx {
             session_id,
             pool_name,
             library,
+            session,
         })
     }
 }
 
 pub struct ObjInner {
     pub id: u64,
-    obj: ManuallyDrop<Py<PyAny>>,
+    /// `None` once its session was released.
+    obj: Mutex<Option<Py<PyAny>>>,
     pub ctx: Arc<Ctx>,
     pub stream: Option<StreamState>,
 }
 
 impl ObjInner {
-    pub fn obj(&self) -> &Py<PyAny> {
-        &self.obj
+    /// The object (a new reference: it stays valid whatever another thread releases).
+    pub fn obj<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyAny>, Error> {
+        self.obj
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|o| o.bind(py).clone())
+            .ok_or(Error::Released)
+    }
+
+    pub fn is_released(&self) -> bool {
+        self.obj.lock().unwrap_or_else(|p| p.into_inner()).is_none()
+    }
+
+    /// Releases the object now (its session was released): a stream's iterator is
+    /// closed, so a generator's `finally` runs. Later uses give `{:error, :released}`.
+    pub fn release(&self, py: Python<'_>) {
+        let Some(obj) = self.obj.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        let aloop = self.stream.as_ref().and_then(|s| {
+            // Another process may be inside next(): wait for it, detached.
+            let mut buf = s.lock_attached(py, &|| false)?;
+            buf.release()
+        });
+        cleanup::close_now(py, obj, self.stream.is_some(), aloop);
+    }
+
+    fn lane(&self) -> Option<&'static crate::pool::Pool> {
+        self.ctx.session.as_ref().and_then(|s| s.lane())
     }
 }
 
 impl Drop for ObjInner {
     fn drop(&mut self) {
         // Runs wherever the BEAM collects the handle: never wait for the GIL here.
-        let obj = unsafe { ManuallyDrop::take(&mut self.obj) };
-        match self.stream.take() {
-            Some(stream) => {
-                STREAMS
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&self.id);
-                cleanup::release_stream(obj, stream);
-            }
-            None => cleanup::release(obj),
+        let obj = self.obj.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        let stream = self.stream.take();
+        if stream.is_some() {
+            STREAMS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&self.id);
+        }
+        if let Some(obj) = obj {
+            cleanup::release(obj, stream, self.lane());
         }
     }
 }
@@ -126,10 +160,13 @@ pub fn new_object(obj: Py<PyAny>, ctx: Arc<Ctx>, stream: Option<StreamState>) ->
     let is_stream = stream.is_some();
     let inner = Arc::new(ObjInner {
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-        obj: ManuallyDrop::new(obj),
+        obj: Mutex::new(Some(obj)),
         ctx,
         stream,
     });
+    if let Some(session) = &inner.ctx.session {
+        session.adopt(&inner);
+    }
     if is_stream {
         STREAMS
             .lock()

@@ -77,8 +77,69 @@ pub fn is_interrupt(py: Python<'_>, err: &PyErr) -> bool {
 
 /// Starts the interpreter once. `executable` tells Python where its home is (a
 /// virtualenv's python gives that venv's site-packages); `paths` go first on sys.path.
+///
+/// Python starts on a thread of its own, which CPython takes for its main thread: it then
+/// parks for good, so user code never runs where `signal.signal` would work (the BEAM
+/// owns signals) and `threading.main_thread()` stays alive.
 pub fn init(executable: Option<String>, paths: Vec<String>) -> Result<(), Error> {
-    crate::bigstack::run(|| init_here(executable, paths))
+    if is_ready() {
+        return crate::bigstack::run(|| init_here(executable, paths));
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("snakebridge-main".into())
+        .stack_size(crate::bigstack::STACK_SIZE)
+        .spawn(move || {
+            crate::bigstack::on_own_stack();
+            let started = init_here(executable, paths);
+            let ok = started.is_ok();
+            let _ = tx.send(started);
+            if ok {
+                // Python's main thread: kept, never given work.
+                loop {
+                    std::thread::park();
+                }
+            }
+        })
+        .map_err(|e| Error::Init(format!("cannot start Python's thread: {e}")))?;
+    rx.recv()
+        .unwrap_or_else(|_| Err(Error::Init("Python's thread ended during start-up".into())))
+}
+
+/// Runs `f` inside a Python frame (the shim's `enter`): every callee then has a caller
+/// frame, as it would when called from Python (`sys._getframe(1)`, `inspect.stack()`,
+/// `eval` without globals, pydantic). A pool thread enters once and runs all its work
+/// there.
+pub fn in_frame<'py, F>(py: Python<'py>, f: F) -> PyResult<()>
+where
+    F: for<'a> FnOnce(Python<'a>) + Send + 'static,
+{
+    let cell = Mutex::new(Some(f));
+    let enter = pyo3::types::PyCFunction::new_closure(py, None, None, move |args, _kwargs| {
+        if let Some(f) = cell.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            f(args.py());
+        }
+    })?;
+    shim(py)?.call_method1("enter", (enter,))?;
+    Ok(())
+}
+
+/// Deletes this thread's kept Python thread state (a pool thread that ends).
+pub fn forget_thread_state() {
+    KEPT.with(|kept| {
+        if kept.get() {
+            // SAFETY: the count kept by `keep_thread_state` is one and this thread is
+            // detached. Ensure takes the GIL (count two); releasing LOCKED keeps it
+            // (count one); releasing UNLOCKED brings the count to zero, which clears and
+            // deletes the thread state and gives the GIL back.
+            unsafe {
+                ffi::PyGILState_Ensure();
+                ffi::PyGILState_Release(ffi::PyGILState_STATE::PyGILState_LOCKED);
+                ffi::PyGILState_Release(ffi::PyGILState_STATE::PyGILState_UNLOCKED);
+            }
+            kept.set(false);
+        }
+    });
 }
 
 fn init_here(executable: Option<String>, paths: Vec<String>) -> Result<(), Error> {
@@ -130,7 +191,6 @@ fn init_here(executable: Option<String>, paths: Vec<String>) -> Result<(), Error
 
 fn finish_start() -> Result<(), Error> {
     READY.store(true, Ordering::Release);
-    crate::cleanup::start();
     crate::interrupt::start();
     Ok(())
 }

@@ -18,8 +18,12 @@ def type_name(t):
 
 
 def describe_exception(e, tb=None):
-    tb = "".join(traceback.format_exception(type(e), e, tb or e.__traceback__))
-    return type_name(type(e)), str(e), tb
+    tb = tb or e.__traceback__
+    # The library's own frame (enter) is not the user's business.
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(e), e, tb))
+    return type_name(type(e)), str(e), text
 
 
 def add_paths(paths):
@@ -60,9 +64,10 @@ def close(it):
         closer()
 
 
-def call_in_frame(f, args, kwargs):
-    """Builtins such as eval() and globals() need a calling Python frame."""
-    return f(*args, **(kwargs or {}))
+def enter(f):
+    """The Python frame every library thread runs its work in: callees see a caller
+    frame, as when called from Python."""
+    return f()
 
 
 def as_chunks(value):

@@ -9,8 +9,12 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyFrozenSet, PyList, PySet, PySt
 use rustler::env::SavedTerm;
 use rustler::{sys, Env, OwnedEnv, Term};
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use crate::convert::ToTerm;
 use crate::error::Error;
+use crate::interrupt::Job;
 use crate::objects::ObjInner;
 use crate::runtime;
 
@@ -197,20 +201,20 @@ impl StreamBuf {
         self.items.push_back((saved, weight));
     }
 
+    /// Ends the stream for good (its session was released); the loop of an async
+    /// generator is given back for closing.
+    pub fn release(&mut self) -> Option<Py<PyAny>> {
+        self.exhausted = true;
+        self.items.clear();
+        self.env = None;
+        self.pending = None;
+        self.aloop.take()
+    }
+
     /// Whether the next item is small enough to copy on a normal scheduler.
     fn next_is_light(&self) -> bool {
         self.items.front().is_none_or(|(_, w)| *w <= LIGHT)
     }
-}
-
-/// One `next()` of a stream: `Ok(None)` at the end.
-pub fn next_item<'py>(
-    py: Python<'py>,
-    inner: &ObjInner,
-    stream: &StreamState,
-    buf: &mut StreamBuf,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
-    next_raw(py, inner.obj().bind(py), stream.stream_type, &mut buf.aloop)
 }
 
 /// One `next()` of any iterator (an async generator steps on `aloop`, made on first use).
@@ -258,75 +262,82 @@ pub fn next_raw<'py>(
 }
 
 /// Up to `max` items into `out`: first what is buffered, then from Python, pulling
-/// `buf.batch` items per GIL acquisition and keeping what `max` leaves over.
+/// `buf.batch` items at once and keeping what `max` leaves over. Runs attached, as `job`:
+/// waiting for a stream that another process is inside ends at the deadline.
 pub fn pull<'a>(
+    py: Python<'_>,
     env: Env<'a>,
     inner: &ObjInner,
     max: usize,
-    timeout: Option<std::time::Duration>,
+    job: &Arc<Job>,
+    deadline: Option<Instant>,
     out: &mut Vec<sys::ErlNifTerm>,
 ) -> Result<(), Error> {
     let stream = inner
         .stream
         .as_ref()
         .ok_or(Error::BadArg("not a stream".into()))?;
-    let mut buf = stream.lock();
+    let give_up = || job.stopped().is_some() || deadline.is_some_and(|at| Instant::now() >= at);
+    let mut buf = stream
+        .lock_attached(py, &give_up)
+        .ok_or_else(|| job.stopped().unwrap_or(Error::Timeout))?;
+    let obj = inner.obj(py)?;
     buf.drain_into(env, max, out)?;
     if out.len() >= max || buf.exhausted {
         return Ok(());
     }
     // No read-ahead under a deadline: an interrupt during read-ahead would kill the
     // generator after the asked-for items had arrived in time.
-    let want = if timeout.is_some() {
+    let want = if deadline.is_some() {
         max - out.len()
     } else {
         (max - out.len()).max(buf.batch)
     };
     let wanted_now = max - out.len();
     let buf = &mut *buf;
-    runtime::attach(|py| {
-        let to_term = ToTerm::new(env, &inner.ctx);
-        let mut got = 0;
-        let result = crate::interrupt::run(py, timeout, |py| {
-            while got < want {
-                match next_item(py, inner, stream, buf)? {
-                    None => {
-                        buf.exhausted = true;
-                        break;
+    let to_term = ToTerm::new(env, &inner.ctx);
+    let mut got = 0;
+    let result = crate::interrupt::run_job(py, job, deadline, |py| {
+        while got < want {
+            match next_raw(py, &obj, stream.stream_type, &mut buf.aloop)? {
+                None => {
+                    buf.exhausted = true;
+                    break;
+                }
+                Some(item) => {
+                    // Raw terms: no Term wrapper per item on the hot path.
+                    let before = to_term.made();
+                    // SAFETY: `env` is the env the answer is built in, alive for 'a.
+                    let term = unsafe { to_term.raw_term(&item)? };
+                    if got < wanted_now {
+                        out.push(term);
+                    } else {
+                        let weight = to_term.made() - before;
+                        // SAFETY: `term` was just made in `env`.
+                        buf.save(unsafe { Term::new(env, term) }, weight);
                     }
-                    Some(item) => {
-                        // Raw terms: no Term wrapper per item on the hot path.
-                        let before = to_term.made();
-                        let term = unsafe { to_term.raw_term(&item)? };
-                        if got < wanted_now {
-                            out.push(term);
-                        } else {
-                            let weight = to_term.made() - before;
-                            buf.save(unsafe { Term::new(env, term) }, weight);
-                        }
-                        got += 1;
-                    }
+                    got += 1;
                 }
             }
-            Ok(())
-        });
-        match result {
-            Ok(()) => Ok(()),
-            // The deadline was this call's: the items it got are its answer.
-            Err(Error::Timeout | Error::Cancelled) if got > 0 => Ok(()),
-            // Items already pulled are delivered; the error comes after them.
-            Err(e) if got > 0 => {
-                buf.pending = Some(e);
-                Ok(())
-            }
-            Err(e) => Err(e),
         }
-    })?
+        Ok(())
+    });
+    match result {
+        Ok(()) => Ok(()),
+        // The deadline was this call's: the items it got are its answer.
+        Err(Error::Timeout | Error::Cancelled) if got > 0 => Ok(()),
+        // Items already pulled are delivered; the error comes after them.
+        Err(e) if got > 0 => {
+            buf.pending = Some(e);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
-// ---------------------------------------------------------------- NIFs
+// ---------------------------------------------------------------- operations
 
-use crate::call::{ok_tuple, reply, timeout_of};
+use crate::call::{ok_tuple, reply};
 use crate::objects::{self, PyObj};
 use rustler::{Encoder, ResourceArc};
 
@@ -339,20 +350,104 @@ fn stream_of(res: &ResourceArc<PyObj>) -> Result<&StreamState, Error> {
         .ok_or_else(|| Error::BadArg("not a stream".into()))
 }
 
+/// The stream's lock, taken attached; `Err` when the job is stopped while it waits.
+fn locked<'s>(
+    py: Python<'_>,
+    stream: &'s StreamState,
+    job: &Job,
+) -> Result<std::sync::MutexGuard<'s, StreamBuf>, Error> {
+    stream
+        .lock_attached(py, &|| job.stopped().is_some())
+        .ok_or_else(|| job.stopped().unwrap_or(Error::Cancelled))
+}
+
 /// `{:ok, item}`, `{:error, :stop_iteration}` (without touching Python once exhausted), or
 /// `{:error, reason}`.
-#[rustler::nif(schedule = "DirtyIo")]
-fn stream_next<'a>(env: Env<'a>, res: ResourceArc<PyObj>, timeout_ms: Option<u64>) -> Term<'a> {
+pub fn next<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    res: ResourceArc<PyObj>,
+    job: &Arc<Job>,
+    deadline: Option<Instant>,
+) -> Result<Term<'a>, Error> {
     let mut out = Vec::with_capacity(1);
-    let result = pull(env, &res.inner, 1, timeout_of(timeout_ms), &mut out)
-        .and_then(|()| out.pop().ok_or(Error::StopIteration))
-        .map(|t| unsafe { Term::new(env, t) });
-    reply(env, result)
+    pull(py, env, &res.inner, 1, job, deadline, &mut out)?;
+    let item = out.pop().ok_or(Error::StopIteration)?;
+    // SAFETY: `pull` made the item in `env`.
+    Ok(ok_tuple(env, unsafe { Term::new(env, item) }))
+}
+
+/// `{:ok, [item, ...]}` with 1..max items (max 0: the stream's own batch size), or
+/// `{:error, :stop_iteration}` / `{:error, reason}`.
+pub fn next_batch<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    (res, max): (ResourceArc<PyObj>, usize),
+    job: &Arc<Job>,
+    deadline: Option<Instant>,
+) -> Result<Term<'a>, Error> {
+    let stream = stream_of(&res)?;
+    let max = if max == 0 {
+        locked(py, stream, job)?.batch
+    } else {
+        max
+    };
+    let mut out = Vec::with_capacity(max.min(65_536));
+    pull(py, env, &res.inner, max, job, deadline, &mut out)?;
+    if out.is_empty() {
+        return Err(Error::StopIteration);
+    }
+    // SAFETY: every element of `out` was made in `env`; the length fits (at most `max`
+    // items, and a list longer than u32 cannot be asked for in one call in practice).
+    let list = unsafe {
+        Term::new(
+            env,
+            sys::enif_make_list_from_array(env.as_c_arg(), out.as_ptr(), out.len() as u32),
+        )
+    };
+    Ok(ok_tuple(env, list))
+}
+
+/// Gives items back to the front of the stream: no Python involved.
+pub fn push_front<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    (res, items): (ResourceArc<PyObj>, Vec<Term<'a>>),
+    job: &Job,
+) -> Result<Term<'a>, Error> {
+    locked(py, stream_of(&res)?, job)?.push_front(&items);
+    Ok(ok_tuple(env, true.encode(env)))
+}
+
+pub fn set_batch<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    (res, batch): (ResourceArc<PyObj>, usize),
+    job: &Job,
+) -> Result<Term<'a>, Error> {
+    locked(py, stream_of(&res)?, job)?.batch = batch.max(1);
+    Ok(ok_tuple(env, true.encode(env)))
+}
+
+/// `{type_name, exhausted?, batch}`: what the wire format and Inspect show.
+pub fn info<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    res: ResourceArc<PyObj>,
+    job: &Job,
+) -> Result<Term<'a>, Error> {
+    let stream = stream_of(&res)?;
+    let buf = locked(py, stream, job)?;
+    let done = buf.exhausted && !buf.has_buffered();
+    Ok(ok_tuple(
+        env,
+        (stream.type_name.as_str(), done, buf.batch).encode(env),
+    ))
 }
 
 /// The next item when no Python is needed: an item pulled ahead, an error pulled ahead,
 /// or the end. `:python` otherwise (or while another process holds the stream): then the
-/// caller uses the dirty `stream_next`. Saves a dirty round trip per buffered item.
+/// caller asks a pool thread. Saves a thread hand-off per buffered item.
 #[rustler::nif]
 fn stream_next_ready<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
     let Ok(stream) = stream_of(&res) else {
@@ -361,79 +456,17 @@ fn stream_next_ready<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
     let Ok(mut buf) = stream.buf.try_lock() else {
         return python().encode(env);
     };
-    // A large item is copied on a dirty scheduler instead.
-    if (!buf.has_buffered() && !buf.exhausted) || !buf.next_is_light() {
+    // A large item is copied on a pool thread instead.
+    if (!buf.has_buffered() && !buf.exhausted) || !buf.next_is_light() || res.inner.is_released() {
         return python().encode(env);
     }
     let mut out = Vec::with_capacity(1);
     let result = buf
         .drain_into(env, 1, &mut out)
         .and_then(|()| out.pop().ok_or(Error::StopIteration))
+        // SAFETY: `drain_into` made the item in `env`.
         .map(|t| unsafe { Term::new(env, t) });
     reply(env, result)
-}
-
-/// `{:ok, [item, ...]}` with 1..max items (max 0: the stream's own batch size), or
-/// `{:error, :stop_iteration}` / `{:error, reason}`.
-#[rustler::nif(schedule = "DirtyIo")]
-fn stream_next_batch<'a>(
-    env: Env<'a>,
-    res: ResourceArc<PyObj>,
-    max: usize,
-    timeout_ms: Option<u64>,
-) -> Term<'a> {
-    let result = stream_of(&res).and_then(|stream| {
-        let max = if max == 0 { stream.lock().batch } else { max };
-        let mut out = Vec::with_capacity(max.min(65_536));
-        pull(env, &res.inner, max, timeout_of(timeout_ms), &mut out)?;
-        if out.is_empty() {
-            return Err(Error::StopIteration);
-        }
-        Ok(unsafe {
-            Term::new(
-                env,
-                sys::enif_make_list_from_array(env.as_c_arg(), out.as_ptr(), out.len() as u32),
-            )
-        })
-    });
-    reply(env, result)
-}
-
-/// Gives items back to the front of the stream: no Python involved. Dirty, like every
-/// NIF that takes a stream's lock: a `next()` in Python may hold it for long.
-#[rustler::nif(schedule = "DirtyIo")]
-fn stream_push_front<'a>(env: Env<'a>, res: ResourceArc<PyObj>, items: Vec<Term<'a>>) -> Term<'a> {
-    reply(
-        env,
-        stream_of(&res).map(|s| {
-            s.lock().push_front(&items);
-            true.encode(env)
-        }),
-    )
-}
-
-#[rustler::nif(schedule = "DirtyIo")]
-fn stream_set_batch(env: Env<'_>, res: ResourceArc<PyObj>, batch: usize) -> Term<'_> {
-    reply(
-        env,
-        stream_of(&res).map(|s| {
-            s.lock().batch = batch.max(1);
-            true.encode(env)
-        }),
-    )
-}
-
-/// `{type_name, exhausted?}`: what the wire format and Inspect show.
-#[rustler::nif(schedule = "DirtyIo")]
-fn stream_info(env: Env<'_>, res: ResourceArc<PyObj>) -> Term<'_> {
-    reply(
-        env,
-        stream_of(&res).map(|s| {
-            let buf = s.lock();
-            let done = buf.exhausted && !buf.has_buffered();
-            (s.type_name.as_str(), done, buf.batch).encode(env)
-        }),
-    )
 }
 
 /// The StreamRef behind a wire id, while the stream is alive on this node.

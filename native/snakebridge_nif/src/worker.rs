@@ -1,14 +1,12 @@
-//! Callback streaming: a Python producer runs on a worker thread owned by the NIF and
-//! sends its items to the calling process in batches, within a window of unacknowledged
-//! batches (backpressure). A cancel (halt, timeout, dead caller) stops the producer
-//! and closes the iterator; after `stream_cancel` returns, no message of the job is sent.
+//! Callback streaming: a Python producer runs on a pool thread (`pool::STREAMS`, or the
+//! session's own thread) and sends its items to the calling process in batches, within a
+//! window of unacknowledged batches (backpressure). A cancel (halt, timeout, dead caller)
+//! stops the producer and closes the iterator; after `stream_cancel` returns, no message
+//! of the job is sent but the `{tag, :finished}` the caller may ask for.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
-use once_cell::sync::Lazy;
 use pyo3::prelude::*;
 use rustler::env::SavedTerm;
 use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, ResourceArc, Term};
@@ -20,13 +18,15 @@ use crate::objects::Ctx;
 use crate::stream::{self, StreamType};
 use crate::{call, runtime};
 
-rustler::atoms! { chunks, done, ok }
+rustler::atoms! { chunks, done, ok, finished }
 
 #[derive(Default)]
 struct Flow {
     credits: usize,
     cancelled: bool,
     finished: bool,
+    /// The caller waits for `{tag, :finished}` (its iterator closed, its thread free).
+    notify: bool,
 }
 
 /// What the caller and the worker share.
@@ -92,33 +92,6 @@ struct Work {
     chunk: usize,
 }
 
-static QUEUE: Lazy<(Sender<Work>, Receiver<Work>)> = Lazy::new(unbounded);
-static IDLE: AtomicUsize = AtomicUsize::new(0);
-
-/// Hands work to an idle worker, or starts one (threads are kept: starting one costs
-/// about half a millisecond, and each keeps its Python thread state).
-fn submit(work: Work) {
-    let claimed = IDLE
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-        .is_ok();
-    if !claimed {
-        std::thread::Builder::new()
-            .name("snakebridge-stream".into())
-            .stack_size(crate::bigstack::STACK_SIZE)
-            .spawn(worker_loop)
-            .expect("spawn a stream worker");
-    }
-    let _ = QUEUE.0.send(work);
-}
-
-fn worker_loop() {
-    let rx = QUEUE.1.clone();
-    while let Ok(work) = rx.recv() {
-        run(work);
-        IDLE.fetch_add(1, Ordering::AcqRel);
-    }
-}
-
 /// Sends one message unless the job was cancelled: checked under the flow lock, so a
 /// caller that has cancelled never receives another message of this job.
 fn send(work: &Work, msg_env: &mut OwnedEnv, msg: SavedTerm) -> bool {
@@ -138,26 +111,38 @@ fn message<'a>(work: &Work, e: Env<'a>, kind: rustler::Atom, payload: Term<'a>) 
     (tag, kind, payload).encode(e)
 }
 
-/// Marks the job finished however `run` ends, so `stream_await` never waits in vain.
-struct Finished<'w>(&'w Shared);
+/// Marks the job finished however `run` ends, and tells a caller that waits for it.
+struct Finished<'w>(&'w Work);
 
 impl Drop for Finished<'_> {
     fn drop(&mut self) {
-        self.0.flow().finished = true;
-        self.0.cv.notify_all();
+        let work = self.0;
+        let mut flow = work.shared.flow();
+        flow.finished = true;
+        if flow.notify {
+            let mut env = OwnedEnv::new();
+            let _ = env.send_and_clear(&work.pid, |e| {
+                let tag = work.env.run(|te| work.tag.load(te).in_env(e));
+                (tag, finished()).encode(e)
+            });
+        }
+        drop(flow);
+        work.shared.cv.notify_all();
     }
 }
 
-fn run(work: Work) {
-    let _finished = Finished(&work.shared);
+fn run(py: Python<'_>, work: Work) {
+    let _finished = Finished(&work);
     let mut msg_env = OwnedEnv::new();
-    // A panic must not kill the worker silently: the caller gets an error.
+    // A panic must not end the job silently: the caller gets an error.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        runtime::attach(|py| produce(py, &work, &mut msg_env))
+        produce(py, &work, &mut msg_env)
     }))
-    .unwrap_or_else(|_| Err(Error::Internal("the stream worker panicked".into())))
-    .map_err(Failure::from)
-    .and_then(|r| r);
+    .unwrap_or_else(|_| {
+        Err(Failure::Error(Error::Internal(
+            "the stream worker panicked".into(),
+        )))
+    });
     msg_env.clear();
     let reply = msg_env.run(|e| {
         let result = match outcome {
@@ -193,7 +178,7 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
     }
     // Call the function (converting the arguments first).
     let value = work.env.run(|e| -> Result<Py<PyAny>, Failure> {
-        let (module, function, argv, kwargs): (String, String, Term, Term) = work
+        let (module, function, argv, kwargs): (Term, String, Term, Term) = work
             .request
             .load(e)
             .decode()
@@ -211,7 +196,7 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
             }
         };
         let value = job.guard(py, |py| {
-            let func = call::resolve(py, &module, &function)?;
+            let func = call::getattr_path(call::target(py, module)?, &function)?;
             Ok(func.call(pargs, pkwargs.as_ref())?.unbind())
         })?;
         Ok(value)
@@ -332,12 +317,20 @@ fn stream_start<'a>(
     function: Term<'a>,
     argv: Term<'a>,
     kwargs: Term<'a>,
-    ctx: Ctx,
+    ctx_term: Term<'a>,
     pid: LocalPid,
     tag: Term<'a>,
     opts: (usize, usize),
 ) -> Term<'a> {
     let (window, chunk) = opts;
+    let session: Term<'a> = rustler::types::tuple::get_tuple(ctx_term)
+        .ok()
+        .and_then(|t| t.first().copied())
+        .unwrap_or(ctx_term);
+    let ctx: Ctx = match ctx_term.decode() {
+        Ok(c) => c,
+        Err(_) => return (call::error(), Error::BadArg("context".into())).encode(env),
+    };
     let shared = Arc::new(Shared {
         flow: Mutex::new(Flow {
             credits: window.max(1),
@@ -353,7 +346,11 @@ fn stream_start<'a>(
     let owned = OwnedEnv::new();
     let tag = owned.save(tag);
     let request = owned.save((module, function, argv, kwargs));
-    submit(Work {
+    let pool = match crate::session::route_with(session, &crate::pool::STREAMS) {
+        Ok(pool) => pool,
+        Err(e) => return (call::error(), e).encode(env),
+    };
+    let work = Work {
         shared,
         pid,
         env: owned,
@@ -361,7 +358,8 @@ fn stream_start<'a>(
         request,
         ctx: Arc::new(ctx),
         chunk: chunk.max(1),
-    });
+    };
+    pool.submit(Box::new(move |py| run(py, work)));
     call::ok_tuple(env, res.encode(env))
 }
 
@@ -375,31 +373,16 @@ fn stream_ack(res: ResourceArc<StreamJob>, n: usize) -> bool {
     true
 }
 
-/// Stops the job. No message of it is sent after this returns.
+/// Stops the job: no message of it is sent after this returns. With `watch`, the caller
+/// is sent `{tag, :finished}` once the producer has closed its iterator (`:finished` is
+/// returned instead when that has happened already).
 #[rustler::nif]
-fn stream_cancel(res: ResourceArc<StreamJob>) -> bool {
+fn stream_cancel(res: ResourceArc<StreamJob>, watch: bool) -> rustler::Atom {
     res.shared.cancel();
-    true
-}
-
-/// Waits up to `ms` for the worker to finish (its iterator closed, its thread free).
-#[rustler::nif(schedule = "DirtyIo")]
-fn stream_await(res: ResourceArc<StreamJob>, ms: u64) -> bool {
-    let deadline = Instant::now()
-        .checked_add(Duration::from_millis(ms))
-        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
     let mut flow = res.shared.flow();
-    while !flow.finished {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        flow = res
-            .shared
-            .cv
-            .wait_timeout(flow, left)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
+    if flow.finished {
+        return finished();
     }
-    true
+    flow.notify = watch;
+    ok()
 }

@@ -1,0 +1,104 @@
+defmodule SnakeBridge.Session do
+  @moduledoc """
+  A group of refs and streams that live and die together, optionally pinned to one OS
+  thread.
+
+  Many Python libraries bind state to the thread that created it: a `sqlite3`
+  connection, GUI and GPU contexts, `threading.local`. Calls made outside a session may
+  run on any of the library's threads; a session started with `affinity: :thread` runs
+  every call, `SnakeBridge.Ref` method or attribute, `stream_next` and
+  `SnakeBridge.stream/5` made under it on one OS thread:
+
+      iex> {:ok, session} = SnakeBridge.Session.start(affinity: :thread)
+      iex> {:ok, conn} = SnakeBridge.call("sqlite3", "connect", [":memory:"], __runtime__: [session_id: session])
+      iex> {:ok, cursor} = SnakeBridge.Ref.method(conn, "execute", ["select 1 + 1"])
+      iex> SnakeBridge.Ref.method(cursor, "fetchone")
+      {:ok, {2}}
+      iex> SnakeBridge.Session.release(session)
+      :ok
+      iex> SnakeBridge.Ref.method(conn, "execute", ["select 1"])
+      {:error, :released}
+
+  Work is made under a session by `__runtime__: [session_id: id]`, inside
+  `with_session/2`, or on a ref made in the session (a ref remembers its session).
+
+  `release/1` releases every ref and stream of the session at once (generators are
+  closed, so their `finally` runs); using one afterwards gives `{:error, :released}`
+  (enumerating one raises). A session is released when its owner process exits (the
+  process that started it, or `owner:`). Refs made outside any session are released when
+  the BEAM collects their last copy.
+
+  Thread-affine sessions share a small, fixed set of threads (four): a long call in one
+  session delays the others on its thread. A session id that `start/1` did not make (any
+  string given as `session_id`) only labels the refs made with it.
+  """
+
+  alias SnakeBridge.Executor
+
+  @typedoc "A session id, as returned by `start/1`."
+  @type id :: String.t()
+
+  @key {__MODULE__, :current}
+
+  @doc """
+  Starts a session.
+
+  Options: `affinity:` `:thread` (one OS thread for all its work) or `:any` (the
+  default); `owner:` the process whose exit releases the session (the caller by
+  default).
+  """
+  @spec start(keyword()) :: {:ok, id()}
+  def start(opts \\ []) when is_list(opts) do
+    affinity =
+      case Keyword.get(opts, :affinity, :any) do
+        :thread -> true
+        :any -> false
+        other -> raise ArgumentError, "affinity must be :thread or :any, got: #{inspect(other)}"
+      end
+
+    owner = Keyword.get(opts, :owner, self())
+
+    unless is_pid(owner) and node(owner) == node() do
+      raise ArgumentError, "owner must be a local pid, got: #{inspect(owner)}"
+    end
+
+    SnakeBridge.Native.session_start(affinity, owner)
+  end
+
+  @doc """
+  Runs `fun` with `id` as the session of every call made in it by this process (unless
+  a call names its own `session_id`).
+
+      iex> {:ok, session} = SnakeBridge.Session.start()
+      iex> {:ok, ref} = SnakeBridge.Session.with_session(session, fn -> SnakeBridge.call("fractions", "Fraction", [1, 3]) end)
+      iex> ref.session_id == session
+      true
+  """
+  @spec with_session(id(), (() -> result)) :: result when result: term()
+  def with_session(id, fun) when is_binary(id) and is_function(fun, 0) do
+    previous = Process.put(@key, id)
+
+    try do
+      fun.()
+    after
+      if previous, do: Process.put(@key, previous), else: Process.delete(@key)
+    end
+  end
+
+  @doc "The session `with_session/2` set for this process, or `nil`."
+  @spec current() :: id() | nil
+  def current, do: Process.get(@key)
+
+  @doc """
+  Releases every ref and stream of the session now, on the session's thread: iterators
+  are closed (a generator's `finally` runs) and objects are dropped. Returns `:ok`, also
+  for a session released before.
+  """
+  @spec release(id()) :: :ok
+  def release(id) when is_binary(id) do
+    case Executor.run(:session_release, {id}, id, nil) do
+      {:ok, _} -> :ok
+      {:error, :released} -> :ok
+    end
+  end
+end

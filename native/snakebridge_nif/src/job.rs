@@ -1,0 +1,321 @@
+//! Handing work to a pool thread and the answer back to the caller.
+//!
+//! The caller's NIF copies the request into an env of its own and queues it. When a
+//! spinning thread takes it at once, the NIF watches for the answer for a few
+//! microseconds (most calls are that short: no message, no process wake-up); otherwise,
+//! or when the answer is large, the caller waits in `receive` for `{tag, result}`: a
+//! timeout or the caller's death is ordinary BEAM logic, and no scheduler waits for
+//! Python. The job handle then watches the caller; its death cancels the job (skipped if
+//! still queued, interrupted if running). After `cancel` returns, no answer is sent.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use pyo3::prelude::*;
+use rustler::env::SavedTerm;
+use rustler::{Atom, Encoder, Env, LocalPid, Monitor, OwnedEnv, ResourceArc, Term, TermType};
+
+use crate::interrupt::{self, Job};
+use crate::pool::{self, Pool};
+use crate::{ops, session};
+
+rustler::atoms! { large, error }
+
+#[derive(Default)]
+struct State {
+    cancelled: bool,
+    finished: bool,
+    running: Option<Arc<Job>>,
+    /// The caller is still in its NIF, watching for the answer.
+    inline: bool,
+    /// The answer, left for the watching caller to copy.
+    answer: Option<(OwnedEnv, SavedTerm)>,
+}
+
+/// What the caller and the pool thread share.
+#[derive(Default)]
+pub struct Ctl {
+    state: Mutex<State>,
+    /// Set when `answer` is there (read without the lock while watching).
+    answered: AtomicBool,
+}
+
+/// How long a caller's NIF watches for a quick answer (tunable, 0: never).
+static WATCH_US: AtomicU64 = AtomicU64::new(20);
+
+pub fn set_watch(us: u64) {
+    WATCH_US.store(us, Ordering::Relaxed);
+}
+
+impl Ctl {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops the job: it never starts, or its Python code is interrupted.
+    pub fn cancel(&self) {
+        let running = {
+            let mut st = self.state();
+            if st.cancelled || st.finished {
+                return;
+            }
+            st.cancelled = true;
+            st.running.clone()
+        };
+        if let Some(job) = running {
+            interrupt::cancel(&job);
+        }
+    }
+
+    /// On the pool thread: records the running job; false if cancelled while queued.
+    pub fn start(&self, job: &Arc<Job>) -> bool {
+        let mut st = self.state();
+        if st.cancelled {
+            st.finished = true;
+            return false;
+        }
+        st.running = Some(job.clone());
+        true
+    }
+
+    /// Leaves the answer for a watching caller (`small` ones only: the caller copies
+    /// it on its scheduler), else sends it, unless the job was cancelled (checked under
+    /// the lock, so a caller that cancelled never receives it).
+    pub fn finish(&self, mut env: OwnedEnv, pid: &LocalPid, msg: SavedTerm, small: bool) {
+        let mut st = self.state();
+        st.finished = true;
+        st.running = None;
+        if st.cancelled {
+            env.clear();
+        } else if st.inline && small {
+            st.answer = Some((env, msg));
+            self.answered.store(true, Ordering::Release);
+        } else {
+            let _ = env.send_and_clear(pid, |e| msg.load(e));
+        }
+    }
+
+    /// The caller's NIF: the answer if it comes within `WATCH_US`; else from now on it
+    /// will come as a message.
+    fn watch<'a>(&self, env: Env<'a>) -> Option<Term<'a>> {
+        let limit = Duration::from_micros(WATCH_US.load(Ordering::Relaxed));
+        let since = Instant::now();
+        'watch: while !self.answered.load(Ordering::Acquire) {
+            for _ in 0..32 {
+                std::hint::spin_loop();
+                if self.answered.load(Ordering::Acquire) {
+                    break 'watch;
+                }
+            }
+            if since.elapsed() >= limit {
+                break;
+            }
+        }
+        let mut st = self.state();
+        st.inline = false;
+        let (owned, msg) = st.answer.take()?;
+        Some(owned.run(|e| msg.load(e).in_env(env)))
+    }
+}
+
+/// The handle the caller holds while it waits.
+pub struct JobRes {
+    pub ctl: Arc<Ctl>,
+}
+
+#[rustler::resource_impl]
+impl rustler::Resource for JobRes {
+    fn down<'a>(&'a self, _env: Env<'a>, _pid: LocalPid, _mon: Monitor) {
+        self.ctl.cancel();
+    }
+}
+
+/// Terms up to this many cells are copied on a normal scheduler (a few µs at most).
+const SMALL: isize = 2048;
+
+/// Nesting deeper than this counts as large (the walk recurses on a scheduler's stack).
+const SHALLOW: u32 = 64;
+
+/// Whether copying `term` is cheap: walks at most `SMALL` cells, `SHALLOW` levels deep.
+fn small(term: Term<'_>, budget: &mut isize) -> bool {
+    small_at(term, budget, 0)
+}
+
+fn small_at(term: Term<'_>, budget: &mut isize, depth: u32) -> bool {
+    *budget -= 1;
+    if *budget < 0 || depth > SHALLOW {
+        return false;
+    }
+    let small = |t, budget: &mut isize| small_at(t, budget, depth + 1);
+    match term.get_type() {
+        TermType::List => {
+            // Cell by cell: an improper list is fine here (conversion reports it).
+            let mut rest = term;
+            while let Ok((head, tail)) = rest.list_get_cell() {
+                if !small(head, budget) {
+                    return false;
+                }
+                rest = tail;
+            }
+            // The tail of a proper list is [] (a list too: not walked again).
+            rest.get_type() == TermType::List || small(rest, budget)
+        }
+        TermType::Tuple => match rustler::types::tuple::get_tuple(term) {
+            Ok(items) => items.into_iter().all(|t| small(t, budget)),
+            Err(_) => false,
+        },
+        TermType::Map => match rustler::types::map::MapIterator::new(term) {
+            Some(iter) => {
+                for (k, v) in iter {
+                    if !small(k, budget) || !small(v, budget) {
+                        return false;
+                    }
+                }
+                true
+            }
+            None => false,
+        },
+        _ => true,
+    }
+}
+
+/// Queues `op` with `args` on `pool` for the calling process; the answer arrives as
+/// `{tag, result}`.
+#[allow(clippy::too_many_arguments)]
+pub fn queue<'a>(
+    env: Env<'a>,
+    pool: &'static Pool,
+    tag: Term<'a>,
+    op: Atom,
+    args: Term<'a>,
+    timeout_ms: Option<u64>,
+) -> Term<'a> {
+    let deadline = timeout_ms.and_then(|ms| Instant::now().checked_add(Duration::from_millis(ms)));
+    let watch = WATCH_US.load(Ordering::Relaxed) > 0;
+    let ctl = Arc::new(Ctl::default());
+    ctl.state().inline = watch;
+    let pid = env.pid();
+    let owned = OwnedEnv::new();
+    let request = owned.save((tag, args));
+    let worker_ctl = ctl.clone();
+    let taken_now = pool.submit(Box::new(move |py: Python<'_>| {
+        let ctl = worker_ctl;
+        let job = Job::current();
+        if !ctl.start(&job) {
+            return;
+        }
+        let (msg, small_answer) = owned.run(|e| {
+            let (tag, args): (Term, Term) = request.load(e).decode().expect("saved as a pair");
+            let result = ops::dispatch(py, e, op, args, &job, deadline);
+            let mut budget = SMALL;
+            let small_answer = small(result, &mut budget);
+            (owned.save((tag, result).encode(e)), small_answer)
+        });
+        ctl.finish(owned, &pid, msg, small_answer);
+    }));
+    if taken_now && watch {
+        if let Some(answer) = ctl.watch(env) {
+            return answer;
+        }
+    } else if watch {
+        ctl.state().inline = false;
+        if let Some(answer) = ctl.state().answer.take() {
+            // Answered already (a thread was free and the call was quick).
+            return answer.0.run(|e| answer.1.load(e).in_env(env));
+        }
+    }
+    let res = ResourceArc::new(JobRes { ctl });
+    env.monitor(&res, &pid);
+    res.encode(env)
+}
+
+/// Queues an operation for a pool thread (see `SnakeBridge.Executor`). Returns the job,
+/// `:large` when the request is too large to copy here (then `submit_large` does it on a
+/// dirty scheduler), or `{:error, reason}` (a released session).
+// (A NIF argument named `args` breaks rustler's macro: hence `request`.)
+#[rustler::nif]
+fn submit<'a>(
+    env: Env<'a>,
+    tag: Term<'a>,
+    op: Atom,
+    request: Term<'a>,
+    route: Term<'a>,
+    timeout_ms: Option<u64>,
+) -> Term<'a> {
+    let mut budget = SMALL;
+    if !small(request, &mut budget) {
+        return large().encode(env);
+    }
+    routed(env, tag, op, request, route, timeout_ms)
+}
+
+/// `submit` for a large request: the copy runs on a dirty CPU scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn submit_large<'a>(
+    env: Env<'a>,
+    tag: Term<'a>,
+    op: Atom,
+    request: Term<'a>,
+    route: Term<'a>,
+    timeout_ms: Option<u64>,
+) -> Term<'a> {
+    routed(env, tag, op, request, route, timeout_ms)
+}
+
+fn routed<'a>(
+    env: Env<'a>,
+    tag: Term<'a>,
+    op: Atom,
+    request: Term<'a>,
+    route: Term<'a>,
+    timeout_ms: Option<u64>,
+) -> Term<'a> {
+    match session::route(route) {
+        Ok(pool) => queue(env, pool, tag, op, request, timeout_ms),
+        Err(e) => (error(), e).encode(env),
+    }
+}
+
+/// Stops a job (the caller timed out); no answer of it is sent after this returns.
+#[rustler::nif]
+fn cancel(res: ResourceArc<JobRes>) -> bool {
+    res.ctl.cancel();
+    true
+}
+
+/// `[{pool, max, threads, busy, queued, done}]`: what the pools are doing now.
+#[rustler::nif]
+fn pool_stats(env: Env<'_>) -> Term<'_> {
+    let mut rows = vec![];
+    let named: [(&str, &Pool); 2] = [("calls", &pool::CALLS), ("streams", &pool::STREAMS)];
+    for (name, p) in named {
+        let s = p.stats();
+        rows.push((name, s.max, s.threads, s.busy, s.queued, s.done).encode(env));
+    }
+    let lanes = pool::LANE.iter().map(|p| p.stats());
+    let (mut threads, mut busy, mut queued, mut done) = (0, 0, 0, 0);
+    for s in lanes {
+        threads += s.threads;
+        busy += s.busy;
+        queued += s.queued;
+        done += s.done;
+    }
+    rows.push(("lanes", pool::LANES, threads, busy, queued, done).encode(env));
+    rows.encode(env)
+}
+
+/// Sets the pools' limits and the threads' spin, watch and idle times.
+#[rustler::nif]
+fn configure_pools(
+    calls: usize,
+    streams: usize,
+    (spin_us, watch_us): (u64, u64),
+    idle_ms: u64,
+) -> bool {
+    pool::CALLS.set_max(calls);
+    pool::STREAMS.set_max(streams);
+    pool::configure(spin_us, idle_ms);
+    set_watch(watch_us);
+    true
+}

@@ -1,0 +1,204 @@
+//! The operations a pool thread runs for a caller (`job::submit`), one code path each:
+//! calls (functions and methods), attributes, repr, len, iteration and stream steps.
+//! Each runs attached, inside the thread's Python frame, as an interruptible job.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use pyo3::prelude::*;
+use rustler::{Atom, Binary, Encoder, Env, ResourceArc, Term};
+
+use crate::call::{error, getattr_path, ok_tuple, target};
+use crate::convert::{self, ToTerm};
+use crate::error::Error;
+use crate::interrupt::{self, Job};
+use crate::objects::{self, PyObj};
+use crate::stream::{self, StreamState, StreamType};
+
+rustler::atoms! {
+    call,
+    getattr,
+    repr,
+    len,
+    iter,
+    next,
+    next_batch,
+    push_front,
+    set_batch,
+    info,
+    session_release,
+    noop,
+}
+
+/// Runs `op` with `args` (a tuple) and gives the whole answer: `{:ok, value}` or
+/// `{:error, reason}`.
+pub fn dispatch<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    op: Atom,
+    args: Term<'a>,
+    job: &Arc<Job>,
+    deadline: Option<Instant>,
+) -> Term<'a> {
+    let bad = |_| Error::BadArg(format!("arguments of {op:?}"));
+    let result = if deadline.is_some_and(|at| Instant::now() >= at) {
+        // Waited in the queue past its deadline: not started at all.
+        Err(Error::Timeout)
+    } else if op == noop() {
+        // The hand-off alone (benchmarks).
+        Ok(ok_tuple(env, true.encode(env)))
+    } else if op == call() {
+        args.decode()
+            .map_err(bad)
+            .and_then(|a| call_op(py, env, a, job, deadline))
+    } else if op == next() {
+        args.decode::<(ResourceArc<PyObj>,)>()
+            .map_err(bad)
+            .and_then(|(r,)| stream::next(py, env, r, job, deadline))
+    } else if op == next_batch() {
+        args.decode()
+            .map_err(bad)
+            .and_then(|a| stream::next_batch(py, env, a, job, deadline))
+    } else if op == getattr() {
+        args.decode()
+            .map_err(bad)
+            .and_then(|a| getattr_op(py, env, a, job, deadline))
+    } else if op == repr() {
+        args.decode::<(ResourceArc<PyObj>,)>()
+            .map_err(bad)
+            .and_then(|(r,)| repr_op(py, env, r, job, deadline))
+    } else if op == len() {
+        args.decode::<(ResourceArc<PyObj>,)>()
+            .map_err(bad)
+            .and_then(|(r,)| len_op(py, env, r, job, deadline))
+    } else if op == iter() {
+        args.decode::<(ResourceArc<PyObj>,)>()
+            .map_err(bad)
+            .and_then(|(r,)| iter_op(py, env, r, job, deadline))
+    } else if op == push_front() {
+        args.decode()
+            .map_err(bad)
+            .and_then(|a| stream::push_front(py, env, a, job))
+    } else if op == set_batch() {
+        args.decode()
+            .map_err(bad)
+            .and_then(|a| stream::set_batch(py, env, a, job))
+    } else if op == info() {
+        args.decode::<(ResourceArc<PyObj>,)>()
+            .map_err(bad)
+            .and_then(|(r,)| stream::info(py, env, r, job))
+    } else if op == session_release() {
+        args.decode::<(String,)>()
+            .map_err(bad)
+            .map(|(id,)| release_op(py, env, &id))
+    } else {
+        Err(Error::BadArg(format!("unknown operation {op:?}")))
+    };
+    result.unwrap_or_else(|e| (error(), e).encode(env))
+}
+
+type CallArgs<'a> = (Term<'a>, Binary<'a>, Term<'a>, Term<'a>, Term<'a>);
+
+/// `on.name(*argv, **kwargs)`: `on` is a module name or a Ref.
+fn call_op<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    (on, name, argv, kwargs, ctx): CallArgs<'a>,
+    job: &Arc<Job>,
+    deadline: Option<Instant>,
+) -> Result<Term<'a>, Error> {
+    let name = std::str::from_utf8(name.as_slice())
+        .map_err(|_| Error::BadArg("function name must be UTF-8".into()))?;
+    // Convert everything before calling, so a bad term never reaches Python. A stream
+    // argument that another process is iterating is waited for until the deadline.
+    let stopper = job.clone();
+    let give_up: convert::GiveUp = Box::new(move || {
+        stopper.stopped().is_some() || deadline.is_some_and(|at| Instant::now() >= at)
+    });
+    let (pargs, pkwargs) = match convert::call_args_to_py(py, argv, kwargs, Some(give_up)) {
+        Ok(converted) => converted,
+        Err(e) => return e.into_result(env).map(|r| (error(), r).encode(env)),
+    };
+    let to_term = ToTerm::lazy(env, ctx);
+    interrupt::run_job(py, job, deadline, |py| {
+        let func = getattr_path(target(py, on)?, name)?;
+        let value = func.call(pargs, pkwargs.as_ref())?;
+        Ok(ok_tuple(env, to_term.term(&value)?))
+    })
+}
+
+fn getattr_op<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    (on, name, ctx): (Term<'a>, String, Term<'a>),
+    job: &Arc<Job>,
+    deadline: Option<Instant>,
+) -> Result<Term<'a>, Error> {
+    interrupt::run_job(py, job, deadline, |py| {
+        let value = getattr_path(target(py, on)?, &name)?;
+        Ok(ok_tuple(env, ToTerm::lazy(env, ctx).term(&value)?))
+    })
+}
+
+fn repr_op<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    res: ResourceArc<PyObj>,
+    job: &Arc<Job>,
+    deadline: Option<Instant>,
+) -> Result<Term<'a>, Error> {
+    interrupt::run_job(py, job, deadline, |py| {
+        let text = res.inner.obj(py)?.repr()?.to_string();
+        Ok(ok_tuple(env, text.encode(env)))
+    })
+}
+
+fn len_op<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    res: ResourceArc<PyObj>,
+    job: &Arc<Job>,
+    deadline: Option<Instant>,
+) -> Result<Term<'a>, Error> {
+    // A stream's items pulled ahead count too.
+    let buf = match &res.inner.stream {
+        Some(s) => Some(
+            s.lock_attached(py, &|| job.stopped().is_some())
+                .ok_or(Error::Cancelled)?,
+        ),
+        None => None,
+    };
+    let buffered = buf.as_ref().map_or(0, |b| b.buffered());
+    interrupt::run_job(py, job, deadline, |py| {
+        let obj = res.inner.obj(py)?;
+        if !obj.hasattr("__len__")? {
+            return Err(Error::NoLen);
+        }
+        Ok(ok_tuple(env, (obj.len()? + buffered).encode(env)))
+    })
+}
+
+/// A fresh iterator over a Ref's object (each enumeration of a Ref starts afresh).
+fn iter_op<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    res: ResourceArc<PyObj>,
+    job: &Arc<Job>,
+    deadline: Option<Instant>,
+) -> Result<Term<'a>, Error> {
+    interrupt::run_job(py, job, deadline, |py| {
+        let it = res.inner.obj(py)?.try_iter()?.into_any();
+        let kind = stream::detect(&it).unwrap_or(StreamType::Iterator);
+        let state = StreamState::new(&it, kind)?;
+        let inner = objects::new_object(it.unbind(), res.inner.ctx.clone(), Some(state));
+        Ok(ok_tuple(env, objects::stream_struct(env, inner)))
+    })
+}
+
+/// Releases a session's refs and streams (on its own thread, when it has one).
+fn release_op<'a>(py: Python<'_>, env: Env<'a>, id: &str) -> Term<'a> {
+    if let Some(session) = crate::session::lookup(id) {
+        session.release_now(py);
+    }
+    ok_tuple(env, true.encode(env))
+}

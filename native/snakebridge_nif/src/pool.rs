@@ -1,0 +1,247 @@
+//! Threads the library owns, and the only threads that run user Python code.
+//!
+//! A `Pool` is a queue and up to `max` threads, started when work arrives and ended after
+//! `idle` without work. After a task one idle thread spins briefly before it parks, so
+//! back-to-back calls find it awake (waking a parked thread costs 5-45 µs here, more than
+//! a whole call). A lane is a pool of one thread that never ends: work of a thread-affine
+//! session. Each thread keeps its Python thread state and runs every task inside one
+//! Python frame (`runtime::in_frame`), so callees always have a caller frame.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use pyo3::prelude::*;
+
+use crate::runtime;
+
+/// Work for a pool thread, run attached to Python.
+pub type Task = Box<dyn for<'py> FnOnce(Python<'py>) + Send>;
+
+/// Stack of every pool thread: deep Python code recurses through C (json, repr, deepcopy).
+pub const STACK_SIZE: usize = crate::bigstack::STACK_SIZE;
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Task>,
+    threads: usize,
+    parked: usize,
+    busy: usize,
+}
+
+pub struct Pool {
+    name: &'static str,
+    max: AtomicUsize,
+    /// A lane's thread never ends (a session's objects are bound to it).
+    lane: bool,
+    /// Whether an idle thread spins for the next task (latency matters).
+    spins: bool,
+    state: Mutex<State>,
+    cv: Condvar,
+    /// The queue's length, read by the spinning thread without the lock.
+    queued: AtomicUsize,
+    spinning: AtomicBool,
+    /// Tasks ever run (observability).
+    done: AtomicU64,
+}
+
+/// How long an idle thread spins, and how long it lives without work (tunable).
+static SPIN_US: AtomicU64 = AtomicU64::new(100);
+static IDLE_MS: AtomicU64 = AtomicU64::new(10_000);
+
+pub fn configure(spin_us: u64, idle_ms: u64) {
+    SPIN_US.store(spin_us, Ordering::Relaxed);
+    IDLE_MS.store(idle_ms.max(1), Ordering::Relaxed);
+}
+
+/// What `SnakeBridge.Native.pool_stats/0` reports of a pool.
+pub struct Stats {
+    pub max: usize,
+    pub threads: usize,
+    pub busy: usize,
+    pub queued: usize,
+    pub done: u64,
+}
+
+impl Pool {
+    pub const fn new(name: &'static str, max: usize, lane: bool) -> Self {
+        Pool {
+            name,
+            max: AtomicUsize::new(max),
+            lane,
+            spins: true,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                threads: 0,
+                parked: 0,
+                busy: 0,
+            }),
+            cv: Condvar::new(),
+            queued: AtomicUsize::new(0),
+            spinning: AtomicBool::new(false),
+            done: AtomicU64::new(0),
+        }
+    }
+
+    /// The same pool, whose idle threads park at once.
+    pub const fn without_spin(mut self) -> Self {
+        self.spins = false;
+        self
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_max(&self, max: usize) {
+        if !self.lane {
+            self.max.store(max.max(1), Ordering::Relaxed);
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        let st = self.state();
+        Stats {
+            max: self.max.load(Ordering::Relaxed),
+            threads: st.threads,
+            busy: st.busy,
+            queued: st.queue.len(),
+            done: self.done.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Queues `task`; a thread takes it as soon as one is free (never an error: when
+    /// every thread is busy, tasks wait in order). True when a spinning thread is about
+    /// to take it (the answer may come within microseconds).
+    pub fn submit(&'static self, task: Task) -> bool {
+        let mut st = self.state();
+        st.queue.push_back(task);
+        self.queued.store(st.queue.len(), Ordering::SeqCst);
+        if self.spinning.load(Ordering::SeqCst) {
+            // The spinner sees it (it re-checks under the lock before parking).
+            return st.queue.len() == 1;
+        }
+        if st.parked > 0 {
+            drop(st);
+            self.cv.notify_one();
+        } else if st.threads < self.max.load(Ordering::Relaxed) {
+            st.threads += 1;
+            drop(st);
+            self.spawn();
+        }
+        false
+    }
+
+    fn spawn(&'static self) {
+        let spawned = std::thread::Builder::new()
+            .name(self.name.into())
+            .stack_size(STACK_SIZE)
+            .spawn(move || self.thread_main());
+        if spawned.is_err() {
+            // No thread now (process limits): the queued task waits for a running one,
+            // or for the next submit to try again.
+            self.state().threads -= 1;
+        }
+    }
+
+    fn thread_main(&'static self) {
+        crate::bigstack::on_own_stack();
+        let _ = runtime::attach(|py| {
+            runtime::in_frame(py, |py| {
+                while let Some(task) = py.detach(|| self.take()) {
+                    // A panicking task must not end the thread with work queued.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(py)));
+                    self.done.fetch_add(1, Ordering::Relaxed);
+                    self.state().busy -= 1;
+                }
+            })
+        });
+        runtime::forget_thread_state();
+    }
+
+    fn pop(&self, st: &mut State) -> Option<Task> {
+        let task = st.queue.pop_front();
+        self.queued.store(st.queue.len(), Ordering::SeqCst);
+        if task.is_some() {
+            st.busy += 1;
+        }
+        task
+    }
+
+    /// The next task; `None` when this thread has been idle long enough to end.
+    fn take(&self) -> Option<Task> {
+        if let Some(task) = self.spin() {
+            return Some(task);
+        }
+        let idle = Duration::from_millis(IDLE_MS.load(Ordering::Relaxed));
+        let since = Instant::now();
+        let mut st = self.state();
+        loop {
+            if let Some(task) = self.pop(&mut st) {
+                return Some(task);
+            }
+            let left = idle.saturating_sub(since.elapsed());
+            if left.is_zero() && !self.lane {
+                st.threads -= 1;
+                return None;
+            }
+            st.parked += 1;
+            st = if self.lane {
+                self.cv.wait(st).unwrap_or_else(|p| p.into_inner())
+            } else {
+                self.cv
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            };
+            st.parked -= 1;
+        }
+    }
+
+    /// Spins for new work when no other thread of the pool does.
+    fn spin(&self) -> Option<Task> {
+        let spin = Duration::from_micros(SPIN_US.load(Ordering::Relaxed));
+        if spin.is_zero()
+            || !self.spins
+            || self
+                .spinning
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+        {
+            return None;
+        }
+        let since = Instant::now();
+        let mut found = None;
+        'spin: loop {
+            for _ in 0..64 {
+                if self.queued.load(Ordering::SeqCst) > 0 {
+                    if let Some(task) = self.pop(&mut self.state()) {
+                        found = Some(task);
+                        break 'spin;
+                    }
+                }
+                std::hint::spin_loop();
+            }
+            if since.elapsed() >= spin {
+                break;
+            }
+        }
+        self.spinning.store(false, Ordering::SeqCst);
+        found
+    }
+}
+
+/// Calls, methods, attributes and `stream_next` outside thread-affine sessions.
+pub static CALLS: Pool = Pool::new("snakebridge-call", 8, false);
+/// Producers of `SnakeBridge.stream/5` (each holds its thread while its consumer works).
+pub static STREAMS: Pool = Pool::new("snakebridge-stream", 32, false);
+
+/// Lanes for thread-affine sessions: a fixed number, each one thread; sessions share them.
+pub const LANES: usize = 4;
+pub static LANE: [Pool; LANES] = [
+    Pool::new("snakebridge-lane", 1, true),
+    Pool::new("snakebridge-lane", 1, true),
+    Pool::new("snakebridge-lane", 1, true),
+    Pool::new("snakebridge-lane", 1, true),
+];

@@ -1,0 +1,187 @@
+//! Sessions made by `SnakeBridge.Session.start/1`: they group the refs and streams made
+//! under them, may pin all their work to one OS thread (a lane), and release everything
+//! at once, explicitly or when their owner process exits.
+//!
+//! A session id that `start` did not make (any string a user passes as `session_id`) is a
+//! label only: its work runs on the shared pool, as without a session.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use once_cell::sync::Lazy;
+use pyo3::prelude::*;
+use rustler::{Encoder, Env, LocalPid, Monitor, ResourceArc, Term};
+
+use crate::error::Error;
+use crate::objects::ObjInner;
+use crate::pool::{self, Pool};
+
+pub struct Session {
+    pub id: String,
+    /// The thread every operation of the session runs on (`affinity: :thread`).
+    lane: Option<usize>,
+    objects: Mutex<Vec<Weak<ObjInner>>>,
+    released: AtomicBool,
+    /// Watches the owner; kept here so the monitor lives as long as the session.
+    watch: Mutex<Option<ResourceArc<Watch>>>,
+}
+
+impl Session {
+    /// Where this session's work runs.
+    pub fn pool(&self) -> &'static Pool {
+        match self.lane {
+            Some(i) => &pool::LANE[i],
+            None => &pool::CALLS,
+        }
+    }
+
+    /// The lane for releasing this session's objects (`None`: any thread).
+    pub fn lane(&self) -> Option<&'static Pool> {
+        self.lane.map(|i| &pool::LANE[i])
+    }
+
+    pub fn is_released(&self) -> bool {
+        self.released.load(Ordering::Acquire)
+    }
+
+    /// Remembers an object made under the session (released with it).
+    pub fn adopt(&self, obj: &Arc<ObjInner>) {
+        let mut objects = self.objects.lock().unwrap_or_else(|p| p.into_inner());
+        if objects.len() >= 64 && objects.len().is_power_of_two() {
+            objects.retain(|w| w.strong_count() > 0);
+        }
+        objects.push(Arc::downgrade(obj));
+    }
+
+    /// Releases every object of the session now (generators closed, `finally` runs).
+    /// Runs attached, on the session's lane when it has one.
+    pub fn release_now(&self, py: Python<'_>) {
+        if self.released.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        forget(&self.id, self.lane);
+        self.watch.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let objects = std::mem::take(&mut *self.objects.lock().unwrap_or_else(|p| p.into_inner()));
+        for obj in objects.iter().filter_map(Weak::upgrade) {
+            obj.release(py);
+        }
+    }
+}
+
+/// The owner watch: the owner's exit releases the session (on its lane).
+pub struct Watch {
+    session: Weak<Session>,
+}
+
+#[rustler::resource_impl]
+impl rustler::Resource for Watch {
+    fn down<'a>(&'a self, _env: Env<'a>, _pid: LocalPid, _mon: Monitor) {
+        if let Some(s) = self.session.upgrade() {
+            // A resource callback cannot take the GIL: hand it to the session's thread.
+            let pool = s.pool();
+            pool.submit(Box::new(move |py| s.release_now(py)));
+        }
+    }
+}
+
+static SESSIONS: Lazy<Mutex<HashMap<String, Arc<Session>>>> = Lazy::new(Default::default);
+/// Ids of released sessions: using one gives `{:error, :released}`.
+static RELEASED: Lazy<Mutex<HashSet<String>>> = Lazy::new(Default::default);
+static LANE_USERS: [AtomicUsize; pool::LANES] = [const { AtomicUsize::new(0) }; pool::LANES];
+static NEXT: AtomicUsize = AtomicUsize::new(1);
+
+fn sessions() -> MutexGuard<'static, HashMap<String, Arc<Session>>> {
+    SESSIONS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn forget(id: &str, lane: Option<usize>) {
+    sessions().remove(id);
+    RELEASED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id.to_string());
+    if let Some(i) = lane {
+        LANE_USERS[i].fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pub fn lookup(id: &str) -> Option<Arc<Session>> {
+    if id == "default" {
+        return None;
+    }
+    sessions().get(id).cloned()
+}
+
+fn is_released(id: &str) -> bool {
+    RELEASED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(id)
+}
+
+/// The pool for work routed by `route`: `nil` (no session) or a session id.
+pub fn route(route: Term<'_>) -> Result<&'static Pool, Error> {
+    route_with(route, &pool::CALLS)
+}
+
+/// As `route`, with `default` for work outside thread-affine sessions.
+pub fn route_with(route: Term<'_>, default: &'static Pool) -> Result<&'static Pool, Error> {
+    let Ok(id) = route.decode::<&str>() else {
+        return Ok(default);
+    };
+    if id == "default" {
+        return Ok(default);
+    }
+    match lookup(id) {
+        Some(s) if s.lane.is_some() => Ok(s.pool()),
+        Some(_) => Ok(default),
+        None if is_released(id) => Err(Error::Released),
+        None => Ok(default),
+    }
+}
+
+/// Starts a session owned by `owner`; `{:ok, id}`.
+#[rustler::nif]
+fn session_start(env: Env<'_>, affinity: bool, owner: LocalPid) -> Term<'_> {
+    let lane = affinity.then(|| {
+        let i = (0..pool::LANES)
+            .min_by_key(|&i| LANE_USERS[i].load(Ordering::Acquire))
+            .unwrap_or(0);
+        LANE_USERS[i].fetch_add(1, Ordering::AcqRel);
+        i
+    });
+    let id = format!(
+        "{}-{}",
+        crate::objects::format_id("session", NEXT.fetch_add(1, Ordering::Relaxed) as u64),
+        if lane.is_some() { "thread" } else { "any" }
+    );
+    let session = Arc::new(Session {
+        id: id.clone(),
+        lane,
+        objects: Mutex::new(Vec::new()),
+        released: AtomicBool::new(false),
+        watch: Mutex::new(None),
+    });
+    let watch = ResourceArc::new(Watch {
+        session: Arc::downgrade(&session),
+    });
+    sessions().insert(id.clone(), session.clone());
+    if env.monitor(&watch, &owner).is_none() {
+        // The owner is gone already: the session is released before anyone uses it.
+        let pool = session.pool();
+        pool.submit(Box::new(move |py| session.release_now(py)));
+    } else {
+        *session.watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(watch);
+    }
+    crate::call::ok_tuple(env, id.encode(env))
+}
+
+/// `{live sessions, released ids remembered}` (leak tests).
+#[rustler::nif]
+fn session_stats() -> (usize, usize) {
+    (
+        sessions().len(),
+        RELEASED.lock().unwrap_or_else(|p| p.into_inner()).len(),
+    )
+}
