@@ -5,7 +5,6 @@ defmodule SnakeBridge.Application do
   @impl true
   def start(_type, _args) do
     SnakeBridge.Runtime.reload_config()
-    configure_threads()
 
     case SnakeBridge.Native.init(executable(), python_paths()) do
       {:ok, _python} ->
@@ -14,18 +13,6 @@ defmodule SnakeBridge.Application do
       {:error, reason} ->
         {:error, {:python_start_failed, reason}}
     end
-  end
-
-  # The thread pools' limits (see the README's Tuning section).
-  defp configure_threads do
-    env = &Application.get_env(:snakebridge, &1, &2)
-
-    SnakeBridge.Native.configure_pools(
-      env.(:threads, 8),
-      env.(:stream_threads, 32),
-      {env.(:spin_us, 100), env.(:watch_us, 20)},
-      env.(:thread_idle_ms, 10_000)
-    )
   end
 
   # SNAKEBRIDGE_PYTHON at run time picks another interpreter of the same build (a

@@ -166,14 +166,78 @@ defmodule SnakeBridge.Runtime do
   @config_key {__MODULE__, :config}
 
   @doc """
-  Reads `config :snakebridge, runtime: [...]` again.
+  Reads `config :snakebridge, runtime: [...]` and the thread settings again.
 
-  The runtime configuration is read when `:snakebridge` starts and kept where every call
-  can read it without copying; call this after changing it with `Application.put_env/3`.
+  The configuration is read when `:snakebridge` starts and kept where every call can read
+  it without copying; call this after changing it with `Application.put_env/3`. The
+  thread settings (see the README's Tuning section):
+
+    * `:threads` - threads for calls, methods, attributes and `stream_next` (8);
+    * `:stream_threads` - threads for `SnakeBridge.stream/5` producers (32);
+    * `:spin_us` - how long an idle thread spins for the next job before it sleeps (100);
+    * `:watch_us` - how long a caller watches for a quick answer before it waits for a
+      message (20);
+    * `:thread_idle_ms` - how long an idle thread lives (10 000).
   """
   @spec reload_config() :: :ok
   def reload_config do
     :persistent_term.put(@config_key, Application.get_env(:snakebridge, :runtime, []))
+    env = &Application.get_env(:snakebridge, &1, &2)
+
+    true =
+      Native.configure_pools(
+        positive!(:threads, env.(:threads, 8)),
+        positive!(:stream_threads, env.(:stream_threads, 32)),
+        {non_neg!(:spin_us, env.(:spin_us, 100)), non_neg!(:watch_us, env.(:watch_us, 20))},
+        positive!(:thread_idle_ms, env.(:thread_idle_ms, 10_000))
+      )
+
+    :ok
+  end
+
+  defp positive!(_key, n) when is_integer(n) and n > 0, do: n
+
+  defp positive!(key, n),
+    do:
+      raise(
+        ArgumentError,
+        "config :snakebridge, #{key}: must be a positive integer, got: #{inspect(n)}"
+      )
+
+  defp non_neg!(_key, n) when is_integer(n) and n >= 0, do: n
+
+  defp non_neg!(key, n),
+    do:
+      raise(
+        ArgumentError,
+        "config :snakebridge, #{key}: must be a non-negative integer, got: #{inspect(n)}"
+      )
+
+  @typedoc "What a thread pool is doing (see `thread_stats/0`)."
+  @type pool_stats :: %{
+          max: pos_integer(),
+          threads: non_neg_integer(),
+          busy: non_neg_integer(),
+          queued: non_neg_integer(),
+          done: non_neg_integer()
+        }
+
+  @doc """
+  What the library's threads are doing now, per pool: `:calls` (calls, methods,
+  attributes, `stream_next`), `:streams` (`SnakeBridge.stream/5` producers) and `:lanes`
+  (the threads of thread-affine sessions, summed). `queued` jobs wait for a free thread:
+  when every thread is busy, work queues (it is never refused).
+
+      iex> %{calls: %{max: max, queued: queued}} = SnakeBridge.Runtime.thread_stats()
+      iex> max > 0 and queued >= 0
+      true
+  """
+  @spec thread_stats() :: %{calls: pool_stats(), streams: pool_stats(), lanes: pool_stats()}
+  def thread_stats do
+    for {pool, max, threads, busy, queued, done} <- Native.pool_stats(), into: %{} do
+      {String.to_atom(pool),
+       %{max: max, threads: threads, busy: busy, queued: queued, done: done}}
+    end
   end
 
   defp config do

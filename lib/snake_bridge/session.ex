@@ -12,8 +12,8 @@ defmodule SnakeBridge.Session do
       iex> {:ok, session} = SnakeBridge.Session.start(affinity: :thread)
       iex> {:ok, conn} = SnakeBridge.call("sqlite3", "connect", [":memory:"], __runtime__: [session_id: session])
       iex> {:ok, cursor} = SnakeBridge.Ref.method(conn, "execute", ["select 1 + 1"])
-      iex> SnakeBridge.Ref.method(cursor, "fetchone")
-      {:ok, {2}}
+      iex> Enum.to_list(cursor)
+      [{2}]
       iex> SnakeBridge.Session.release(session)
       :ok
       iex> SnakeBridge.Ref.method(conn, "execute", ["select 1"])

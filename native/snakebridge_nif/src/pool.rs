@@ -97,6 +97,8 @@ impl Pool {
     pub fn set_max(&self, max: usize) {
         if !self.lane {
             self.max.store(max.max(1), Ordering::Relaxed);
+            // Threads over the new limit end as soon as they are idle.
+            self.cv.notify_all();
         }
     }
 
@@ -118,16 +120,22 @@ impl Pool {
         let mut st = self.state();
         st.queue.push_back(task);
         self.queued.store(st.queue.len(), Ordering::SeqCst);
-        if self.spinning.load(Ordering::SeqCst) {
-            // The spinner sees it (it re-checks under the lock before parking).
-            return st.queue.len() == 1;
+        let spinning = self.spinning.load(Ordering::SeqCst);
+        if spinning && st.queue.len() == 1 {
+            // The spinner takes it (it re-checks under the lock before parking).
+            return true;
         }
-        if st.parked > 0 {
-            drop(st);
-            self.cv.notify_one();
-        } else if st.threads < self.max.load(Ordering::Relaxed) {
+        let takers = st.parked + usize::from(spinning);
+        let spawn = st.queue.len() > takers && st.threads < self.max.load(Ordering::Relaxed);
+        if spawn {
             st.threads += 1;
-            drop(st);
+        }
+        let wake = st.parked > 0;
+        drop(st);
+        if wake {
+            self.cv.notify_one();
+        }
+        if spawn {
             self.spawn();
         }
         false
@@ -160,6 +168,20 @@ impl Pool {
         runtime::forget_thread_state();
     }
 
+    /// Runs one queued task on this (the pool's own, busy) thread, if one waits.
+    pub fn run_one(&self, py: Python<'_>) -> bool {
+        if self.queued.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        let Some(task) = self.pop(&mut self.state()) else {
+            return false;
+        };
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(py)));
+        self.done.fetch_add(1, Ordering::Relaxed);
+        self.state().busy -= 1;
+        true
+    }
+
     fn pop(&self, st: &mut State) -> Option<Task> {
         let task = st.queue.pop_front();
         self.queued.store(st.queue.len(), Ordering::SeqCst);
@@ -171,6 +193,9 @@ impl Pool {
 
     /// The next task; `None` when this thread has been idle long enough to end.
     fn take(&self) -> Option<Task> {
+        if self.over_limit() {
+            return None;
+        }
         if let Some(task) = self.spin() {
             return Some(task);
         }
@@ -178,6 +203,15 @@ impl Pool {
         let since = Instant::now();
         let mut st = self.state();
         loop {
+            // Over a lowered limit: end before taking more work (and pass on a wake-up
+            // meant for a thread that stays).
+            if !self.lane && st.threads > self.max.load(Ordering::Relaxed) {
+                st.threads -= 1;
+                if !st.queue.is_empty() {
+                    self.cv.notify_one();
+                }
+                return None;
+            }
             if let Some(task) = self.pop(&mut st) {
                 return Some(task);
             }
@@ -197,6 +231,16 @@ impl Pool {
             };
             st.parked -= 1;
         }
+    }
+
+    /// Ends this thread's count when the pool has more threads than its (lowered) limit.
+    fn over_limit(&self) -> bool {
+        let mut st = self.state();
+        let over = !self.lane && st.threads > self.max.load(Ordering::Relaxed);
+        if over {
+            st.threads -= 1;
+        }
+        over
     }
 
     /// Spins for new work when no other thread of the pool does.

@@ -65,8 +65,13 @@ def close(it):
 
 
 def enter(f):
-    """The Python frame every library thread runs its work in: callees see a caller
-    frame, as when called from Python."""
+    """The Python frames every library thread runs its work in: callees see a caller
+    frame and its caller (`sys._getframe(1)` called straight from Elixir works), as when
+    called from Python."""
+    return _work(f)
+
+
+def _work(f):
     return f()
 
 

@@ -55,6 +55,20 @@ impl Shared {
         }
     }
 
+    /// Takes room in the window if there is some: `Some(true)`; `Some(false)` once
+    /// cancelled; `None` to wait.
+    fn try_credit(&self) -> Option<bool> {
+        let mut flow = self.flow();
+        if flow.cancelled {
+            return Some(false);
+        }
+        if flow.credits == 0 {
+            return None;
+        }
+        flow.credits -= 1;
+        Some(true)
+    }
+
     /// Waits (detached from Python) for room in the window; false once cancelled.
     fn take_credit(&self) -> bool {
         let mut flow = self.flow();
@@ -82,6 +96,9 @@ impl rustler::Resource for StreamJob {
 }
 
 struct Work {
+    /// The session's own thread this producer runs on, if any: while it waits for the
+    /// consumer it runs the session's other work (a callback may call into the session).
+    lane: Option<&'static crate::pool::Pool>,
     shared: Arc<Shared>,
     pid: LocalPid,
     /// Holds the tag, the module and function names and the arguments.
@@ -90,6 +107,32 @@ struct Work {
     request: SavedTerm,
     ctx: Arc<Ctx>,
     chunk: usize,
+}
+
+impl Work {
+    /// Room in the window; false once cancelled. On a lane, queued work of the session
+    /// runs meanwhile (its generator is suspended, so this thread is free for Python).
+    fn take_credit(&self, py: Python<'_>) -> bool {
+        let shared: &Shared = &self.shared;
+        let Some(lane) = self.lane else {
+            return py.detach(|| shared.take_credit());
+        };
+        loop {
+            if let Some(taken) = shared.try_credit() {
+                return taken;
+            }
+            if lane.run_one(py) {
+                continue;
+            }
+            py.detach(|| {
+                let flow = shared.flow();
+                if flow.credits == 0 && !flow.cancelled {
+                    let pause = Duration::from_millis(1);
+                    drop(shared.cv.wait_timeout(flow, pause));
+                }
+            });
+        }
+    }
 }
 
 /// Sends one message unless the job was cancelled: checked under the flow lock, so a
@@ -228,8 +271,7 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
     };
     let Some(kind) = kind else {
         // A plain value is one chunk.
-        let shared: &Shared = &work.shared;
-        if py.detach(|| shared.take_credit()) {
+        if work.take_credit(py) {
             let msg = to_msg(msg_env, std::slice::from_ref(&value))?;
             send(work, msg_env, msg);
         }
@@ -269,8 +311,7 @@ where
 {
     let max_wait = Duration::from_millis(1);
     loop {
-        let shared: &Shared = &work.shared;
-        if !py.detach(|| shared.take_credit()) {
+        if !work.take_credit(py) {
             return Err(Error::Cancelled);
         }
         let mut items = Vec::with_capacity(work.chunk.min(4096));
@@ -350,7 +391,9 @@ fn stream_start<'a>(
         Ok(pool) => pool,
         Err(e) => return (call::error(), e).encode(env),
     };
+    let lane = (!std::ptr::eq(pool, &crate::pool::STREAMS)).then_some(pool);
     let work = Work {
+        lane,
         shared,
         pid,
         env: owned,
