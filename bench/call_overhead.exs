@@ -19,7 +19,10 @@ defmodule Bench.CallOverhead do
     # For a profile: the NIF alone, its arguments made once (what call/4 adds on top is
     # Elixir: options, timeout resolution, the ctx tuple).
     ctx = SnakeBridge.Runtime.ctx("math", [])
-    nif = fn -> {:ok, _} = Native.call("math", "sqrt", [2.0], [], ctx, nil) end
+
+    nif = fn ->
+      {:ok, _} = SnakeBridge.Executor.run(:call, {"math", "sqrt", [2.0], [], ctx}, "default", nil)
+    end
 
     runs =
       interleave(for({k, f} <- [{:nif, nif} | kinds], do: {k, times(f, @calls)}),
@@ -28,7 +31,14 @@ defmodule Bench.CallOverhead do
       )
 
     s = report("call math.sqrt(2.0), one process", stats(runs.sqrt, @calls), "us/call")
-    n = report("Native.call math.sqrt (the NIF alone)", stats(runs.nif, @calls), "us/call")
+
+    n =
+      report(
+        "Executor.run :call math.sqrt (no call/4 options)",
+        stats(runs.nif, @calls),
+        "us/call"
+      )
+
     c = report("(c) Native.noop, one process", stats(runs.noop, @calls), "us/call")
 
     ca =
@@ -75,7 +85,7 @@ defmodule Bench.CallOverhead do
         baseline: {"(c) noop_attached", ca.median},
         max: 1.5
       ),
-      row("4 Native.call math.sqrt (NIF alone)", n.median, "us/call",
+      row("4 Executor.run :call math.sqrt (no options)", n.median, "us/call",
         baseline: {"(c) noop_attached", ca.median}
       ),
       row("4 call math.sqrt, 1 process", s.median, "us/call",

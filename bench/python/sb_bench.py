@@ -96,3 +96,38 @@ def malloc_trim():
     import ctypes
 
     return ctypes.CDLL(None).malloc_trim(0)
+
+
+# ------------------------------------------------------------------ execution model
+
+_stopped = {}
+
+
+def spin_until_stopped(key):
+    """A pure-Python loop that only a cancel ends; records when its finally ran."""
+    try:
+        while True:
+            pass
+    finally:
+        _stopped[key] = time.monotonic()
+
+
+def stopped_at(key):
+    """time.monotonic() of the loop's finally, or None while it still runs."""
+    return _stopped.get(key)
+
+
+def now():
+    return time.monotonic()
+
+
+def sleep(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def cpu(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
