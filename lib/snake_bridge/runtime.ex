@@ -28,6 +28,7 @@ defmodule SnakeBridge.Runtime do
   alias SnakeBridge.{Executor, Native, StreamRef}
 
   @default_session "default"
+  @fast_key {__MODULE__, :default_timeouts}
   @defaults [timeout: :infinity, stream_timeout: 1_800_000]
 
   @typedoc "Milliseconds, or `:infinity`."
@@ -145,6 +146,14 @@ defmodule SnakeBridge.Runtime do
   @spec resolve_timeout(:timeout | :stream_timeout, String.t() | nil, keyword()) ::
           timeout_value()
   def resolve_timeout(key, library, runtime) when key in [:timeout, :stream_timeout] do
+    # No options and no library profiles: the default, without walking the config.
+    case runtime == [] and :persistent_term.get(@fast_key, nil) do
+      %{^key => value} -> value
+      _ -> resolve(key, library, runtime)
+    end
+  end
+
+  defp resolve(key, library, runtime) do
     config = config()
     profiles = Keyword.get(config, :profiles, %{})
     library_profile = Map.get(Keyword.get(config, :library_profiles, %{}), library)
@@ -181,7 +190,18 @@ defmodule SnakeBridge.Runtime do
   """
   @spec reload_config() :: :ok
   def reload_config do
-    :persistent_term.put(@config_key, Application.get_env(:snakebridge, :runtime, []))
+    config = Application.get_env(:snakebridge, :runtime, [])
+    :persistent_term.put(@config_key, config)
+
+    # Calls with no options skip the profile lookups when no profile can apply.
+    fast =
+      if Keyword.get(config, :library_profiles, %{}) == %{},
+        do: %{
+          timeout: default(config, :timeout),
+          stream_timeout: default(config, :stream_timeout)
+        }
+
+    :persistent_term.put(@fast_key, fast)
     env = &Application.get_env(:snakebridge, &1, &2)
 
     true =

@@ -91,9 +91,12 @@ impl Ctl {
         } else if st.inline && small {
             st.answer = Some((env, msg));
             self.answered.store(true, Ordering::Release);
+            return;
         } else {
             let _ = env.send_and_clear(pid, |e| msg.load(e));
         }
+        drop(st);
+        give_env(env);
     }
 
     /// The caller's NIF: the answer if it comes within `WATCH_US`; else from now on it
@@ -115,7 +118,8 @@ impl Ctl {
         let mut st = self.state();
         st.inline = false;
         let (owned, msg) = st.answer.take()?;
-        Some(owned.run(|e| msg.load(e).in_env(env)))
+        drop(st);
+        Some(copy_answer(env, owned, msg))
     }
 }
 
@@ -129,6 +133,34 @@ impl rustler::Resource for JobRes {
     fn down<'a>(&'a self, _env: Env<'a>, _pid: LocalPid, _mon: Monitor) {
         self.ctl.cancel();
     }
+}
+
+/// Cleared envs kept for the next jobs (allocating and freeing one per call costs more
+/// than the rest of a short call's hand-off).
+static ENVS: Mutex<Vec<OwnedEnv>> = Mutex::new(Vec::new());
+const KEPT_ENVS: usize = 64;
+
+fn take_env() -> OwnedEnv {
+    ENVS.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop()
+        .unwrap_or_default()
+}
+
+/// Gives back a cleared env.
+fn give_env(env: OwnedEnv) {
+    let mut envs = ENVS.lock().unwrap_or_else(|p| p.into_inner());
+    if envs.len() < KEPT_ENVS {
+        envs.push(env);
+    }
+}
+
+/// The answer copied into the caller's env; its env is cleared and kept.
+fn copy_answer<'a>(env: Env<'a>, mut owned: OwnedEnv, msg: SavedTerm) -> Term<'a> {
+    let answer = owned.run(|e| msg.load(e).in_env(env));
+    owned.clear();
+    give_env(owned);
+    answer
 }
 
 /// Terms up to this many cells are copied on a normal scheduler (a few µs at most).
@@ -196,7 +228,7 @@ pub fn queue<'a>(
     let ctl = Arc::new(Ctl::default());
     ctl.state().inline = watch;
     let pid = env.pid();
-    let owned = OwnedEnv::new();
+    let owned = take_env();
     let request = owned.save((tag, args));
     let worker_ctl = ctl.clone();
     let taken_now = pool.submit(Box::new(move |py: Python<'_>| {
@@ -220,9 +252,10 @@ pub fn queue<'a>(
         }
     } else if watch {
         ctl.state().inline = false;
-        if let Some(answer) = ctl.state().answer.take() {
+        let answer = ctl.state().answer.take();
+        if let Some((owned, msg)) = answer {
             // Answered already (a thread was free and the call was quick).
-            return answer.0.run(|e| answer.1.load(e).in_env(env));
+            return copy_answer(env, owned, msg);
         }
     }
     let res = ResourceArc::new(JobRes { ctl });
