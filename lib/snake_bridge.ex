@@ -2,7 +2,8 @@ defmodule SnakeBridge do
   @moduledoc """
   Python, embedded in the BEAM.
 
-  Calls run in this OS process on dirty schedulers: no worker process, no serialization.
+  Calls run in this OS process, on threads the library owns (never on a BEAM
+  scheduler): no worker process, no serialization. See the README's Tuning section.
   Values are converted both ways (see the README's table); Python iterators and
   generators come back as lazy `SnakeBridge.StreamRef`s, other objects as
   `SnakeBridge.Ref`s.
@@ -58,7 +59,7 @@ defmodule SnakeBridge do
   end
 
   @doc """
-  Runs `module.function(*args, **kwargs)` on a worker thread and calls `callback` with
+  Runs `module.function(*args, **kwargs)` on a library thread and calls `callback` with
   every item it yields, in order, in the calling process.
 
   A generator, iterator or async generator is iterated; any other result is one chunk.
