@@ -155,31 +155,50 @@ impl Pool {
 
     fn thread_main(&'static self) {
         crate::bigstack::on_own_stack();
+        let ended = std::sync::Arc::new(AtomicBool::new(false));
+        let ended_in_loop = ended.clone();
         let _ = runtime::attach(|py| {
-            runtime::in_frame(py, |py| {
-                while let Some(task) = py.detach(|| self.take()) {
+            runtime::in_frame(py, move |py| {
+                // Queued work is taken without giving the GIL back in between (no GIL
+                // hand-off between this pool's threads per job); only an empty queue
+                // detaches to wait.
+                while let Some(task) = self.try_take().or_else(|| py.detach(|| self.take())) {
                     // A panicking task must not end the thread with work queued.
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(py)));
                     self.done.fetch_add(1, Ordering::Relaxed);
                     self.state().busy -= 1;
                 }
+                ended_in_loop.store(true, Ordering::Release);
             })
         });
+        if !ended.load(Ordering::Acquire) {
+            // Python refused the thread (not started): its count must not stay taken.
+            self.state().threads -= 1;
+        }
         runtime::forget_thread_state();
     }
 
     /// Runs one queued task on this (the pool's own, busy) thread, if one waits.
     pub fn run_one(&self, py: Python<'_>) -> bool {
-        if self.queued.load(Ordering::SeqCst) == 0 {
-            return false;
-        }
-        let Some(task) = self.pop(&mut self.state()) else {
+        let Some(task) = self.try_take() else {
             return false;
         };
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(py)));
         self.done.fetch_add(1, Ordering::Relaxed);
         self.state().busy -= 1;
         true
+    }
+
+    /// A queued task, without waiting.
+    fn try_take(&self) -> Option<Task> {
+        if self.queued.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let mut st = self.state();
+        if !self.lane && st.threads > self.max.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.pop(&mut st)
     }
 
     fn pop(&self, st: &mut State) -> Option<Task> {
