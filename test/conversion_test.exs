@@ -298,6 +298,20 @@ defmodule SnakeBridge.ConversionTest do
     end
   end
 
+  test "large dicts and sets convert (built off the BEAM's own threads)" do
+    for n <- [33, 200, 5_000, 100_000] do
+      {:ok, dict} = SnakeBridge.call("builtins", "eval", ["{str(i): i for i in range(#{n})}"])
+      assert map_size(dict) == n
+      assert dict["#{n - 1}"] == n - 1
+      {:ok, set} = SnakeBridge.call("builtins", "eval", ["set(range(#{n}))"])
+      assert MapSet.size(set) == n
+      assert MapSet.member?(set, n - 1)
+    end
+
+    {:ok, it} = SnakeBridge.call("builtins", "eval", ["iter([{i: i for i in range(500)}])"])
+    assert [%{499 => 499}] = Enum.to_list(it)
+  end
+
   test "nested containers of every kind round-trip" do
     term = %{
       "list" => [1, -2, 3.5, nil, true, "s", <<255>>, {}],

@@ -630,6 +630,9 @@ unsafe fn make_binary(env: *mut sys::ErlNifEnv, data: *const u8, len: usize) -> 
 }
 
 /// A map; when two Python keys became one term (`"a"` and `b"a"`), the last wins.
+/// Maps up to this many keys are built from arrays on any thread (tested up to 100).
+const SMALL_MAP: usize = 64;
+
 unsafe fn make_map(
     env: Env<'_>,
     keys: &[sys::ErlNifTerm],
@@ -637,8 +640,15 @@ unsafe fn make_map(
 ) -> sys::ErlNifTerm {
     let raw = env.as_c_arg();
     let mut out: sys::ErlNifTerm = Default::default();
-    if sys::enif_make_map_from_arrays(raw, keys.as_ptr(), values.as_ptr(), keys.len(), &mut out)
-        != 0
+    // Built from arrays, a map of more than a few dozen keys is sorted with erts_qsort,
+    // which crashes on a thread the BEAM does not manage (ours: seen with 200 keys on
+    // OTP 25). Larger maps are built key by key there (slower: 100k keys ~0.25 s).
+    // SAFETY (whole function): `raw` is the live env the terms were made in; the arrays
+    // have equal lengths and hold terms of that env.
+    let managed = rustler::thread::is_scheduler_thread();
+    if (managed || keys.len() <= SMALL_MAP)
+        && sys::enif_make_map_from_arrays(raw, keys.as_ptr(), values.as_ptr(), keys.len(), &mut out)
+            != 0
     {
         return out;
     }
