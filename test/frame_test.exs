@@ -15,6 +15,19 @@ defmodule SnakeBridge.FrameTest do
     assert %Ref{type_name: "frame"} = frame
   end
 
+  test "pydantic.TypeAdapter(int) works (when pydantic is installed)" do
+    case SnakeBridge.call("importlib.util", "find_spec", ["pydantic"]) do
+      {:ok, nil} ->
+        # Not installed here: the same frame lookup pydantic does (two frames up).
+        assert SnakeBridge.call(@lib, "grandparent_globals", []) == {:ok, true}
+
+      {:ok, _spec} ->
+        {:ok, int} = SnakeBridge.call("builtins", "eval", ["int"])
+        assert {:ok, adapter} = SnakeBridge.call("pydantic", "TypeAdapter", [int])
+        assert Ref.method(adapter, "validate_python", ["42"]) == {:ok, 42}
+    end
+  end
+
   test "inspect.stack() works" do
     assert {:ok, stack} = SnakeBridge.call("inspect", "stack", [])
     assert length(stack) >= 1
