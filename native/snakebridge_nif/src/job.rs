@@ -240,6 +240,8 @@ pub fn queue<'a>(
         let (msg, small_answer) = owned.run(|e| {
             let (tag, args): (Term, Term) = request.load(e).decode().expect("saved as a pair");
             let result = ops::dispatch(py, e, op, args, &job, deadline);
+            // Python forked and this is the child: it must not answer (or go on).
+            crate::fork::exit_if_child();
             let mut budget = SMALL;
             let small_answer = small(result, &mut budget);
             (owned.save((tag, result).encode(e)), small_answer)

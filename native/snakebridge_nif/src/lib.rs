@@ -5,6 +5,7 @@ pub mod call;
 pub mod cleanup;
 pub mod convert;
 pub mod error;
+pub mod fork;
 pub mod interrupt;
 pub mod job;
 pub mod objects;

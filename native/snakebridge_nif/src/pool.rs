@@ -165,6 +165,7 @@ impl Pool {
                 while let Some(task) = self.try_take().or_else(|| py.detach(|| self.take())) {
                     // A panicking task must not end the thread with work queued.
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(py)));
+                    crate::fork::exit_if_child();
                     self.done.fetch_add(1, Ordering::Relaxed);
                     self.state().busy -= 1;
                 }

@@ -190,6 +190,7 @@ fn init_here(executable: Option<String>, paths: Vec<String>) -> Result<(), Error
 }
 
 fn finish_start() -> Result<(), Error> {
+    crate::fork::guard()?;
     READY.store(true, Ordering::Release);
     crate::interrupt::start();
     Ok(())
@@ -197,6 +198,7 @@ fn finish_start() -> Result<(), Error> {
 
 fn load_shim(py: Python<'_>) -> PyResult<()> {
     let shim = PyModule::from_code(py, SHIM_SRC, c"snakebridge_shim.py", c"_snakebridge")?;
+    shim.call_method0("safe_multiprocessing")?;
     let interrupt = shim
         .getattr("SnakeBridgeInterrupt")?
         .cast_into::<PyType>()?;

@@ -64,6 +64,16 @@ def close(it):
         closer()
 
 
+def safe_multiprocessing():
+    """multiprocessing's default start method forks, which would copy the whole BEAM:
+    use "spawn" (a fresh `sys.executable`) unless the user chose one already."""
+    import multiprocessing
+
+    if multiprocessing.get_start_method(allow_none=True) is None:
+        multiprocessing.set_start_method("spawn")
+    multiprocessing.set_executable(sys.executable)
+
+
 def enter(f):
     """The Python frames every library thread runs its work in: callees see a caller
     frame and its caller (`sys._getframe(1)` called straight from Elixir works), as when

@@ -179,7 +179,9 @@ fn run(py: Python<'_>, work: Work) {
     let mut msg_env = OwnedEnv::new();
     // A panic must not end the job silently: the caller gets an error.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        produce(py, &work, &mut msg_env)
+        let produced = produce(py, &work, &mut msg_env);
+        crate::fork::exit_if_child();
+        produced
     }))
     .unwrap_or_else(|_| {
         Err(Failure::Error(Error::Internal(
