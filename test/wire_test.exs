@@ -83,6 +83,42 @@ defmodule SnakeBridge.WireTest do
       end
     end
 
+    test "a wire map is honoured only for its own session" do
+      alice = gen(5, __runtime__: [session_id: "alice"])
+      wire = StreamRef.to_wire_format(alice)
+
+      for other <- ["bob", "default", ""] do
+        assert StreamRef.from_wire_format(%{wire | "session_id" => other}) ==
+                 {:error, :unknown_stream}
+      end
+
+      assert StreamRef.from_wire_format(Map.delete(wire, "session_id")) ==
+               {:error, :unknown_stream}
+
+      assert {:ok, _} = StreamRef.from_wire_format(wire)
+      # Nothing was taken from alice's stream.
+      assert Enum.to_list(alice) == [0, 1, 2, 3, 4]
+    end
+
+    test "ids cannot be guessed from another id: 128 random-looking bits each" do
+      a = gen(1)
+      b = gen(1)
+      "sr-" <> hex_a = a.ref_id
+      "sr-" <> hex_b = b.ref_id
+      assert byte_size(hex_a) == 32 and byte_size(hex_b) == 32
+      x = String.to_integer(hex_a, 16)
+      y = String.to_integer(hex_b, 16)
+      differ = for(<<(bit::1 <- <<Bitwise.bxor(x, y)::128>>)>>, do: bit) |> Enum.sum()
+      assert differ in 24..104
+
+      # Neighbouring ids (what decrementing an id gave before) name no stream.
+      for delta <- [-2, -1, 1, 2] do
+        id = "sr-" <> String.pad_leading(Integer.to_string(x + delta, 16), 32, "0")
+        wire = %{StreamRef.to_wire_format(a) | "id" => String.downcase(id)}
+        assert StreamRef.from_wire_format(wire) == {:error, :unknown_stream}
+      end
+    end
+
     test "{:error, :unknown_stream} for the seed's own example" do
       wire = %{
         "__type__" => "stream_ref",

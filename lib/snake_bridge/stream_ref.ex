@@ -70,13 +70,21 @@ defmodule SnakeBridge.StreamRef do
   @doc """
   The StreamRef a wire map names, while that stream is alive on this node.
 
+  Ids are random (128 bits, a keyed hash): one id tells nothing about another. A wire map
+  is honoured only with its own `session_id`: the same id under another session is
+  `:unknown_stream`.
+
   Returns `{:ok, stream_ref}`, or `{:error, reason}`: `:unknown_stream` when no live
-  stream has the id, `{:unsupported_schema, v}`, or `:not_a_stream_ref`.
+  stream of that session has the id, `{:unsupported_schema, v}`, or `:not_a_stream_ref`.
   """
   @spec from_wire_format(map()) :: {:ok, t()} | {:error, term()}
-  def from_wire_format(%{"__type__" => "stream_ref", "__schema__" => 1, "id" => id})
-      when is_binary(id),
-      do: Native.stream_lookup(id)
+  def from_wire_format(%{"__type__" => "stream_ref", "__schema__" => 1, "id" => id} = wire)
+      when is_binary(id) do
+    case Map.get(wire, "session_id", "default") do
+      session when is_binary(session) -> Native.stream_lookup(id, session)
+      _ -> {:error, :unknown_stream}
+    end
+  end
 
   def from_wire_format(%{"__type__" => "stream_ref", "__schema__" => v}),
     do: {:error, {:unsupported_schema, v}}

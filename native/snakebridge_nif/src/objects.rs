@@ -111,7 +111,7 @@ impl Drop for ObjInner {
             STREAMS
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .remove(&self.id);
+                .remove(&token(self.id));
         }
         if let Some(obj) = obj {
             cleanup::release(obj, stream, self.lane());
@@ -128,32 +128,38 @@ pub struct PyObj {
 impl rustler::Resource for PyObj {}
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-static STREAMS: Lazy<Mutex<HashMap<u64, Weak<ObjInner>>>> = Lazy::new(Default::default);
-/// Tells this node's ids from ids of earlier boots that travel in wire maps.
-static BOOT: Lazy<u64> = Lazy::new(|| {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    (t ^ (std::process::id() as u64).rotate_left(40)) & 0xffff_ffff
-});
+static STREAMS: Lazy<Mutex<HashMap<u128, Weak<ObjInner>>>> = Lazy::new(Default::default);
+/// A secret of this boot of the node: ids in wire maps are a keyed hash of a counter, so
+/// one id tells nothing about another (they cannot be guessed), and ids of earlier boots
+/// match nothing.
+static SECRET: Lazy<std::hash::RandomState> = Lazy::new(std::hash::RandomState::new);
 
-pub fn format_id(prefix: &str, id: u64) -> String {
-    format!("{prefix}-{:08x}-{id}", *BOOT)
+/// The 128-bit public id of object number `n`.
+pub fn token(n: u64) -> u128 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let half = |part: u8| {
+        let mut h = SECRET.build_hasher();
+        (n, part).hash(&mut h);
+        h.finish() as u128
+    };
+    (half(0) << 64) | half(1)
 }
 
-/// The number in a `ref_id` made by this boot of the node.
-pub fn parse_stream_id(s: &str) -> Option<u64> {
-    let mut parts = s.split('-');
-    let (Some("sr"), Some(boot), Some(n), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
-    if u64::from_str_radix(boot, 16).ok()? != *BOOT {
+pub fn format_id(prefix: &str, n: u64) -> String {
+    format!("{prefix}-{:032x}", token(n))
+}
+
+/// The token in a stream's `ref_id` (`sr-` and 32 lowercase hex digits).
+pub fn parse_stream_id(s: &str) -> Option<u128> {
+    let hex = s.strip_prefix("sr-")?;
+    if hex.len() != 32
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
-    n.parse().ok()
+    u128::from_str_radix(hex, 16).ok()
 }
 
 pub fn new_object(obj: Py<PyAny>, ctx: Arc<Ctx>, stream: Option<StreamState>) -> Arc<ObjInner> {
@@ -171,12 +177,12 @@ pub fn new_object(obj: Py<PyAny>, ctx: Arc<Ctx>, stream: Option<StreamState>) ->
         STREAMS
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(inner.id, Arc::downgrade(&inner));
+            .insert(token(inner.id), Arc::downgrade(&inner));
     }
     inner
 }
 
-pub fn lookup_stream(id: u64) -> Option<Arc<ObjInner>> {
+pub fn lookup_stream(id: u128) -> Option<Arc<ObjInner>> {
     STREAMS
         .lock()
         .unwrap_or_else(|p| p.into_inner())

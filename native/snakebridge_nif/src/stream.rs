@@ -469,11 +469,13 @@ fn stream_next_ready<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
     reply(env, result)
 }
 
-/// The StreamRef behind a wire id, while the stream is alive on this node.
+/// The StreamRef behind a wire id, while the stream is alive on this node and belongs to
+/// `session` (a wire map is honoured only for its own session).
 #[rustler::nif]
-fn stream_lookup<'a>(env: Env<'a>, id: String) -> Term<'a> {
+fn stream_lookup<'a>(env: Env<'a>, id: String, session: String) -> Term<'a> {
     let found = objects::parse_stream_id(&id)
         .and_then(objects::lookup_stream)
+        .filter(|inner| inner.ctx.session_id == session)
         .map(|inner| objects::stream_struct(env, inner));
     match found {
         Some(t) => ok_tuple(env, t),
