@@ -121,6 +121,68 @@ defmodule SnakeBridge.StreamCallbackTest do
     assert get("produced") == produced
   end
 
+  @tag :timing
+  test "small batches from a producer a little faster than the callback still time out" do
+    # One item per batch (a producer that sleeps 1 ms), callback 2 ms: the timeout is
+    # checked before every batch, not only every 64 items.
+    start = System.monotonic_time(:millisecond)
+
+    assert {:error, :timeout} =
+             SnakeBridge.stream(
+               "sb_streaming",
+               "produce",
+               [],
+               [delay: 0.001, __runtime__: [stream_timeout: 300]],
+               fn _ -> Process.sleep(2) end
+             )
+
+    elapsed = System.monotonic_time(:millisecond) - start
+    assert elapsed < 2_000, "returned after #{elapsed} ms (timeout 300 ms)"
+  end
+
+  @tag :timing
+  test "a slow callback does not outlive the timeout by a batch" do
+    # 40 items arrive at once; each callback takes 300 ms.
+    start = System.monotonic_time(:millisecond)
+
+    assert {:error, :timeout} =
+             SnakeBridge.stream(
+               "builtins",
+               "range",
+               [40],
+               [__runtime__: [stream_timeout: 500]],
+               fn _ -> Process.sleep(300) end
+             )
+
+    elapsed = System.monotonic_time(:millisecond) - start
+    assert elapsed < 2_000, "returned after #{elapsed} ms (timeout 500 ms)"
+  end
+
+  test "a bad stream_timeout is refused before Python runs, with no stray message" do
+    for bad <- [1.5, -1, "100", :forever] do
+      assert_raise ArgumentError, ~r/stream_timeout/, fn ->
+        SnakeBridge.stream("builtins", "range", [3], [__runtime__: [stream_timeout: bad]], fn _ ->
+          :ok
+        end)
+      end
+    end
+
+    refute_received _
+  end
+
+  test "a stream_timeout longer than receive allows works" do
+    assert :ok =
+             SnakeBridge.stream(
+               "builtins",
+               "range",
+               [3],
+               [__runtime__: [stream_timeout: 2 ** 40]],
+               fn _ ->
+                 :ok
+               end
+             )
+  end
+
   test "no message of a stream is left or arrives after a timeout" do
     assert {:error, :timeout} =
              SnakeBridge.stream(

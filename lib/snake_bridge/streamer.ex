@@ -15,6 +15,12 @@ defmodule SnakeBridge.Streamer do
     runtime = Keyword.put_new_lazy(runtime, :session_id, &SnakeBridge.Session.current/0)
     library = Runtime.library(module)
     timeout = Runtime.resolve_timeout(:stream_timeout, library, runtime)
+
+    unless timeout == :infinity or (is_integer(timeout) and timeout >= 0) do
+      raise ArgumentError,
+            "stream_timeout must be a non-negative integer (ms) or :infinity, got: #{inspect(timeout)}"
+    end
+
     deadline = if timeout == :infinity, do: :infinity, else: now() + timeout
     tag = make_ref()
     window = Keyword.get(runtime, :stream_window, @window)
@@ -44,7 +50,7 @@ defmodule SnakeBridge.Streamer do
         # Acknowledge first: the producer makes the next batch while the callback runs.
         Native.stream_ack(job, 1)
 
-        case apply_each(items, callback, deadline, 0) do
+        case apply_each(items, callback, deadline) do
           :ok ->
             loop(job, tag, callback, deadline)
 
@@ -65,29 +71,49 @@ defmodule SnakeBridge.Streamer do
         normalize(result)
     after
       remaining(deadline) ->
-        stop(job, tag)
-        {:error, :timeout}
+        if remaining(deadline) == 0 do
+          stop(job, tag)
+          {:error, :timeout}
+        else
+          loop(job, tag, callback, deadline)
+        end
     end
   end
 
-  defp apply_each(items, callback, deadline, n) do
-    each(items, callback, deadline, n)
+  defp apply_each(items, callback, deadline) do
+    if remaining(deadline) == 0, do: :timeout, else: first(items, callback, deadline)
   catch
     kind, reason -> {:raise, kind, reason, __STACKTRACE__}
   end
 
-  # The deadline is also checked inside a batch (every 64 items): a slow callback
-  # cannot outlive the stream's timeout by a whole batch.
-  defp each([], _callback, _deadline, _n), do: :ok
+  # The deadline is checked before every batch and inside it: every 64 items, or after
+  # every item when the callback is slow (the first item of the batch took over 100 µs),
+  # so neither small batches nor a slow callback can outlive the stream's timeout.
+  defp first([], _callback, _deadline), do: :ok
 
-  defp each(items, callback, deadline, 64) do
-    if remaining(deadline) == 0, do: :timeout, else: each(items, callback, deadline, 0)
+  defp first([item | rest], callback, deadline) do
+    t0 = System.monotonic_time(:microsecond)
+
+    case callback.(item) do
+      :halt ->
+        :halt
+
+      _ ->
+        every = if System.monotonic_time(:microsecond) - t0 > 100, do: 1, else: 64
+        each(rest, callback, deadline, 0, every)
+    end
   end
 
-  defp each([item | rest], callback, deadline, n) do
+  defp each([], _callback, _deadline, _n, _every), do: :ok
+
+  defp each(items, callback, deadline, every, every) do
+    if remaining(deadline) == 0, do: :timeout, else: each(items, callback, deadline, 0, every)
+  end
+
+  defp each([item | rest], callback, deadline, n, every) do
     case callback.(item) do
       :halt -> :halt
-      _ -> each(rest, callback, deadline, n + 1)
+      _ -> each(rest, callback, deadline, n + 1, every)
     end
   end
 
@@ -121,5 +147,6 @@ defmodule SnakeBridge.Streamer do
   defp now, do: System.monotonic_time(:millisecond)
 
   defp remaining(:infinity), do: :infinity
-  defp remaining(deadline), do: max(deadline - now(), 0)
+  # receive takes at most 2^32 - 1 ms: a longer wait comes back here and waits again.
+  defp remaining(deadline), do: deadline |> Kernel.-(now()) |> max(0) |> min(0xFFFFFFFF)
 end

@@ -136,12 +136,8 @@ static SECRET: Lazy<std::hash::RandomState> = Lazy::new(std::hash::RandomState::
 
 /// The 128-bit public id of object number `n`.
 pub fn token(n: u64) -> u128 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let half = |part: u8| {
-        let mut h = SECRET.build_hasher();
-        (n, part).hash(&mut h);
-        h.finish() as u128
-    };
+    use std::hash::BuildHasher;
+    let half = |part: u8| SECRET.hash_one((n, part)) as u128;
     (half(0) << 64) | half(1)
 }
 
