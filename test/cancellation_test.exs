@@ -75,6 +75,23 @@ defmodule SnakeBridge.CancellationTest do
     end)
   end
 
+  test "a timeout swallowed by `except BaseException` in a loop is raised again" do
+    # Half of each round runs inside the try: a single interrupt is swallowed in about
+    # half of the runs (and the loop then runs its full 10 s); raised again every 10 ms,
+    # the stop lands outside the try within a few rounds.
+    for _ <- 1..5 do
+      t = tag()
+
+      assert SnakeBridge.call(@lib, "swallowing_loop", [t, 10], __runtime__: [timeout: 100]) ==
+               {:error, :timeout}
+
+      assert eventually(fn -> get(t, "ran_for") > 0 end, timeout: 5_000),
+             "still running 5 s after its deadline (swallowed #{get(t, "swallowed")} times)"
+
+      assert get(t, "ran_for") < 3.0
+    end
+  end
+
   test "many cancelled calls leak nothing: threads free, Python object count back" do
     warm = tag()
     kill_mid_work(warm, &kill/1, fn -> SnakeBridge.call(@lib, "spin", [warm]) end)

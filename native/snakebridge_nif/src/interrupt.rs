@@ -61,16 +61,30 @@ impl Job {
         }
     }
 
-    fn fire(&self, py: Python<'_>, reason: u8) {
+    /// Stops the job: true when its Python code runs now and was interrupted (then the
+    /// interrupt is raised again until the job has really stopped).
+    fn fire(&self, py: Python<'_>, reason: u8) -> bool {
         if self.reason.load(Ordering::Acquire) != NONE {
-            return;
+            return false;
         }
         self.reason.store(reason, Ordering::Release);
-        if self.armed.load(Ordering::Acquire) {
-            if let Some(exc) = runtime::interrupt_type(py) {
-                unsafe { ffi::PyThreadState_SetAsyncExc(self.tid as c_long, exc.as_ptr()) };
-            }
+        self.raise(py)
+    }
+
+    /// Raises the interrupt in the job's thread while the job runs its Python code.
+    /// Called attached: the job cannot disarm meanwhile (it needs the GIL to leave).
+    fn raise(&self, py: Python<'_>) -> bool {
+        if !self.armed.load(Ordering::Acquire) {
+            return false;
         }
+        let Some(exc) = runtime::interrupt_type(py) else {
+            return false;
+        };
+        // SAFETY: attached (holding the GIL); `tid` is the job's thread's
+        // PyThread_get_thread_ident, and the exception is a live type object. The result
+        // is the number of thread states changed: 0 when the thread has none now.
+        let changed = unsafe { ffi::PyThreadState_SetAsyncExc(self.tid as c_long, exc.as_ptr()) };
+        changed > 0
     }
 }
 
@@ -143,7 +157,13 @@ type Key = (Instant, u64);
 struct Plan {
     deadlines: BTreeMap<Key, Arc<Job>>,
     now: Vec<Arc<Job>>,
+    /// Stopped jobs still running: their interrupt is raised again at these times (code
+    /// that swallows one, in `except BaseException` or a `__del__`, meets the next).
+    again: Vec<(Instant, Arc<Job>)>,
 }
+
+/// How often an interrupt is raised again while the stopped job still runs.
+const AGAIN: Duration = Duration::from_millis(10);
 
 static PLAN: Lazy<(Mutex<Plan>, Condvar)> = Lazy::new(Default::default);
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -195,18 +215,39 @@ fn watch() {
             }
             fire.push((entry.remove(), TIMEOUT));
         }
-        if !fire.is_empty() {
+        let (due, later): (Vec<_>, Vec<_>) = plan.again.drain(..).partition(|(at, _)| *at <= now);
+        plan.again = later;
+        if !fire.is_empty() || !due.is_empty() {
             drop(plan);
+            let mut still_running = Vec::new();
             let _ = runtime::attach(|py| {
                 for (job, reason) in &fire {
-                    job.fire(py, *reason);
+                    if job.fire(py, *reason) {
+                        still_running.push(job.clone());
+                    }
+                }
+                for (_, job) in &due {
+                    if job.raise(py) {
+                        still_running.push(job.clone());
+                    }
                 }
             });
             plan = self::plan();
+            let at = Instant::now() + AGAIN;
+            plan.again
+                .extend(still_running.into_iter().map(|job| (at, job)));
             continue;
         }
-        plan = match plan.deadlines.keys().next() {
-            Some((at, _)) => {
+        let next = plan
+            .deadlines
+            .keys()
+            .next()
+            .map(|(at, _)| *at)
+            .into_iter()
+            .chain(plan.again.iter().map(|(at, _)| *at))
+            .min();
+        plan = match next {
+            Some(at) => {
                 let wait = at.saturating_duration_since(now) + Duration::from_micros(50);
                 PLAN.1
                     .wait_timeout(plan, wait)

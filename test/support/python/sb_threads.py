@@ -141,3 +141,20 @@ def fail_deep():
         raise ValueError("deep failure")
 
     inner()
+
+
+def swallowing_loop(tag, seconds):
+    """A loop whose body swallows everything (`except BaseException`): one interrupt is
+    not enough to stop it, repeated ones are."""
+    mark(tag, "started")
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            try:
+                sum(range(500))
+            except BaseException:
+                mark(tag, "swallowed")
+            sum(range(500))
+        return "finished"
+    finally:
+        tags[tag]["ran_for"] = time.monotonic() - (end - seconds)
