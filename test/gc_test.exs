@@ -177,4 +177,39 @@ defmodule SnakeBridge.GcTest do
     assert eventually(fn -> live(tag) == 0 end), "#{live(tag)} objects still alive"
     assert eventually(&release_queue_empty?/0)
   end
+
+  test "a finalizer that blocks does not stop the release of other objects" do
+    t = "gcblock#{System.unique_integer([:positive])}"
+    lib = "sb_threads"
+
+    spawn(fn -> {:ok, _} = SnakeBridge.call(lib, "BlockingFinalizer", [t]) end)
+
+    assert eventually(
+             fn ->
+               :erlang.garbage_collect()
+               SnakeBridge.call!(lib, "tag_get", [t, "blocking_del_started"]) == 1
+             end,
+             timeout: 5_000
+           )
+
+    # While that __del__ blocks a cleanup thread, 5000 more objects are released.
+    spawn(fn ->
+      for _ <- 1..50 do
+        {:ok, refs} = SnakeBridge.call(lib, "make_counted", [t, 100])
+        100 = length(refs)
+      end
+    end)
+
+    assert eventually(
+             fn ->
+               :erlang.garbage_collect()
+               SnakeBridge.call!(lib, "tag_get", [t, "freed"]) == 5000
+             end,
+             timeout: 10_000
+           ),
+           "freed #{SnakeBridge.call!(lib, "tag_get", [t, "freed"])} of 5000"
+
+    SnakeBridge.call!(lib, "unblock", [t])
+    assert eventually(fn -> SnakeBridge.call!(lib, "tag_get", [t, "blocking_del_done"]) == 1 end)
+  end
 end

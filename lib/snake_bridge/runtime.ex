@@ -244,15 +244,21 @@ defmodule SnakeBridge.Runtime do
 
   @doc """
   What the library's threads are doing now, per pool: `:calls` (calls, methods,
-  attributes, `stream_next`), `:streams` (`SnakeBridge.stream/5` producers) and `:lanes`
-  (the threads of thread-affine sessions, summed). `queued` jobs wait for a free thread:
+  attributes, `stream_next`), `:streams` (`SnakeBridge.stream/5` producers), `:cleanup`
+  (releasing objects the BEAM collected; four threads) and `:lanes` (the threads of
+  thread-affine sessions, summed). `queued` jobs wait for a free thread:
   when every thread is busy, work queues (it is never refused).
 
       iex> %{calls: %{max: max, queued: queued}} = SnakeBridge.Runtime.thread_stats()
       iex> max > 0 and queued >= 0
       true
   """
-  @spec thread_stats() :: %{calls: pool_stats(), streams: pool_stats(), lanes: pool_stats()}
+  @spec thread_stats() :: %{
+          calls: pool_stats(),
+          streams: pool_stats(),
+          cleanup: pool_stats(),
+          lanes: pool_stats()
+        }
   def thread_stats do
     for {pool, max, threads, busy, queued, done} <- Native.pool_stats(), into: %{} do
       {String.to_atom(pool),

@@ -1,5 +1,5 @@
 //! Python objects whose last handle the BEAM collected. Destructors run on schedulers and
-//! must not wait for the GIL, so they queue the release for a pool thread (the session's
+//! must not wait for the GIL, so they queue the release for a cleanup thread (the session's
 //! own thread for a thread-affine session: thread-bound objects are closed where they were
 //! made). Iterators are closed, so `finally` blocks run.
 
@@ -9,8 +9,9 @@ use crate::pool::Pool;
 use crate::runtime;
 use crate::stream::StreamState;
 
-/// Releases objects of no thread-affine session.
-pub static CLEANUP: Pool = Pool::new("snakebridge-cleanup", 1, false).without_spin();
+/// Releases objects of no thread-affine session. Several threads: one finalizer that
+/// blocks (a `__del__` waiting on a lock or a socket) must not stop the others.
+pub static CLEANUP: Pool = Pool::new("snakebridge-cleanup", 4, false).without_spin();
 
 enum Work {
     Release(Py<PyAny>),

@@ -323,7 +323,11 @@ fn cancel(res: ResourceArc<JobRes>) -> bool {
 #[rustler::nif]
 fn pool_stats(env: Env<'_>) -> Term<'_> {
     let mut rows = vec![];
-    let named: [(&str, &Pool); 2] = [("calls", &pool::CALLS), ("streams", &pool::STREAMS)];
+    let named: [(&str, &Pool); 3] = [
+        ("calls", &pool::CALLS),
+        ("streams", &pool::STREAMS),
+        ("cleanup", &crate::cleanup::CLEANUP),
+    ];
     for (name, p) in named {
         let s = p.stats();
         rows.push((name, s.max, s.threads, s.busy, s.queued, s.done).encode(env));

@@ -158,3 +158,39 @@ def swallowing_loop(tag, seconds):
         return "finished"
     finally:
         tags[tag]["ran_for"] = time.monotonic() - (end - seconds)
+
+
+_release = {}
+
+
+class BlockingFinalizer:
+    """A __del__ that blocks until `unblock(tag)` (a finalizer waiting on a lock)."""
+
+    def __init__(self, tag):
+        import threading as _t
+
+        self.tag = tag
+        _release.setdefault(tag, _t.Event())
+
+    def __del__(self):
+        mark(self.tag, "blocking_del_started")
+        _release[self.tag].wait(60)
+        mark(self.tag, "blocking_del_done")
+
+
+def unblock(tag):
+    _release.setdefault(tag, threading.Event()).set()
+    return True
+
+
+class Counted:
+    def __init__(self, tag):
+        self.tag = tag
+        mark(tag, "made")
+
+    def __del__(self):
+        mark(self.tag, "freed")
+
+
+def make_counted(tag, n):
+    return [Counted(tag) for _ in range(n)]
