@@ -4,6 +4,7 @@ defmodule SnakeBridge.StreamRefTest do
   # Uses the Python-side counters of sb_testlib, so not async.
   use ExUnit.Case, async: false
 
+  import SnakeBridge.TestHelpers
   alias SnakeBridge.{PythonError, Runtime, StreamRef}
 
   setup do
@@ -407,6 +408,43 @@ defmodule SnakeBridge.StreamRefTest do
       remaining = Enum.count(it)
       assert remaining == length(Enum.to_list(it))
       assert remaining == 9
+    end
+  end
+
+  describe "async generators stopped from outside" do
+    defp agen_tag, do: "ag#{System.unique_integer([:positive])}"
+    defp agen_get(tag, key), do: SnakeBridge.call!("sb_threads", "tag_get", [tag, key])
+
+    test "a stream_next timeout leaves the generator closable, not 'already running'" do
+      t = agen_tag()
+      {:ok, agen} = SnakeBridge.call("sb_threads", "make_slow_agen", [t, 1.0])
+      assert Runtime.stream_next(agen, timeout: 100) == {:error, :timeout}
+      # The stopped step was cancelled: the next one is an answer, not a RuntimeError.
+      assert Runtime.stream_next(agen) in [{:error, :stop_iteration}, {:ok, 0}]
+      assert eventually(fn -> agen_get(t, "finally") == 1 end)
+    end
+
+    test ":halt and a timeout of stream/5 close it: its finally runs" do
+      t = agen_tag()
+
+      assert SnakeBridge.stream("sb_threads", "make_slow_agen", [t, 0.01], [], fn _ -> :halt end) ==
+               :ok
+
+      assert agen_get(t, "finally") == 1
+
+      t2 = agen_tag()
+
+      assert SnakeBridge.stream(
+               "sb_threads",
+               "make_slow_agen",
+               [t2, 1.0],
+               [__runtime__: [stream_timeout: 100]],
+               fn _ ->
+                 :ok
+               end
+             ) == {:error, :timeout}
+
+      assert eventually(fn -> agen_get(t2, "finally") == 1 end)
     end
   end
 

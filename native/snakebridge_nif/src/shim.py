@@ -44,11 +44,29 @@ def new_loop():
 
 
 def anext(loop, agen):
-    """One step of an async generator: (True, item), or (False, None) at the end."""
+    """One step of an async generator: (True, item), or (False, None) at the end.
+
+    A step stopped from outside (timeout, cancel, halt) is cancelled and run to its end,
+    so the generator is not left "already running" and can still be closed."""
+    import asyncio
+
+    step = asyncio.ensure_future(agen.__anext__(), loop=loop)
     try:
-        return True, loop.run_until_complete(agen.__anext__())
+        return True, loop.run_until_complete(step)
     except StopAsyncIteration:
         return False, None
+    except BaseException:
+        _finish(loop, step)
+        raise
+
+
+def _finish(loop, step):
+    if not step.done():
+        step.cancel()
+        try:
+            loop.run_until_complete(step)
+        except BaseException:
+            pass
 
 
 def aclose(loop, agen):

@@ -194,3 +194,23 @@ class Counted:
 
 def make_counted(tag, n):
     return [Counted(tag) for _ in range(n)]
+
+
+async def slow_agen(tag, delay):
+    """An async generator whose steps await `delay` seconds; records its finally."""
+    import asyncio
+
+    mark(tag, "started")
+    try:
+        i = 0
+        while True:
+            await asyncio.sleep(delay)
+            mark(tag, "produced")
+            yield i
+            i += 1
+    finally:
+        mark(tag, "finally")
+
+
+def make_slow_agen(tag, delay):
+    return slow_agen(tag, delay)
