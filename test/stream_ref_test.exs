@@ -464,6 +464,13 @@ defmodule SnakeBridge.StreamRefTest do
     end
   end
 
+  defp drain_all(ref, acc) do
+    case Runtime.stream_next(ref) do
+      {:ok, x} -> drain_all(ref, [x | acc])
+      {:error, :stop_iteration} -> acc
+    end
+  end
+
   describe "StreamRefs passed back into Python" do
     test "list(stream_ref) consumes the same iterator" do
       ref = gen(10)
@@ -482,10 +489,32 @@ defmodule SnakeBridge.StreamRefTest do
       ref = gen(4)
       assert Runtime.stream_next(ref) == {:ok, 0}
 
-      assert {:ok, [%StreamRef{stream_type: "generator"}]} =
+      assert {:ok, [%StreamRef{stream_type: "generator"} = back]} =
                SnakeBridge.call("builtins", "list", [[ref]])
 
+      assert back.ref_id == ref.ref_id
       assert {:ok, [1, 2, 3]} = SnakeBridge.call("builtins", "sorted", [ref])
+    end
+
+    test "Python's use of a shared StreamRef is under the same lock as Elixir's" do
+      {:ok, ref} = SnakeBridge.call("sb_testlib", "counting_gen", [3000])
+      me = self()
+
+      drainers =
+        for _ <- 1..10 do
+          Task.async(fn ->
+            send(me, :ready)
+            drain_all(ref, [])
+          end)
+        end
+
+      for _ <- 1..10, do: assert_receive(:ready)
+      {:ok, from_python} = SnakeBridge.call("builtins", "list", [ref])
+      from_elixir = drainers |> Task.await_many(30_000) |> List.flatten()
+
+      all = from_python ++ from_elixir
+      assert length(all) == 3000, "#{length(all)} items delivered for 3000"
+      assert Enum.sort(all) == Enum.to_list(0..2999)
     end
   end
 end

@@ -343,6 +343,8 @@ fn stream_arg<'py, 'a>(
     let Some(stream) = &res.inner.stream else {
         return Ok(obj);
     };
+    // Python steps the iterator through the stream's lock, as Elixir does.
+    let obj = Bound::new(py, crate::stream::LockedStream::new(res.inner.clone()))?.into_any();
     let items = {
         let Some(mut buf) = stream.lock_attached(py, &giving_up) else {
             return Err(ToPyError::Stop(crate::error::Error::Timeout));
@@ -595,6 +597,10 @@ impl<'a> ToTerm<'a> {
     /// An object with no Elixir value: a StreamRef when it is an iterator by the seed's
     /// rules, else a Ref.
     fn object(&self, obj: &Bound<'_, PyAny>) -> PyResult<Term<'a>> {
+        // A StreamRef that went to Python comes back as the same StreamRef.
+        if let Ok(locked) = obj.cast::<stream::LockedStream>() {
+            return Ok(objects::stream_struct(self.env, locked.borrow().inner()));
+        }
         if let Some(st) = stream::detect(obj) {
             let state = stream::StreamState::new(obj, st)?;
             let inner = objects::new_object(obj.clone().unbind(), self.ctx()?, Some(state));

@@ -335,6 +335,66 @@ pub fn pull<'a>(
     }
 }
 
+// ---------------------------------------------------------------- Python's view
+
+/// What Python gets for a StreamRef passed as an argument: the same iterator, stepped
+/// under the stream's own lock, so Python code and Elixir processes that share the stream
+/// never take the same item twice or step it at once.
+#[pyclass(name = "SnakeBridgeStream", module = "_snakebridge")]
+pub struct LockedStream {
+    inner: Arc<ObjInner>,
+}
+
+impl LockedStream {
+    pub fn new(inner: Arc<ObjInner>) -> Self {
+        LockedStream { inner }
+    }
+
+    pub fn inner(&self) -> Arc<ObjInner> {
+        self.inner.clone()
+    }
+}
+
+#[pymethods]
+impl LockedStream {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let Some(stream) = self.inner.stream.as_ref() else {
+            return Ok(None);
+        };
+        // Waits detached while an Elixir process is inside next() (never gives up).
+        let Some(mut buf) = stream.lock_attached(py, &|| false) else {
+            return Ok(None);
+        };
+        if buf.exhausted && !buf.has_buffered() {
+            return Ok(None);
+        }
+        let obj = self
+            .inner
+            .obj(py)
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        match next_raw(py, &obj, stream.stream_type, &mut buf.aloop)? {
+            Some(item) => Ok(Some(item.unbind())),
+            None => {
+                buf.exhausted = true;
+                Ok(None)
+            }
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        let name = self
+            .inner
+            .stream
+            .as_ref()
+            .map_or("iterator", |s| s.type_name.as_str());
+        format!("<SnakeBridge stream of a {name}>")
+    }
+}
+
 // ---------------------------------------------------------------- operations
 
 use crate::call::{ok_tuple, reply};
