@@ -183,6 +183,43 @@ defmodule SnakeBridge.StreamCallbackTest do
              )
   end
 
+  test "backpressure is counted in bytes: 1 MiB items stay a few MiB ahead of a slow callback" do
+    t = "bytes#{System.unique_integer([:positive])}"
+    mib = 1024 * 1024
+    me = self()
+
+    result =
+      SnakeBridge.stream(
+        "sb_threads",
+        "big_items",
+        [t, mib, 60],
+        [__runtime__: [stream_bytes: 4 * mib]],
+        fn item ->
+          ^mib = byte_size(item)
+          produced = SnakeBridge.call!("sb_threads", "tag_get", [t, "produced"])
+          send(me, {:lead, produced})
+          Process.sleep(5)
+        end
+      )
+
+    assert result == :ok
+    leads = for i <- 1..60, do: receive(do: ({:lead, p} -> p - i))
+    # With items counted alone, 8 batches of up to 1024 items could be ahead (all 60).
+    assert Enum.max(leads) <= 12, "the producer ran #{Enum.max(leads)} items ahead"
+  end
+
+  test "items before one that cannot be converted are delivered, then the error" do
+    me = self()
+
+    assert {:error, %SnakeBridge.PythonError{type: "RecursionError"}} =
+             SnakeBridge.stream("sb_threads", "then_unconvertible", [3], [], fn x ->
+               send(me, {:item, x})
+               :ok
+             end)
+
+    for x <- 0..2, do: assert_received({:item, ^x})
+  end
+
   test "no message of a stream is left or arrives after a timeout" do
     assert {:error, :timeout} =
              SnakeBridge.stream(

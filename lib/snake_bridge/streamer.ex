@@ -7,6 +7,8 @@ defmodule SnakeBridge.Streamer do
 
   @window 8
   @chunk 1024
+  # Bytes sent and not yet taken by the callback (about: terms and binary data).
+  @bytes 64 * 1024 * 1024
   # How long a stopped producer may take to close before we stop waiting for it.
   @close_grace 5_000
 
@@ -25,6 +27,7 @@ defmodule SnakeBridge.Streamer do
     tag = make_ref()
     window = Keyword.get(runtime, :stream_window, @window)
     chunk = Keyword.get(runtime, :stream_chunk, @chunk)
+    bytes = Keyword.get(runtime, :stream_bytes, @bytes)
 
     started =
       Native.stream_start(
@@ -35,7 +38,7 @@ defmodule SnakeBridge.Streamer do
         Runtime.ctx(library, runtime),
         self(),
         tag,
-        {window, chunk}
+        {window, chunk, bytes}
       )
 
     case started do

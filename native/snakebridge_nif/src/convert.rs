@@ -409,6 +409,33 @@ fn map_to_py<'py, 'a>(
 
 // ---------------------------------------------------------------- Python -> Elixir
 
+/// A quick guess of the bytes an object's term will take, without converting it: its
+/// own data for str and bytes, 16 bytes per element for containers (their elements are
+/// not looked at).
+pub fn approx_size(obj: &Bound<'_, PyAny>) -> usize {
+    let p = obj.as_ptr();
+    // SAFETY: attached (the Bound proves it); the checks only read the object's type, and
+    // the sizes are read from objects of the type just checked.
+    unsafe {
+        if ffi::PyBytes_Check(p) != 0 {
+            return ffi::PyBytes_Size(p).max(0) as usize + 16;
+        }
+        if ffi::PyUnicode_Check(p) != 0 {
+            return ffi::PyUnicode_GetLength(p).max(0) as usize + 16;
+        }
+        let len = if ffi::PyList_Check(p) != 0 {
+            ffi::PyList_GET_SIZE(p)
+        } else if ffi::PyTuple_Check(p) != 0 {
+            ffi::PyTuple_GET_SIZE(p)
+        } else if ffi::PyDict_Check(p) != 0 {
+            ffi::PyDict_Size(p)
+        } else {
+            0
+        };
+        (len.max(0) as usize + 1) * 16
+    }
+}
+
 /// Converts Python objects to terms in `env`; objects without an Elixir value become
 /// Refs or StreamRefs that carry `ctx`.
 pub struct ToTerm<'a> {
@@ -418,6 +445,8 @@ pub struct ToTerm<'a> {
     /// Terms made so far: tells a large item from a small one (large binaries are
     /// reference-counted, so a copy of one costs the same as a small one).
     made: std::cell::Cell<usize>,
+    /// About how many bytes the terms made so far take (backpressure in bytes).
+    bytes: std::cell::Cell<usize>,
 }
 
 impl<'a> ToTerm<'a> {
@@ -427,6 +456,7 @@ impl<'a> ToTerm<'a> {
             ctx: once_cell::unsync::OnceCell::with_value(ctx.clone()),
             ctx_term: None,
             made: Default::default(),
+            bytes: Default::default(),
         }
     }
 
@@ -437,11 +467,21 @@ impl<'a> ToTerm<'a> {
             ctx: once_cell::unsync::OnceCell::new(),
             ctx_term: Some(ctx_term),
             made: Default::default(),
+            bytes: Default::default(),
         }
     }
 
     pub fn made(&self) -> usize {
         self.made.get()
+    }
+
+    /// About how many bytes the terms made so far take.
+    pub fn bytes(&self) -> usize {
+        self.bytes.get()
+    }
+
+    fn add_bytes(&self, n: usize) {
+        self.bytes.set(self.bytes.get().saturating_add(n));
     }
 
     fn ctx(&self) -> PyResult<Arc<Ctx>> {
@@ -470,6 +510,7 @@ impl<'a> ToTerm<'a> {
     unsafe fn raw(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
         check_depth(depth)?;
         self.made.set(self.made.get() + 1);
+        self.add_bytes(16);
         let env = self.env.as_c_arg();
         let p = obj.as_ptr();
         let py = obj.py();
@@ -501,11 +542,13 @@ impl<'a> ToTerm<'a> {
             if data.is_null() {
                 return Err(PyErr::fetch(py));
             }
+            self.add_bytes(len as usize);
             return Ok(make_binary(env, data as *const u8, len as usize));
         }
         if ffi::PyBytes_Check(p) != 0 {
             let data = ffi::PyBytes_AsString(p);
             let len = ffi::PyBytes_Size(p);
+            self.add_bytes(len as usize);
             return Ok(make_binary(env, data as *const u8, len as usize));
         }
         if ffi::PyList_Check(p) != 0 {

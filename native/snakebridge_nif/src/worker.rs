@@ -27,6 +27,18 @@ struct Flow {
     finished: bool,
     /// The caller waits for `{tag, :finished}` (its iterator closed, its thread free).
     notify: bool,
+    /// Bytes sent and not acknowledged yet, and each unacknowledged batch's size.
+    in_flight: usize,
+    sizes: std::collections::VecDeque<usize>,
+    max_bytes: usize,
+}
+
+impl Flow {
+    /// Room for one more batch: within the window, and within the byte budget (one
+    /// batch always fits, however large).
+    fn room(&self) -> bool {
+        self.credits > 0 && (self.in_flight == 0 || self.in_flight < self.max_bytes)
+    }
 }
 
 /// What the caller and the worker share.
@@ -62,7 +74,7 @@ impl Shared {
         if flow.cancelled {
             return Some(false);
         }
-        if flow.credits == 0 {
+        if !flow.room() {
             return None;
         }
         flow.credits -= 1;
@@ -72,7 +84,7 @@ impl Shared {
     /// Waits (detached from Python) for room in the window; false once cancelled.
     fn take_credit(&self) -> bool {
         let mut flow = self.flow();
-        while flow.credits == 0 && !flow.cancelled {
+        while !flow.room() && !flow.cancelled {
             flow = self.cv.wait(flow).unwrap_or_else(|p| p.into_inner());
         }
         if flow.cancelled {
@@ -107,6 +119,7 @@ struct Work {
     request: SavedTerm,
     ctx: Arc<Ctx>,
     chunk: usize,
+    window: usize,
 }
 
 impl Work {
@@ -126,7 +139,7 @@ impl Work {
             }
             py.detach(|| {
                 let flow = shared.flow();
-                if flow.credits == 0 && !flow.cancelled {
+                if !flow.room() && !flow.cancelled {
                     let pause = Duration::from_millis(1);
                     drop(shared.cv.wait_timeout(flow, pause));
                 }
@@ -137,13 +150,17 @@ impl Work {
 
 /// Sends one message unless the job was cancelled: checked under the flow lock, so a
 /// caller that has cancelled never receives another message of this job.
-fn send(work: &Work, msg_env: &mut OwnedEnv, msg: SavedTerm) -> bool {
-    let flow = work.shared.flow();
+fn send(work: &Work, msg_env: &mut OwnedEnv, msg: SavedTerm, bytes: usize) -> bool {
+    let mut flow = work.shared.flow();
     if flow.cancelled {
         msg_env.clear();
         return false;
     }
     let sent = msg_env.send_and_clear(&work.pid, |e| msg.load(e)).is_ok();
+    if sent && bytes > 0 {
+        flow.in_flight += bytes;
+        flow.sizes.push_back(bytes);
+    }
     drop(flow);
     sent
 }
@@ -200,8 +217,11 @@ fn run(py: Python<'_>, work: Work) {
         };
         msg_env.save(message(&work, e, done(), result))
     });
-    send(&work, &mut msg_env, reply);
+    send(&work, &mut msg_env, reply, 0);
 }
+
+/// A batch converted for sending (with its bytes), and the error that cut it short.
+type Converted = (Option<(SavedTerm, usize)>, Option<Error>);
 
 enum Failure {
     Error(Error),
@@ -247,14 +267,29 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
         Ok(value)
     })?;
     let value = value.into_bound(py);
-    let to_msg = |msg_env: &OwnedEnv, items: &[Bound<'_, PyAny>]| -> Result<SavedTerm, Error> {
+    // The items converted into one message, with its size in bytes. An item that cannot
+    // be converted ends the batch: the items before it are still sent, then the error.
+    let to_msg = |msg_env: &OwnedEnv, items: &[Bound<'_, PyAny>]| -> Converted {
         msg_env.run(|e| {
             let enc = ToTerm::new(e, &work.ctx);
-            let terms = items
-                .iter()
-                .map(|i| enc.term(i))
-                .collect::<PyResult<Vec<_>>>()?;
-            Ok(msg_env.save(message(work, e, chunks(), terms.encode(e))))
+            let mut terms = Vec::with_capacity(items.len());
+            let mut failed = None;
+            for item in items {
+                match enc.term(item) {
+                    Ok(t) => terms.push(t),
+                    Err(err) => {
+                        failed = Some(Error::from(err));
+                        break;
+                    }
+                }
+            }
+            let msg = (!terms.is_empty()).then(|| {
+                (
+                    msg_env.save(message(work, e, chunks(), terms.encode(e))),
+                    enc.bytes(),
+                )
+            });
+            (msg, failed)
         })
     };
     // Iterate iterators, and collections through an iterator; anything else is one chunk.
@@ -274,8 +309,13 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
     let Some(kind) = kind else {
         // A plain value is one chunk.
         if work.take_credit(py) {
-            let msg = to_msg(msg_env, std::slice::from_ref(&value))?;
-            send(work, msg_env, msg);
+            let (msg, failed) = to_msg(msg_env, std::slice::from_ref(&value));
+            if let Some((msg, bytes)) = msg {
+                send(work, msg_env, msg, bytes);
+            }
+            if let Some(err) = failed {
+                return Err(err.into());
+            }
         }
         return Ok(());
     };
@@ -309,9 +349,11 @@ fn iterate<'py, F>(
     to_msg: &F,
 ) -> Result<bool, Error>
 where
-    F: Fn(&OwnedEnv, &[Bound<'py, PyAny>]) -> Result<SavedTerm, Error>,
+    F: Fn(&OwnedEnv, &[Bound<'py, PyAny>]) -> Converted,
 {
     let max_wait = Duration::from_millis(1);
+    // A batch also ends at its share of the byte budget.
+    let batch_bytes = (work.shared.flow().max_bytes / work.window).max(1);
     loop {
         if !work.take_credit(py) {
             return Err(Error::Cancelled);
@@ -319,10 +361,14 @@ where
         let mut items = Vec::with_capacity(work.chunk.min(4096));
         let started = Instant::now();
         let mut ended = false;
+        let mut size = 0usize;
         let pulled = job.guard(py, |py| {
-            while items.len() < work.chunk {
+            while items.len() < work.chunk && size < batch_bytes {
                 match stream::next_raw(py, value, kind, aloop)? {
-                    Some(item) => items.push(item),
+                    Some(item) => {
+                        size = size.saturating_add(convert::approx_size(&item));
+                        items.push(item)
+                    }
                     None => {
                         ended = true;
                         break;
@@ -336,10 +382,15 @@ where
             Ok(())
         });
         if !items.is_empty() {
-            let msg = to_msg(msg_env, &items)?;
+            let (msg, failed) = to_msg(msg_env, &items);
             drop(items);
-            if !send(work, msg_env, msg) {
-                return Err(Error::Cancelled);
+            if let Some((msg, bytes)) = msg {
+                if !send(work, msg_env, msg, bytes) {
+                    return Err(Error::Cancelled);
+                }
+            }
+            if let Some(err) = failed {
+                return Err(err);
             }
         }
         pulled?;
@@ -363,9 +414,9 @@ fn stream_start<'a>(
     ctx_term: Term<'a>,
     pid: LocalPid,
     tag: Term<'a>,
-    opts: (usize, usize),
+    opts: (usize, usize, usize),
 ) -> Term<'a> {
-    let (window, chunk) = opts;
+    let (window, chunk, max_bytes) = opts;
     let session: Term<'a> = rustler::types::tuple::get_tuple(ctx_term)
         .ok()
         .and_then(|t| t.first().copied())
@@ -377,6 +428,7 @@ fn stream_start<'a>(
     let shared = Arc::new(Shared {
         flow: Mutex::new(Flow {
             credits: window.max(1),
+            max_bytes: max_bytes.max(1),
             ..Flow::default()
         }),
         cv: Condvar::new(),
@@ -403,6 +455,7 @@ fn stream_start<'a>(
         request,
         ctx: Arc::new(ctx),
         chunk: chunk.max(1),
+        window: window.max(1),
     };
     pool.submit(Box::new(move |py| run(py, work)));
     call::ok_tuple(env, res.encode(env))
@@ -413,6 +466,10 @@ fn stream_start<'a>(
 fn stream_ack(res: ResourceArc<StreamJob>, n: usize) -> bool {
     let mut flow = res.shared.flow();
     flow.credits += n;
+    for _ in 0..n {
+        let size = flow.sizes.pop_front().unwrap_or(0);
+        flow.in_flight = flow.in_flight.saturating_sub(size);
+    }
     drop(flow);
     res.shared.cv.notify_all();
     true

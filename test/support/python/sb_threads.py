@@ -214,3 +214,22 @@ async def slow_agen(tag, delay):
 
 def make_slow_agen(tag, delay):
     return slow_agen(tag, delay)
+
+
+def big_items(tag, size, n=None):
+    """Yields `size`-byte bytes objects (n of them, or forever); counts them."""
+    mark(tag, "started")
+    i = 0
+    while n is None or i < n:
+        mark(tag, "produced")
+        yield bytes(size)
+        i += 1
+
+
+def then_unconvertible(n):
+    """Yields n ints, then a value nested too deep to convert."""
+    yield from range(n)
+    v = []
+    for _ in range(5000):
+        v = [v]
+    yield v
