@@ -92,6 +92,18 @@ defmodule SnakeBridge.CancellationTest do
     end
   end
 
+  # (Here, not async: a job still queued at its deadline never starts, and other test
+  # modules running at once could keep every thread busy.)
+  test "a deadline that passes inside a C call is not carried over to the next item" do
+    {:ok, s} = SnakeBridge.call("sb_robust", "sleeping_iter", [3, 0.04])
+    # time.sleep cannot be interrupted: the item arrives late (within the 100 ms the
+    # caller waits past a deadline), but it arrives.
+    assert Runtime.stream_next(s, timeout: 10) == {:ok, nil}
+    assert Runtime.stream_next(s) == {:ok, nil}
+    assert Runtime.stream_next(s) == {:ok, nil}
+    assert Runtime.stream_next(s) == {:error, :stop_iteration}
+  end
+
   test "many cancelled calls leak nothing: threads free, Python object count back" do
     warm = tag()
     kill_mid_work(warm, &kill/1, fn -> SnakeBridge.call(@lib, "spin", [warm]) end)

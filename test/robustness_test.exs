@@ -86,16 +86,6 @@ defmodule SnakeBridge.RobustnessTest do
     assert results == List.duplicate({:ok, 42}, 4)
   end
 
-  test "a deadline that passes inside a C call is not carried over to the next item" do
-    {:ok, s} = SnakeBridge.call("sb_robust", "sleeping_iter", [3, 0.04])
-    # time.sleep cannot be interrupted: the item arrives late (within the 100 ms the
-    # caller waits past a deadline), but it arrives.
-    assert Runtime.stream_next(s, timeout: 10) == {:ok, nil}
-    assert Runtime.stream_next(s) == {:ok, nil}
-    assert Runtime.stream_next(s) == {:ok, nil}
-    assert Runtime.stream_next(s) == {:error, :stop_iteration}
-  end
-
   test "a call's timeout covers waiting for a stream argument another process iterates" do
     {:ok, s} = SnakeBridge.call("sb_robust", "slow_gen", [2, 1.0])
     me = self()

@@ -86,9 +86,13 @@ defmodule SnakeBridge.Ref do
     # A repr can be huge (a large array): show the start; `Ref.repr/1` gives it whole.
     @max 240
 
+    # Inspect runs in IEx, Logger and crash reports: a slow or hanging __repr__ must not
+    # hold them up.
+    @repr_timeout 1_000
+
     def inspect(ref, _opts) do
       repr =
-        case Executor.run(:repr, {ref.resource}, ref.session_id, nil) do
+        case Executor.run(:repr, {ref.resource}, ref.session_id, @repr_timeout) do
           {:ok, text} when byte_size(text) > @max -> String.slice(text, 0, @max) <> "..."
           {:ok, text} -> text
           {:error, _} -> "<#{ref.type_name}>"

@@ -103,7 +103,78 @@ defmodule SnakeBridge.Runtime do
 
   # The common case, no options at all, without walking a keyword list.
   defp split_opts([]), do: {[], []}
-  defp split_opts(opts), do: Keyword.pop(opts, :__runtime__, [])
+
+  defp split_opts(opts) do
+    {runtime, kwargs} = Keyword.pop(opts, :__runtime__, [])
+    {validate!(runtime), kwargs}
+  end
+
+  @doc false
+  # Runtime options are checked before Python runs: an unknown key or a bad value is an
+  # ArgumentError naming it (a typo must not be ignored silently).
+  def validate!(runtime) when is_list(runtime) do
+    Enum.each(runtime, fn
+      {key, value} when is_atom(key) ->
+        check_option(key, value)
+
+      other ->
+        raise ArgumentError, "__runtime__ options must be a keyword list, got: #{inspect(other)}"
+    end)
+
+    runtime
+  end
+
+  def validate!(other),
+    do: raise(ArgumentError, "__runtime__ must be a keyword list, got: #{inspect(other)}")
+
+  @max_batch 1_000_000
+
+  defp check_option(key, v) when key in [:timeout, :stream_timeout] do
+    unless v == :infinity or (is_integer(v) and v >= 0),
+      do: bad_option!(key, v, "a non-negative integer (ms) or :infinity")
+  end
+
+  defp check_option(:session_id, v) when is_binary(v) or is_atom(v), do: :ok
+  defp check_option(:pool_name, v) when is_atom(v) or is_binary(v), do: :ok
+
+  defp check_option(:profile, v) do
+    unless is_map_key(Keyword.get(config(), :profiles, %{}), v),
+      do: bad_option!(:profile, v, "a profile of config :snakebridge, runtime: [profiles: ...]")
+  end
+
+  defp check_option(:stream_batch, v) when is_integer(v) and v in 1..@max_batch, do: :ok
+
+  defp check_option(key, v)
+       when key in [:stream_window, :stream_chunk, :stream_bytes] and is_integer(v) and v > 0 and
+              v < 0x100000000,
+       do: :ok
+
+  defp check_option(key, v)
+       when key in [
+              :session_id,
+              :pool_name,
+              :stream_batch,
+              :stream_window,
+              :stream_chunk,
+              :stream_bytes
+            ],
+       do: bad_option!(key, v, expected(key))
+
+  defp check_option(key, _v) do
+    raise ArgumentError,
+          "unknown __runtime__ option #{inspect(key)}; known: :timeout, :stream_timeout, :profile, " <>
+            ":session_id, :pool_name, :stream_batch, :stream_window, :stream_chunk, :stream_bytes"
+  end
+
+  defp expected(:session_id), do: "a string or an atom"
+  defp expected(:pool_name), do: "an atom or a string"
+  defp expected(:stream_batch), do: "an integer from 1 to #{@max_batch}"
+  defp expected(_), do: "a positive integer"
+
+  defp bad_option!(key, value, expected) do
+    raise ArgumentError,
+          "__runtime__ option #{inspect(key)} must be #{expected}, got: #{inspect(value)}"
+  end
 
   defp apply_batch({:ok, %StreamRef{resource: res} = ref}, n) when is_integer(n) and n > 1 do
     {:ok, true} = Executor.run(:set_batch, {res, n}, ref.session_id, nil)

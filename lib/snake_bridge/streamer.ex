@@ -14,6 +14,7 @@ defmodule SnakeBridge.Streamer do
 
   def run(module, function, args, opts, callback) do
     {runtime, kwargs} = Keyword.pop(opts, :__runtime__, [])
+    runtime = Runtime.validate!(runtime)
     runtime = Keyword.put_new_lazy(runtime, :session_id, &SnakeBridge.Session.current/0)
     library = Runtime.library(module)
     timeout = Runtime.resolve_timeout(:stream_timeout, library, runtime)

@@ -254,7 +254,17 @@ fn big_to_py<'py>(py: Python<'py>, big: &BigInt) -> PyResult<Bound<'py, PyAny>> 
 }
 
 /// A Python int beyond 64 bits, through its hexadecimal digits.
+/// The largest integer the BEAM takes from a NIF here: 2^24 bits (2 MiB) converts,
+/// 2^25 bits comes back as an encoder error.
+const MAX_INT_BITS: u64 = 1 << 24;
+
 fn py_to_big(obj: &Bound<'_, PyAny>) -> PyResult<BigInt> {
+    let bits: u64 = obj.call_method0("bit_length")?.extract()?;
+    if bits > MAX_INT_BITS {
+        return Err(pyo3::exceptions::PyOverflowError::new_err(format!(
+            "an integer of {bits} bits is too large for the BEAM (at most {MAX_INT_BITS} bits)"
+        )));
+    }
     let hex =
         unsafe { Bound::from_owned_ptr_or_err(obj.py(), ffi::PyNumber_ToBase(obj.as_ptr(), 16))? };
     let text = hex.cast::<PyString>()?.to_str()?.to_owned();
@@ -396,6 +406,10 @@ fn map_to_py<'py, 'a>(
             return stream_arg(py, &res, env);
         }
         Some(_) => return Err(unconvertible(term)),
+    }
+    if hashable {
+        // A map as a dict key (or set member): Python has no hashable dict.
+        return Err(unconvertible(term));
     }
     let dict = PyDict::new(py);
     let iter = MapIterator::new(term).ok_or_else(|| unconvertible(term))?;

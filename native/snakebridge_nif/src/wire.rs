@@ -34,8 +34,19 @@ fn to_value_at(term: Term<'_>, depth: u32) -> Result<Value, Error> {
         }
         TermType::Binary => Value::String(term.decode::<String>().map_err(|_| bad())?),
         TermType::List => {
-            let items: Vec<Term> = term.decode().map_err(|_| bad())?;
-            Value::Array(items.into_iter().map(to_value).collect::<Result<_, _>>()?)
+            // Cell by cell: an improper list is an error, not a panic.
+            let mut items = Vec::new();
+            let mut rest = term;
+            while let Ok((head, tail)) = rest.list_get_cell() {
+                items.push(to_value(head)?);
+                rest = tail;
+            }
+            if !rest.is_empty_list_term() {
+                return Err(Error::BadArg(
+                    "an improper list is not JSON-encodable".into(),
+                ));
+            }
+            Value::Array(items)
         }
         TermType::Map => {
             let mut map = Map::new();
@@ -50,6 +61,17 @@ fn to_value_at(term: Term<'_>, depth: u32) -> Result<Value, Error> {
         }
         _ => return Err(bad()),
     })
+}
+
+trait EmptyList {
+    fn is_empty_list_term(&self) -> bool;
+}
+
+impl EmptyList for Term<'_> {
+    /// `[]` (a list with no cell).
+    fn is_empty_list_term(&self) -> bool {
+        self.get_type() == TermType::List && self.list_get_cell().is_err()
+    }
 }
 
 fn from_value<'a>(env: Env<'a>, value: &Value) -> Term<'a> {

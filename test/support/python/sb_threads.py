@@ -233,3 +233,9 @@ def then_unconvertible(n):
     for _ in range(5000):
         v = [v]
     yield v
+
+
+class SlowRepr:
+    def __repr__(self):
+        time.sleep(5)
+        return "SlowRepr()"
