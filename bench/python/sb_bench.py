@@ -131,3 +131,26 @@ def cpu(n):
     for i in range(n):
         total += i * i
     return total
+
+
+def fork_and_wait():
+    """os.fork(): the child returns to the library (which ends it); 0 is its exit code."""
+    import os
+
+    pid = os.fork()
+    if pid == 0:
+        return "child"
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+class _Finalized:
+    count = 0
+
+    def __del__(self):
+        _Finalized.count += 1
+
+
+def finalized(n):
+    """n objects with a __del__ (released when Elixir drops their Refs)."""
+    return [_Finalized() for _ in range(n)]
