@@ -464,6 +464,35 @@ defmodule SnakeBridge.StreamRefTest do
     end
   end
 
+  test "an exception inside Enum over a batched StreamRef keeps the items pulled ahead" do
+    {:ok, it} =
+      SnakeBridge.call("builtins", "iter", [Enum.to_list(0..19)], __runtime__: [stream_batch: 10])
+
+    assert_raise RuntimeError, fn ->
+      Enum.each(it, fn x -> if x == 3, do: raise("boom") end)
+    end
+
+    # 0..3 were handed to the function; 4..9 were pulled ahead and come next.
+    assert Enum.to_list(it) == Enum.to_list(4..19)
+  end
+
+  test "to_wire_format does not wait for a process inside next()" do
+    {:ok, slow} = SnakeBridge.call("sb_testlib", "slow_gen", [3, 1.0])
+    me = self()
+
+    spawn(fn ->
+      send(me, :stepping)
+      Runtime.stream_next(slow)
+    end)
+
+    assert_receive :stepping
+    # The other process's next() runs (sleeping 1 s inside the generator, lock held).
+    assert eventually(fn -> Runtime.thread_stats().calls.busy >= 1 end)
+    {us, wire} = :timer.tc(fn -> StreamRef.to_wire_format(slow) end)
+    assert wire["type_name"] == "generator"
+    assert us < 500_000
+  end
+
   defp drain_all(ref, acc) do
     case Runtime.stream_next(ref) do
       {:ok, x} -> drain_all(ref, [x | acc])

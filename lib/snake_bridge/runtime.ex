@@ -10,7 +10,12 @@ defmodule SnakeBridge.Runtime do
     * `:profile` - a profile name from `config :snakebridge, runtime: [profiles: ...]`.
     * `:session_id`, `:pool_name` - carried by the refs that the call returns.
     * `:stream_batch` - items pulled per step for a StreamRef the call returns (1, the
-      default, is strictly lazy).
+      default, is strictly lazy; at most 1 000 000).
+    * `:stream_window`, `:stream_chunk`, `:stream_bytes` - for `SnakeBridge.stream/5`:
+      unacknowledged batches (8), items per batch (1024), unacknowledged bytes (64 MiB).
+
+  Options are checked before Python runs: an unknown key or a bad value raises
+  `ArgumentError` naming it.
 
   A timeout is taken from the explicit option, then the `:profile`, then the library's
   profile (`library_profiles`), then `default_timeout` / `default_stream_timeout`

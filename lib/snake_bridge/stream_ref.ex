@@ -54,7 +54,8 @@ defmodule SnakeBridge.StreamRef do
   """
   @spec to_wire_format(t()) :: map()
   def to_wire_format(%__MODULE__{} = ref) do
-    {:ok, {type_name, _exhausted, _batch}} = info(ref)
+    # The type name is fixed at creation: no wait for a process inside next().
+    type_name = Native.stream_type_name(ref.resource)
 
     %{
       "__type__" => "stream_ref",
@@ -124,7 +125,19 @@ defmodule SnakeBridge.StreamRef do
     defp step(buf, ref, {:suspend, acc}, fun),
       do: {:suspended, acc, &step(buf, ref, &1, fun)}
 
-    defp step([item | rest], ref, {:cont, acc}, fun), do: step(rest, ref, fun.(item, acc), fun)
+    defp step([item | rest], ref, {:cont, acc}, fun) do
+      next =
+        try do
+          fun.(item, acc)
+        catch
+          # Items pulled ahead and not used go back: a later enumeration gets them.
+          kind, reason ->
+            if rest != [], do: run(:push_front, {ref.resource, rest}, ref)
+            :erlang.raise(kind, reason, __STACKTRACE__)
+        end
+
+      step(rest, ref, next, fun)
+    end
 
     defp step([], ref, {:cont, acc}, fun) do
       case run(:next_batch, {ref.resource, 0}, ref) do

@@ -544,7 +544,9 @@ impl<'a> ToTerm<'a> {
                 }
                 return Ok(sys::enif_make_int64(env, v));
             }
-            return Ok(py_to_big(obj)?.encode(self.env).as_c_arg());
+            let big = py_to_big(obj)?;
+            self.add_bytes((big.bits() / 8) as usize);
+            return Ok(big.encode(self.env).as_c_arg());
         }
         if ffi::PyFloat_Check(p) != 0 {
             let f = ffi::PyFloat_AsDouble(p);

@@ -68,8 +68,9 @@ pub fn detect(obj: &Bound<'_, PyAny>) -> Option<StreamType> {
     None
 }
 
-/// Items of at most this many terms are copied out on a normal scheduler (microseconds).
-const LIGHT: usize = 4096;
+/// Items of at most about this many bytes are copied out on a normal scheduler
+/// (microseconds); bignums and long strings count by their size.
+const LIGHT: usize = 64 * 1024;
 
 pub struct StreamState {
     pub stream_type: StreamType,
@@ -312,7 +313,7 @@ pub fn pull<'a>(
                     if got < wanted_now {
                         out.push(term);
                     } else {
-                        let weight = to_term.made() - before;
+                        let weight = to_term.bytes() - before;
                         // SAFETY: `term` was just made in `env`.
                         buf.save(unsafe { Term::new(env, term) }, weight);
                     }
@@ -527,6 +528,12 @@ fn stream_next_ready<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
         // SAFETY: `drain_into` made the item in `env`.
         .map(|t| unsafe { Term::new(env, t) });
     reply(env, result)
+}
+
+/// The Python type name of a stream's iterator (fixed at creation: no lock, no Python).
+#[rustler::nif]
+fn stream_type_name(res: ResourceArc<PyObj>) -> Option<String> {
+    res.inner.stream.as_ref().map(|s| s.type_name.clone())
 }
 
 /// The StreamRef behind a wire id, while the stream is alive on this node and belongs to
