@@ -383,8 +383,9 @@ defmodule SnakeBridge.StreamRefTest do
       assert result == {:error, :timeout}
       assert micros < 1_000_000
 
-      # The stop went through the generator's frame: it is finished, its finally ran.
-      assert Runtime.stream_next(ref) == {:error, :stop_iteration}
+      # The stop went through the generator's frame: it is finished (and says it was
+      # stopped), its finally ran.
+      assert Runtime.stream_next(ref) == {:error, :stopped}
       assert SnakeBridge.call!("sb_testlib", "tag_get", [tag, "finally"]) == 1
       # and the next call on this scheduler is not hit by a leftover exception
       assert SnakeBridge.call("operator", "add", [1, 2]) == {:ok, 3}
@@ -420,7 +421,12 @@ defmodule SnakeBridge.StreamRefTest do
       {:ok, agen} = SnakeBridge.call("sb_threads", "make_slow_agen", [t, 1.0])
       assert Runtime.stream_next(agen, timeout: 100) == {:error, :timeout}
       # The stopped step was cancelled: the next one is an answer, not a RuntimeError.
-      assert Runtime.stream_next(agen) in [{:error, :stop_iteration}, {:ok, 0}]
+      assert Runtime.stream_next(agen) in [
+               {:error, :stopped},
+               {:error, :stop_iteration},
+               {:ok, 0}
+             ]
+
       assert eventually(fn -> agen_get(t, "finally") == 1 end)
     end
 
@@ -474,6 +480,21 @@ defmodule SnakeBridge.StreamRefTest do
 
     # 0..3 were handed to the function; 4..9 were pulled ahead and come next.
     assert Enum.to_list(it) == Enum.to_list(4..19)
+  end
+
+  test "a generator stopped inside by a stream_next timeout says so afterwards" do
+    t = "stopped#{System.unique_integer([:positive])}"
+    {:ok, gen} = SnakeBridge.call("sb_threads", "spin_gen", [t])
+    assert Runtime.stream_next(gen, timeout: 100) == {:error, :timeout}
+    # Not a silent end: the items it had not produced are gone because it was stopped.
+    assert Runtime.stream_next(gen) == {:error, :stopped}
+    assert StreamRef.exhausted?(gen)
+    assert %SnakeBridge.Error{reason: :stopped} = catch_error(Enum.to_list(gen))
+
+    # A plain iterator is not ended by a timeout between its items.
+    {:ok, it} = SnakeBridge.call("builtins", "iter", [[1, 2, 3]])
+    assert Runtime.stream_next(it, timeout: 1_000) == {:ok, 1}
+    assert Enum.to_list(it) == [2, 3]
   end
 
   test "to_wire_format does not wait for a process inside next()" do

@@ -17,6 +17,7 @@ rustler::atoms! {
     no_len,
     internal_error,
     released,
+    stopped,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,8 @@ pub enum Error {
     Internal(String),
     #[error("released with its session")]
     Released,
+    #[error("the generator was stopped by a timeout or cancel")]
+    Stopped,
 }
 
 impl From<PyErr> for Error {
@@ -101,6 +104,7 @@ impl Encoder for Error {
             Error::NoLen => no_len().encode(env),
             Error::Internal(msg) => (internal_error(), msg).encode(env),
             Error::Released => released().encode(env),
+            Error::Stopped => stopped().encode(env),
         }
     }
 }

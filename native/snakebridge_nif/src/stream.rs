@@ -93,6 +93,9 @@ pub struct StreamBuf {
     pending: Option<Error>,
     /// The event loop that drives an async generator, made on first use.
     pub aloop: Option<Py<PyAny>>,
+    /// A timeout or cancel stopped the generator inside its own code: it is over, and
+    /// later steps say so (`:stopped`) instead of a plain end.
+    stopped: bool,
 }
 
 impl StreamState {
@@ -109,6 +112,7 @@ impl StreamState {
                 env: None,
                 pending: None,
                 aloop: None,
+                stopped: false,
             }),
         })
     }
@@ -284,6 +288,9 @@ pub fn pull<'a>(
         .ok_or_else(|| job.stopped().unwrap_or(Error::Timeout))?;
     let obj = inner.obj(py)?;
     buf.drain_into(env, max, out)?;
+    if out.is_empty() && buf.stopped && !buf.has_buffered() {
+        return Err(Error::Stopped);
+    }
     if out.len() >= max || buf.exhausted {
         return Ok(());
     }
@@ -323,6 +330,12 @@ pub fn pull<'a>(
         }
         Ok(())
     });
+    if matches!(result, Err(Error::Timeout | Error::Cancelled)) && ended_inside(&obj, stream) {
+        // The interrupt was raised inside the generator's own code, which ended it: the
+        // items it had not produced are gone, and later steps say so.
+        buf.exhausted = true;
+        buf.stopped = true;
+    }
     match result {
         Ok(()) => Ok(()),
         // The deadline was this call's: the items it got are its answer.
@@ -334,6 +347,16 @@ pub fn pull<'a>(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Whether a (async) generator has ended: its frame is gone.
+fn ended_inside(obj: &Bound<'_, PyAny>, stream: &StreamState) -> bool {
+    let frame = match stream.stream_type {
+        StreamType::Generator => "gi_frame",
+        StreamType::AsyncGenerator => "ag_frame",
+        StreamType::Iterator => return false,
+    };
+    obj.getattr(frame).is_ok_and(|f| f.is_none())
 }
 
 // ---------------------------------------------------------------- Python's view
@@ -518,7 +541,11 @@ fn stream_next_ready<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
         return python().encode(env);
     };
     // A large item is copied on a pool thread instead.
-    if (!buf.has_buffered() && !buf.exhausted) || !buf.next_is_light() || res.inner.is_released() {
+    if (!buf.has_buffered() && !buf.exhausted)
+        || !buf.next_is_light()
+        || res.inner.is_released()
+        || buf.stopped
+    {
         return python().encode(env);
     }
     let mut out = Vec::with_capacity(1);
