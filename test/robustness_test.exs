@@ -1,6 +1,7 @@
 defmodule SnakeBridge.RobustnessTest do
   use ExUnit.Case, async: true
 
+  import SnakeBridge.TestHelpers
   alias SnakeBridge.Runtime
 
   setup_all do
@@ -84,6 +85,22 @@ defmodule SnakeBridge.RobustnessTest do
       |> Enum.map(&Task.await(&1, 5_000))
 
     assert results == List.duplicate({:ok, 42}, 4)
+  end
+
+  test "a stream_next timeout covers waiting for a stream another process is inside" do
+    {:ok, s} = SnakeBridge.call("sb_robust", "slow_gen", [2, 2.0])
+    me = self()
+
+    spawn(fn ->
+      send(me, :inside)
+      Runtime.stream_next(s)
+    end)
+
+    assert_receive :inside
+    assert eventually(fn -> Runtime.thread_stats().calls.busy >= 1 end)
+    {us, result} = :timer.tc(fn -> Runtime.stream_next(s, timeout: 100) end)
+    assert result == {:error, :timeout}
+    assert us < 1_500_000, "waited #{div(us, 1000)} ms for a 100 ms timeout"
   end
 
   test "a call's timeout covers waiting for a stream argument another process iterates" do

@@ -208,6 +208,37 @@ defmodule SnakeBridge.StreamCallbackTest do
     assert Enum.max(leads) <= 12, "the producer ran #{Enum.max(leads)} items ahead"
   end
 
+  @tag :timing
+  test "an unrelated call is not held up while large items stream to a slow callback" do
+    t = "lat#{System.unique_integer([:positive])}"
+    mib = 1024 * 1024
+    me = self()
+
+    streamer =
+      Task.async(fn ->
+        SnakeBridge.stream("sb_threads", "big_items", [t, mib, 100], [], fn _ ->
+          send(me, :item)
+          Process.sleep(10)
+        end)
+      end)
+
+    assert_receive :item, 5_000
+
+    worst =
+      Enum.max(
+        for _ <- 1..20 do
+          {us, {:ok, _}} = :timer.tc(fn -> SnakeBridge.call("math", "sqrt", [2.0]) end)
+          Process.sleep(20)
+          us
+        end
+      )
+
+    assert Task.await(streamer, 60_000) == :ok
+    # Batches are cut at their share of the byte budget, so converting one holds the
+    # GIL for milliseconds (whole unbounded batches held it for seconds).
+    assert worst < 500_000, "a call took #{div(worst, 1000)} ms"
+  end
+
   test "items before one that cannot be converted are delivered, then the error" do
     me = self()
 
