@@ -40,9 +40,20 @@ defmodule SnakeBridge do
   """
   @spec call(module_name(), String.t(), list(), keyword()) :: {:ok, term()} | {:error, term()}
   def call(module, function, args \\ [], opts \\ [])
+
+  def call(module, function, args, opts)
       when is_binary(module) and is_binary(function) and is_list(args) and is_list(opts) do
     Runtime.invoke(module, module, function, args, opts)
   end
+
+  def call(module, function, args, opts),
+    do:
+      Runtime.bad_args!("SnakeBridge.call/4",
+        module: module,
+        function: function,
+        args: args,
+        opts: opts
+      )
 
   @doc """
   Like `call/4`, but returns the value or raises.
@@ -86,5 +97,15 @@ defmodule SnakeBridge do
       when is_binary(module) and is_binary(function) and is_list(args) and is_list(opts) and
              is_function(callback, 1) do
     SnakeBridge.Streamer.run(module, function, args, opts, callback)
+  end
+
+  def stream(module, function, args, opts, callback) do
+    Runtime.bad_args!("SnakeBridge.stream/5",
+      module: module,
+      function: function,
+      args: args,
+      opts: opts,
+      callback: callback
+    )
   end
 end

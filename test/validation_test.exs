@@ -64,6 +64,43 @@ defmodule SnakeBridge.ValidationTest do
     end
   end
 
+  describe "arguments of the wrong kind" do
+    test "raise an ArgumentError naming the argument, before Python runs" do
+      cases = [
+        {"module", fn -> SnakeBridge.call(:math, "sqrt", [4]) end},
+        {"function", fn -> SnakeBridge.call("math", :sqrt, [4]) end},
+        {"args", fn -> SnakeBridge.call("math", "sqrt", 4) end},
+        {"opts", fn -> SnakeBridge.call("math", "sqrt", [4], :fast) end},
+        {"opts", fn -> SnakeBridge.call("math", "sqrt", [4], [1, 2]) end},
+        {"callback",
+         fn -> SnakeBridge.stream("builtins", "range", [3], [], fn _, _ -> :ok end) end},
+        {"stream_ref", fn -> SnakeBridge.Runtime.stream_next(:not_a_stream) end},
+        {"max",
+         fn ->
+           SnakeBridge.Runtime.stream_next_batch(
+             elem(SnakeBridge.call("builtins", "iter", [[1]]), 1),
+             0
+           )
+         end},
+        {"ref", fn -> Ref.method(%{}, "x") end},
+        {"name",
+         fn -> Ref.getattr(elem(SnakeBridge.call("builtins", "range", [3]), 1), :start) end},
+        {"json", fn -> Wire.decode(123) end}
+      ]
+
+      for {name, fun} <- cases do
+        assert_raise ArgumentError, ~r/#{name} must be/, fun
+      end
+    end
+
+    test "Ref functions work on a StreamRef (a sqlite3 cursor is an iterator)" do
+      {:ok, conn} = SnakeBridge.call("sqlite3", "connect", [":memory:"])
+      {:ok, %SnakeBridge.StreamRef{} = cursor} = Ref.method(conn, "execute", ["select 1, 2"])
+      assert Ref.method(cursor, "fetchall") == {:ok, [{1, 2}]}
+      assert {:ok, _} = Ref.getattr(cursor, "rowcount")
+    end
+  end
+
   test "a map as a dict key is a ConversionError, not a Python TypeError" do
     assert {:error, %ConversionError{}} = SnakeBridge.call("builtins", "len", [%{%{a: 1} => 1}])
   end

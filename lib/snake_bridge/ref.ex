@@ -15,7 +15,7 @@ defmodule SnakeBridge.Ref do
       10
   """
 
-  alias SnakeBridge.{Executor, Runtime}
+  alias SnakeBridge.{Executor, Runtime, StreamRef}
 
   defstruct [:id, :type_name, :python_module, :session_id, :library, :resource]
 
@@ -29,14 +29,23 @@ defmodule SnakeBridge.Ref do
         }
 
   @doc """
-  The attribute `name` of the object (a dotted path is followed).
+  The attribute `name` of the object (a dotted path is followed). Works on a
+  `SnakeBridge.StreamRef` too (an iterator object's attributes).
 
       iex> {:ok, ref} = SnakeBridge.call("fractions", "Fraction", [3, 4])
       iex> SnakeBridge.Ref.getattr(ref, "denominator")
       {:ok, 4}
   """
-  @spec getattr(t(), String.t()) :: {:ok, term()} | {:error, term()}
-  def getattr(%__MODULE__{} = ref, name) when is_binary(name) do
+  @spec getattr(t() | StreamRef.t(), String.t()) :: {:ok, term()} | {:error, term()}
+  def getattr(ref, name) when is_struct(ref, __MODULE__) or is_struct(ref, StreamRef) do
+    if is_binary(name),
+      do: do_getattr(ref, name),
+      else: Runtime.bad_args!("SnakeBridge.Ref.getattr/2", ref: ref, name: name)
+  end
+
+  def getattr(ref, name), do: Runtime.bad_args!("SnakeBridge.Ref.getattr/2", ref: ref, name: name)
+
+  defp do_getattr(ref, name) do
     :getattr
     |> Executor.run({ref.resource, name, {ref.session_id, nil, ref.library}}, ref.session_id, nil)
     |> Runtime.result()
@@ -44,7 +53,8 @@ defmodule SnakeBridge.Ref do
 
   @doc """
   Calls the method `name` with `args`; keyword `opts` are Python kwargs, as in
-  `SnakeBridge.call/4`.
+  `SnakeBridge.call/4`. Works on a `SnakeBridge.StreamRef` too (a sqlite3 cursor is an
+  iterator: `Ref.method(cursor, "fetchall")`).
 
       iex> {:ok, date} = SnakeBridge.call("datetime", "date", [2024, 1, 31])
       iex> SnakeBridge.Ref.method(date, "isoformat")
@@ -53,9 +63,13 @@ defmodule SnakeBridge.Ref do
       iex> SnakeBridge.Ref.method(first, "isoformat")
       {:ok, "2024-01-01"}
   """
-  @spec method(t(), String.t(), list(), keyword()) :: {:ok, term()} | {:error, term()}
-  def method(%__MODULE__{} = ref, name, args \\ [], opts \\ [])
-      when is_binary(name) and is_list(args) and is_list(opts) do
+  @spec method(t() | StreamRef.t(), String.t(), list(), keyword()) ::
+          {:ok, term()} | {:error, term()}
+  def method(ref, name, args \\ [], opts \\ [])
+
+  def method(ref, name, args, opts)
+      when (is_struct(ref, __MODULE__) or is_struct(ref, StreamRef)) and is_binary(name) and
+             is_list(args) and is_list(opts) do
     opts =
       Keyword.update(
         opts,
@@ -66,6 +80,10 @@ defmodule SnakeBridge.Ref do
 
     Runtime.invoke(ref.resource, ref.library, name, args, opts)
   end
+
+  def method(ref, name, args, opts),
+    do:
+      Runtime.bad_args!("SnakeBridge.Ref.method/4", ref: ref, name: name, args: args, opts: opts)
 
   @doc """
   `repr()` of the object.

@@ -65,7 +65,10 @@ defmodule SnakeBridge.Runtime do
     end
   end
 
-  def stream_next(%StreamRef{} = ref, opts), do: next(ref, opts)
+  def stream_next(%StreamRef{} = ref, opts) when is_list(opts), do: next(ref, opts)
+
+  def stream_next(ref, opts),
+    do: bad_args!("SnakeBridge.Runtime.stream_next/2", stream_ref: ref, opts: opts)
 
   defp next(%StreamRef{resource: res, session_id: session}, opts) do
     :next |> Executor.run({res}, session, deadline(opts[:timeout])) |> result()
@@ -87,10 +90,16 @@ defmodule SnakeBridge.Runtime do
   """
   @spec stream_next_batch(StreamRef.t(), pos_integer(), keyword()) ::
           {:ok, [term()]} | {:error, term()}
-  def stream_next_batch(%StreamRef{resource: res, session_id: session}, max, opts \\ [])
-      when is_integer(max) and max > 0 do
+  def stream_next_batch(stream_ref, max, opts \\ [])
+
+  def stream_next_batch(%StreamRef{resource: res, session_id: session}, max, opts)
+      when is_integer(max) and max > 0 and is_list(opts) do
     :next_batch |> Executor.run({res, max}, session, deadline(opts[:timeout])) |> result()
   end
+
+  def stream_next_batch(ref, max, opts),
+    do:
+      bad_args!("SnakeBridge.Runtime.stream_next_batch/3", stream_ref: ref, max: max, opts: opts)
 
   @doc false
   # A call on a module (by name) or on a Ref's object.
@@ -110,9 +119,45 @@ defmodule SnakeBridge.Runtime do
   defp split_opts([]), do: {[], []}
 
   defp split_opts(opts) do
+    unless Keyword.keyword?(opts),
+      do: bad_args!("SnakeBridge.call/4", opts: opts)
+
     {runtime, kwargs} = Keyword.pop(opts, :__runtime__, [])
     {validate!(runtime), kwargs}
   end
+
+  @doc false
+  # The one place a public function refuses arguments of the wrong kind: an ArgumentError
+  # that names the first bad one and what it should be.
+  @spec bad_args!(String.t(), keyword()) :: no_return()
+  def bad_args!(function, args) do
+    {name, value} =
+      Enum.find(args, fn {name, value} -> not valid_arg?(name, value) end) || hd(args)
+
+    raise ArgumentError,
+          "#{function}: #{name} must be #{arg_kind(name)}, got: #{inspect(value, limit: 10)}"
+  end
+
+  defp valid_arg?(name, v) when name in [:module, :function, :name], do: is_binary(v)
+  defp valid_arg?(:args, v), do: is_list(v)
+  defp valid_arg?(:opts, v), do: is_list(v) and Keyword.keyword?(v)
+  defp valid_arg?(:callback, v), do: is_function(v, 1)
+  defp valid_arg?(:stream_ref, v), do: is_struct(v, StreamRef)
+  defp valid_arg?(:ref, v), do: is_struct(v, SnakeBridge.Ref) or is_struct(v, StreamRef)
+  defp valid_arg?(:max, v), do: is_integer(v) and v > 0
+  defp valid_arg?(:json, v), do: is_binary(v)
+  defp valid_arg?(_, _), do: true
+
+  defp arg_kind(:module), do: ~s(a module name string such as "math")
+  defp arg_kind(:function), do: ~s(a function name string such as "sqrt")
+  defp arg_kind(:name), do: "a string"
+  defp arg_kind(:args), do: "a list"
+  defp arg_kind(:opts), do: "a keyword list"
+  defp arg_kind(:callback), do: "a function of one argument"
+  defp arg_kind(:stream_ref), do: "a %SnakeBridge.StreamRef{}"
+  defp arg_kind(:ref), do: "a %SnakeBridge.Ref{} or %SnakeBridge.StreamRef{}"
+  defp arg_kind(:max), do: "a positive integer"
+  defp arg_kind(:json), do: "a binary"
 
   @doc false
   # Runtime options are checked before Python runs: an unknown key or a bad value is an

@@ -17,4 +17,5 @@ defmodule SnakeBridge.Wire do
   @doc "Decodes JSON; objects become maps with string keys."
   @spec decode(String.t()) :: {:ok, term()} | {:error, term()}
   def decode(json) when is_binary(json), do: json |> Native.wire_decode() |> Runtime.result()
+  def decode(json), do: Runtime.bad_args!("SnakeBridge.Wire.decode/1", json: json)
 end
