@@ -461,7 +461,21 @@ pub struct ToTerm<'a> {
     made: std::cell::Cell<usize>,
     /// About how many bytes the terms made so far take (backpressure in bytes).
     bytes: std::cell::Cell<usize>,
+    /// With `deferring`: copies of large str/bytes data left for `copy_deferred`, to run
+    /// without the GIL. Each holds its Python object, so the data stays put.
+    deferred: Option<std::cell::RefCell<Vec<Deferred>>>,
 }
+
+/// A binary term made, whose data is still to be copied in.
+struct Deferred {
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    _owner: Py<PyAny>,
+}
+
+/// Data at least this large is copied without the GIL when deferring.
+const DEFER_AT: usize = 64 * 1024;
 
 impl<'a> ToTerm<'a> {
     pub fn new(env: Env<'a>, ctx: &Arc<Ctx>) -> Self {
@@ -471,6 +485,59 @@ impl<'a> ToTerm<'a> {
             ctx_term: None,
             made: Default::default(),
             bytes: Default::default(),
+            deferred: None,
+        }
+    }
+
+    /// Like `new`, but large str and bytes data is copied later, by `copy_deferred`
+    /// (without the GIL): converting a batch of large items then holds the GIL briefly.
+    /// The terms must not be used before `copy_deferred` ran.
+    pub fn deferring(env: Env<'a>, ctx: &Arc<Ctx>) -> Self {
+        let mut t = Self::new(env, ctx);
+        t.deferred = Some(Default::default());
+        t
+    }
+
+    /// Copies the deferred data in; call it detached (`py.detach`).
+    pub fn copy_deferred(&self) {
+        let Some(deferred) = &self.deferred else {
+            return;
+        };
+        for d in deferred.borrow().iter() {
+            // SAFETY: `dst` is the data of a binary made in this converter's env (alive,
+            // not yet used), `src` the data of a str/bytes object kept alive by `_owner`
+            // and immutable; the lengths match and the regions are distinct.
+            unsafe { std::ptr::copy_nonoverlapping(d.src, d.dst, d.len) };
+        }
+    }
+
+    /// Drops the kept Python objects (attached).
+    pub fn release_deferred(&self) {
+        if let Some(deferred) = &self.deferred {
+            deferred.borrow_mut().clear();
+        }
+    }
+
+    /// A binary of `len` bytes from `data`, owned by `obj`: copied now, or deferred.
+    unsafe fn binary(
+        &self,
+        obj: &Bound<'_, PyAny>,
+        data: *const u8,
+        len: usize,
+    ) -> sys::ErlNifTerm {
+        match &self.deferred {
+            Some(deferred) if len >= DEFER_AT => {
+                let mut term: sys::ErlNifTerm = Default::default();
+                let dst = sys::enif_make_new_binary(self.env.as_c_arg(), len, &mut term);
+                deferred.borrow_mut().push(Deferred {
+                    dst,
+                    src: data,
+                    len,
+                    _owner: obj.clone().unbind(),
+                });
+                term
+            }
+            _ => make_binary(self.env.as_c_arg(), data, len),
         }
     }
 
@@ -482,6 +549,7 @@ impl<'a> ToTerm<'a> {
             ctx_term: Some(ctx_term),
             made: Default::default(),
             bytes: Default::default(),
+            deferred: None,
         }
     }
 
@@ -559,13 +627,13 @@ impl<'a> ToTerm<'a> {
                 return Err(PyErr::fetch(py));
             }
             self.add_bytes(len as usize);
-            return Ok(make_binary(env, data as *const u8, len as usize));
+            return Ok(self.binary(obj, data as *const u8, len as usize));
         }
         if ffi::PyBytes_Check(p) != 0 {
             let data = ffi::PyBytes_AsString(p);
             let len = ffi::PyBytes_Size(p);
             self.add_bytes(len as usize);
-            return Ok(make_binary(env, data as *const u8, len as usize));
+            return Ok(self.binary(obj, data as *const u8, len as usize));
         }
         if ffi::PyList_Check(p) != 0 {
             let mut items = Vec::with_capacity(ffi::PyList_GET_SIZE(p) as usize);
