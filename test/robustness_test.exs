@@ -87,6 +87,20 @@ defmodule SnakeBridge.RobustnessTest do
     assert results == List.duplicate({:ok, 42}, 4)
   end
 
+  test "a pulled-ahead item of many bignums is not copied on a normal scheduler" do
+    # 3000 integers of ~8 KB each: few terms, many bytes. The fast path that serves
+    # pulled-ahead items on a normal scheduler weighs items by bytes, so it declines and
+    # a library thread copies the item.
+    code = "iter([0, [1 << 65536] * 3000, 2])"
+    {:ok, it} = SnakeBridge.call("builtins", "eval", [code], __runtime__: [stream_batch: 3])
+    assert Runtime.stream_next(it) == {:ok, 0}
+    assert SnakeBridge.Native.stream_next_ready(it.resource) == :python
+    assert {:ok, big} = Runtime.stream_next(it)
+    assert length(big) == 3000 and hd(big) == Bitwise.bsl(1, 65536)
+    # A light item pulled ahead still comes from the fast path.
+    assert SnakeBridge.Native.stream_next_ready(it.resource) == {:ok, 2}
+  end
+
   test "a stream_next timeout covers waiting for a stream another process is inside" do
     {:ok, s} = SnakeBridge.call("sb_robust", "slow_gen", [2, 2.0])
     me = self()

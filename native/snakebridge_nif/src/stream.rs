@@ -314,7 +314,7 @@ pub fn pull<'a>(
                 }
                 Some(item) => {
                     // Raw terms: no Term wrapper per item on the hot path.
-                    let before = to_term.made();
+                    let before = to_term.bytes();
                     // SAFETY: `env` is the env the answer is built in, alive for 'a.
                     let term = unsafe { to_term.raw_term(&item)? };
                     if got < wanted_now {
