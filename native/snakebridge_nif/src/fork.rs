@@ -7,17 +7,18 @@
 //! `Process.terminate()` works), and a library thread that finds itself in a forked child
 //! when its job returns ends the child with `_exit` before touching anything of the BEAM.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use crate::error::Error;
 
 static PARENT: AtomicI32 = AtomicI32::new(0);
+/// Set by the fork handler in the child only (the parent's copy stays false): a check
+/// on every job must not cost a getpid system call.
+static IN_CHILD: AtomicBool = AtomicBool::new(false);
 
 /// Whether this process is a child forked from the node (by Python code).
 pub fn in_child() -> bool {
-    let parent = PARENT.load(Ordering::Relaxed);
-    // SAFETY: getpid has no preconditions.
-    parent != 0 && unsafe { libc::getpid() } != parent
+    IN_CHILD.load(Ordering::Relaxed)
 }
 
 /// Ends a forked child that came back to library code (its Python job returned).
@@ -31,6 +32,8 @@ pub fn exit_if_child() {
 
 /// In the child, right after fork: only async-signal-safe calls.
 extern "C" fn after_fork_in_child() {
+    // An atomic store is async-signal-safe.
+    IN_CHILD.store(true, Ordering::Relaxed);
     // SAFETY: signal, sigemptyset and sigprocmask are async-signal-safe; the set is a
     // local, initialised by sigemptyset before use. Results are not checked: there is
     // nothing a child can do here about a signal it cannot reset (SIGKILL, SIGSTOP).
