@@ -6,4 +6,5 @@ defmodule SnakeBridge.DoctestTest do
   doctest SnakeBridge.Ref
   doctest SnakeBridge.StreamRef
   doctest SnakeBridge.Wire
+  doctest SnakeBridge.Session
 end
