@@ -94,10 +94,16 @@ defmodule SnakeBridge.ValidationTest do
     end
 
     test "Ref functions work on a StreamRef (a sqlite3 cursor is an iterator)" do
-      {:ok, conn} = SnakeBridge.call("sqlite3", "connect", [":memory:"])
+      # sqlite3 objects are bound to their thread: a thread-affine session.
+      {:ok, session} = SnakeBridge.Session.start(affinity: :thread)
+
+      {:ok, conn} =
+        SnakeBridge.call("sqlite3", "connect", [":memory:"], __runtime__: [session_id: session])
+
       {:ok, %SnakeBridge.StreamRef{} = cursor} = Ref.method(conn, "execute", ["select 1, 2"])
       assert Ref.method(cursor, "fetchall") == {:ok, [{1, 2}]}
       assert {:ok, _} = Ref.getattr(cursor, "rowcount")
+      :ok = SnakeBridge.Session.release(session)
     end
   end
 
