@@ -20,6 +20,9 @@ fn stack_base() -> *mut u8 {
         if let Some(base) = s.get() {
             return base;
         }
+        // SAFETY: a fresh anonymous private mapping (no file, no fixed address); its
+        // result is checked before use. The guard pages are the first GUARD bytes of that
+        // mapping, and `base` stays inside it (GUARD < STACK_SIZE + GUARD).
         unsafe {
             let region = libc::mmap(
                 std::ptr::null_mut(),
@@ -31,7 +34,8 @@ fn stack_base() -> *mut u8 {
             );
             assert!(region != libc::MAP_FAILED, "mmap of a Python stack failed");
             // An overflow hits this guard (a clean fault), not other memory.
-            libc::mprotect(region, GUARD, libc::PROT_NONE);
+            let rc = libc::mprotect(region, GUARD, libc::PROT_NONE);
+            assert!(rc == 0, "mprotect of a Python stack's guard failed");
             let base = (region as *mut u8).add(GUARD);
             s.set(Some(base));
             base
@@ -52,6 +56,8 @@ pub fn run<R>(f: impl FnOnce() -> R) -> R {
     let base = stack_base();
     ON_IT.with(|o| o.set(true));
     // psm forbids unwinding across the switch: carry a panic over it.
+    // SAFETY: `base` is this thread's own mapping of STACK_SIZE usable bytes (above its
+    // guard), not in use: ON_IT says this thread is not already running on it.
     let result = unsafe {
         psm::on_stack(base, STACK_SIZE, || {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))

@@ -76,6 +76,9 @@ fn import<'py>(py: Python<'py>, module: &str) -> PyResult<Bound<'py, PyAny>> {
         // __spec__._initializing, which costs more than the call itself). Only after a
         // real import on this thread, which waits while another thread is still running
         // the module's body: a partly initialized module is never used.
+        // SAFETY: attached (`py`); sys.modules is a dict and `pyname` a live str. The
+        // item is borrowed and turned into a new reference at once; a NULL result is an
+        // error only when one is set, and then it is fetched.
         unsafe {
             let found =
                 ffi::PyDict_GetItemWithError(ffi::PyImport_GetModuleDict(), pyname.as_ptr());

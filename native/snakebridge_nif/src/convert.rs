@@ -114,6 +114,9 @@ pub fn args_to_py<'py, 'a>(
 ) -> Result<Bound<'py, PyTuple>, ToPyError<'a>> {
     let n = argv.list_length().map_err(|_| unconvertible(argv))?;
     let iter: ListIterator<'a> = argv.decode().map_err(|_| unconvertible(argv))?;
+    // SAFETY: attached; PyTuple_New's NULL is turned into an error. Each slot of the new
+    // tuple is set exactly once (PyTuple_SET_ITEM steals the reference) before the tuple
+    // is used, and a failure drops the tuple with its NULL slots, which CPython allows.
     unsafe {
         // Filled in place: no intermediate vectors on the call path.
         let tuple = Bound::from_owned_ptr_or_err(py, ffi::PyTuple_New(n as ffi::Py_ssize_t))?
@@ -174,6 +177,8 @@ fn to_py_at<'py, 'a>(
     let obj = match term.get_type() {
         TermType::Atom => atom_to_py(py, term)?,
         TermType::Integer => match term.decode::<i64>() {
+            // SAFETY: attached; PyLong_FromLongLong returns a new reference (it cannot
+            // fail for an i64 short of memory exhaustion, which aborts).
             Ok(i) => unsafe { Bound::from_owned_ptr(py, ffi::PyLong_FromLongLong(i)) },
             Err(_) => {
                 let big: BigInt = term.decode().map_err(|_| unconvertible(term))?;
@@ -182,6 +187,7 @@ fn to_py_at<'py, 'a>(
         },
         TermType::Float => {
             let f: f64 = term.decode().map_err(|_| unconvertible(term))?;
+            // SAFETY: attached; PyFloat_FromDouble returns a new reference.
             unsafe { Bound::from_owned_ptr(py, ffi::PyFloat_FromDouble(f)) }
         }
         TermType::Binary => {
@@ -245,6 +251,8 @@ fn atom_to_py<'py, 'a>(
 /// In hexadecimal: Python limits decimal conversions of ints to 4300 digits.
 fn big_to_py<'py>(py: Python<'py>, big: &BigInt) -> PyResult<Bound<'py, PyAny>> {
     let digits = std::ffi::CString::new(big.to_str_radix(16)).expect("digits have no NUL");
+    // SAFETY: attached; `digits` is a NUL-terminated string alive for the call; a NULL
+    // result becomes the Python error it set.
     unsafe {
         Bound::from_owned_ptr_or_err(
             py,
@@ -265,6 +273,7 @@ fn py_to_big(obj: &Bound<'_, PyAny>) -> PyResult<BigInt> {
             "an integer of {bits} bits is too large for the BEAM (at most {MAX_INT_BITS} bits)"
         )));
     }
+    // SAFETY: attached (the Bound proves it); a NULL result becomes the error it set.
     let hex =
         unsafe { Bound::from_owned_ptr_or_err(obj.py(), ffi::PyNumber_ToBase(obj.as_ptr(), 16))? };
     let text = hex.cast::<PyString>()?.to_str()?.to_owned();
@@ -279,6 +288,8 @@ fn py_to_big(obj: &Bound<'_, PyAny>) -> PyResult<BigInt> {
 }
 
 fn binary_to_py<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyAny> {
+    // SAFETY: attached; `bytes` is valid for `len` bytes during the call (CPython copies
+    // them), and a str is made only of valid UTF-8.
     unsafe {
         let ptr = bytes.as_ptr() as *const std::os::raw::c_char;
         let len = bytes.len() as ffi::Py_ssize_t;
@@ -331,6 +342,7 @@ pub fn call_args_to_py<'py, 'a>(
             if let Some(stream) = &inner.stream {
                 let terms: Vec<Term<'a>> = raw
                     .into_iter()
+                    // SAFETY: the raw terms were made in `env` by `take_all` above.
                     .map(|t| unsafe { Term::new(env, t) })
                     .collect();
                 if let Some(mut buf) = stream.lock_attached(py, &|| false) {
@@ -519,6 +531,9 @@ impl<'a> ToTerm<'a> {
     }
 
     /// A binary of `len` bytes from `data`, owned by `obj`: copied now, or deferred.
+    ///
+    /// # Safety
+    /// `data` is valid for `len` bytes and belongs to `obj` (immutable str/bytes data).
     unsafe fn binary(
         &self,
         obj: &Bound<'_, PyAny>,
@@ -578,6 +593,7 @@ impl<'a> ToTerm<'a> {
     }
 
     pub fn term(&self, obj: &Bound<'_, PyAny>) -> PyResult<Term<'a>> {
+        // SAFETY: `raw` makes its term in `self.env`, which outlives 'a.
         unsafe { self.raw(obj, 0).map(|t| Term::new(self.env, t)) }
     }
 
@@ -589,6 +605,9 @@ impl<'a> ToTerm<'a> {
         self.raw(obj, 0)
     }
 
+    /// # Safety
+    /// Attached (the Bound proves it); `self.env` is a live env. The type checks below
+    /// guard every accessor used on `obj`, and every C result is checked.
     unsafe fn raw(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
         check_depth(depth)?;
         self.made.set(self.made.get() + 1);
@@ -677,6 +696,8 @@ impl<'a> ToTerm<'a> {
         Ok(self.object(obj)?.as_c_arg())
     }
 
+    /// # Safety
+    /// `obj` is a dict (checked by the caller); attached.
     unsafe fn dict(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
         let py = obj.py();
         let p = obj.as_ptr();
@@ -703,6 +724,8 @@ impl<'a> ToTerm<'a> {
         Ok(make_map(self.env, &keys, &values))
     }
 
+    /// # Safety
+    /// `obj` is a set or frozenset (checked by the caller); attached.
     unsafe fn set(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
         let mut keys = Vec::new();
         for item in obj.try_iter()? {
@@ -753,6 +776,8 @@ fn float_term(env: Env<'_>, f: f64) -> Term<'_> {
     }
 }
 
+/// # Safety
+/// `env` is a live env and `data` is valid for `len` bytes.
 unsafe fn make_binary(env: *mut sys::ErlNifEnv, data: *const u8, len: usize) -> sys::ErlNifTerm {
     let mut term: sys::ErlNifTerm = Default::default();
     let buf = sys::enif_make_new_binary(env, len, &mut term);
@@ -766,6 +791,8 @@ unsafe fn make_binary(env: *mut sys::ErlNifEnv, data: *const u8, len: usize) -> 
 /// Maps up to this many keys are built from arrays on any thread (tested up to 100).
 const SMALL_MAP: usize = 64;
 
+/// # Safety
+/// `keys` and `values` have the same length and hold terms of `env`.
 unsafe fn make_map(
     env: Env<'_>,
     keys: &[sys::ErlNifTerm],

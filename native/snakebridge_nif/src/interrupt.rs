@@ -29,6 +29,7 @@ pub struct Job {
 impl Job {
     pub fn current() -> Arc<Job> {
         Arc::new(Job {
+            // SAFETY: no preconditions (it reads the calling thread's id).
             tid: unsafe { ffi::PyThread_get_thread_ident() },
             armed: AtomicBool::new(false),
             reason: AtomicU8::new(NONE),

@@ -52,6 +52,9 @@ fn keep_thread_state() {
         if !kept.get() {
             // Ensure creates the thread state and takes the GIL; SaveThread gives the GIL
             // back but leaves the count at one, so Release never deletes the state.
+            // SAFETY: Python is initialized (callers check READY), and this thread holds
+            // no thread state yet (KEPT is false), so Ensure makes one and SaveThread
+            // releases the GIL it took.
             unsafe {
                 ffi::PyGILState_Ensure();
                 ffi::PyEval_SaveThread();
@@ -147,6 +150,7 @@ fn init_here(executable: Option<String>, paths: Vec<String>) -> Result<(), Error
     if is_ready() {
         return Python::attach(|py| add_paths(py, paths)).map_err(Error::from);
     }
+    // SAFETY: Py_IsInitialized may be called at any time.
     if unsafe { ffi::Py_IsInitialized() } != 0 {
         // An earlier start got as far as the interpreter: finish it, do not start twice.
         keep_thread_state();
@@ -155,8 +159,13 @@ fn init_here(executable: Option<String>, paths: Vec<String>) -> Result<(), Error
         return finish_start();
     }
     let exe = executable.unwrap_or_else(|| BUILD_PYTHON.to_string());
+    promote_libpython()?;
+    // SAFETY: Python is not initialized (checked above, under INIT_LOCK). The config is
+    // zeroed then initialized by PyConfig_InitPythonConfig before any field is touched,
+    // cleared on every path, and each PyStatus is checked. After a successful
+    // Py_InitializeFromConfig this thread holds the GIL with the main thread state, so
+    // `assume_attached` is true until PyEval_SaveThread gives the GIL back.
     unsafe {
-        promote_libpython();
         let mut config = MaybeUninit::<ffi::PyConfig>::zeroed();
         ffi::PyConfig_InitPythonConfig(config.as_mut_ptr());
         let config = config.assume_init_mut();
@@ -177,10 +186,16 @@ fn init_here(executable: Option<String>, paths: Vec<String>) -> Result<(), Error
             return Err(Error::Init(status_message(&status)));
         }
         // The BEAM may ignore SIGCHLD, which breaks waitpid() in Python's subprocess.
-        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+        let sigchld = libc::signal(libc::SIGCHLD, libc::SIG_DFL) != libc::SIG_ERR;
 
         let py = Python::assume_attached();
-        let setup = load_shim(py).and_then(|_| add_paths(py, paths));
+        let setup = if sigchld {
+            load_shim(py).and_then(|_| add_paths(py, paths))
+        } else {
+            Err(pyo3::exceptions::PyOSError::new_err(
+                "cannot reset SIGCHLD to its default (subprocess would break)",
+            ))
+        };
         // This thread keeps the main thread state; give the GIL back.
         ffi::PyEval_SaveThread();
         KEPT.with(|k| k.set(true));
@@ -217,18 +232,27 @@ fn add_paths(py: Python<'_>, paths: Vec<String>) -> PyResult<()> {
 
 /// Extension modules (math, _json, ...) expect libpython's symbols to be global; the BEAM
 /// loads NIFs with RTLD_LOCAL, so reopen libpython with RTLD_GLOBAL.
-unsafe fn promote_libpython() {
-    if let Some(path) = option_env!("SNAKEBRIDGE_LIBPYTHON") {
-        if let Ok(c) = CString::new(path) {
-            libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL);
-        }
+fn promote_libpython() -> Result<(), Error> {
+    let Some(path) = option_env!("SNAKEBRIDGE_LIBPYTHON") else {
+        return Ok(());
+    };
+    let c = CString::new(path).map_err(|_| Error::Init(format!("bad libpython path {path}")))?;
+    // SAFETY: `c` is a NUL-terminated path alive for the call. The handle is kept open
+    // for good on purpose (the library must stay loaded while Python runs).
+    let handle = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+    if handle.is_null() {
+        return Err(Error::Init(format!(
+            "cannot load {path} with global symbols (dlopen failed)"
+        )));
     }
+    Ok(())
 }
 
 fn status_message(status: &ffi::PyStatus) -> String {
     if status.err_msg.is_null() {
         "unknown error".into()
     } else {
+        // SAFETY: CPython sets err_msg to a static NUL-terminated string when not NULL.
         unsafe { std::ffi::CStr::from_ptr(status.err_msg) }
             .to_string_lossy()
             .into_owned()

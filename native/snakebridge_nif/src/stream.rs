@@ -38,6 +38,7 @@ impl StreamType {
 /// The seed's `_is_generator_or_iterator`, returning which kind of stream it is.
 pub fn detect(obj: &Bound<'_, PyAny>) -> Option<StreamType> {
     let p = obj.as_ptr();
+    // SAFETY: attached (the Bound proves it); the checks only read the object's type.
     unsafe {
         if ffi::PyGen_Check(p) != 0 {
             return Some(StreamType::Generator);
@@ -155,6 +156,7 @@ impl StreamBuf {
         let mut out = Vec::with_capacity(self.items.len());
         let _ = self.drain_into(env, usize::MAX, &mut out);
         out.into_iter()
+            // SAFETY: `drain_into` made these terms in `env`.
             .map(|t| unsafe { Term::new(env, t) })
             .collect()
     }
@@ -243,6 +245,9 @@ pub fn next_raw<'py>(
             shim.call_method1("anext", (lp, obj))?.extract()?;
         return Ok(more.then_some(item));
     }
+    // SAFETY: attached; `obj` is a live object whose type is read before its tp_iternext
+    // is used (through PyIter_Next, which checks it); a NULL item is an end or an error,
+    // told apart by PyErr_Occurred.
     unsafe {
         let p = obj.as_ptr();
         if (*ffi::Py_TYPE(p)).tp_iternext.is_none() {
