@@ -14,7 +14,6 @@ defmodule SnakeBridge.Native do
   def pool_stats, do: err()
   def configure_pools(_calls, _streams, _spin_us, _idle_ms), do: err()
   def session_start(_affinity, _owner), do: err()
-  def session_stats, do: err()
   def stream_next_ready(_res), do: err()
   def stream_lookup(_id, _session), do: err()
   def stream_type_name(_res), do: err()

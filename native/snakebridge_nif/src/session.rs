@@ -86,8 +86,29 @@ impl rustler::Resource for Watch {
 }
 
 static SESSIONS: Lazy<Mutex<HashMap<String, Arc<Session>>>> = Lazy::new(Default::default);
-/// Ids of released sessions: using one gives `{:error, :released}`.
-static RELEASED: Lazy<Mutex<HashSet<String>>> = Lazy::new(Default::default);
+/// Ids of recently released sessions: using one gives `{:error, :released}`. Bounded: the
+/// oldest are forgotten (an id that old then only labels refs, like any unknown id).
+static RELEASED: Lazy<Mutex<Released>> = Lazy::new(Default::default);
+const REMEMBERED: usize = 65_536;
+
+#[derive(Default)]
+struct Released {
+    ids: HashSet<String>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Released {
+    fn insert(&mut self, id: &str) {
+        if self.ids.insert(id.to_string()) {
+            self.order.push_back(id.to_string());
+            if self.order.len() > REMEMBERED {
+                if let Some(old) = self.order.pop_front() {
+                    self.ids.remove(&old);
+                }
+            }
+        }
+    }
+}
 static LANE_USERS: [AtomicUsize; pool::LANES] = [const { AtomicUsize::new(0) }; pool::LANES];
 static NEXT: AtomicUsize = AtomicUsize::new(1);
 
@@ -100,7 +121,7 @@ fn forget(id: &str, lane: Option<usize>) {
     RELEASED
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(id.to_string());
+        .insert(id);
     if let Some(i) = lane {
         LANE_USERS[i].fetch_sub(1, Ordering::AcqRel);
     }
@@ -117,6 +138,7 @@ fn is_released(id: &str) -> bool {
     RELEASED
         .lock()
         .unwrap_or_else(|p| p.into_inner())
+        .ids
         .contains(id)
 }
 
@@ -175,13 +197,4 @@ fn session_start(env: Env<'_>, affinity: bool, owner: LocalPid) -> Term<'_> {
         *session.watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(watch);
     }
     crate::call::ok_tuple(env, id.encode(env))
-}
-
-/// `{live sessions, released ids remembered}` (leak tests).
-#[rustler::nif]
-fn session_stats() -> (usize, usize) {
-    (
-        sessions().len(),
-        RELEASED.lock().unwrap_or_else(|p| p.into_inner()).len(),
-    )
 }
