@@ -83,6 +83,18 @@ defmodule SnakeBridge.WireTest do
       end
     end
 
+    test "the StreamRef found again says whether the stream has ended, and its batch" do
+      {:ok, it} = SnakeBridge.call("builtins", "iter", [[1, 2]], __runtime__: [stream_batch: 5])
+
+      assert {:ok, %StreamRef{exhausted: false, batch: 5}} =
+               StreamRef.from_wire_format(StreamRef.to_wire_format(it))
+
+      assert Enum.to_list(it) == [1, 2]
+
+      assert {:ok, %StreamRef{exhausted: true, batch: 5}} =
+               StreamRef.from_wire_format(StreamRef.to_wire_format(it))
+    end
+
     test "a wire map is honoured only for its own session" do
       alice = gen(5, __runtime__: [session_id: "alice"])
       wire = StreamRef.to_wire_format(alice)

@@ -223,9 +223,12 @@ pub fn stream_struct<'a>(env: Env<'a>, inner: Arc<ObjInner>) -> Term<'a> {
         stream.stream_type.as_str().encode(env),
         stream.python_module.encode(env),
         ctx.library.encode(env),
-        false.encode(env),
-        // Never waits: a busy stream (being iterated) is shown with batch 1.
-        stream.buf.try_lock().map_or(1, |b| b.batch).encode(env),
+        // Never waits: a stream another process is inside shows false.
+        stream.buf.try_lock().is_ok_and(|b| b.done()).encode(env),
+        stream
+            .batch
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .encode(env),
         ResourceArc::new(PyObj {
             inner: inner.clone(),
         })

@@ -78,6 +78,9 @@ pub struct StreamState {
     pub type_name: String,
     pub python_module: String,
     pub buf: Mutex<StreamBuf>,
+    /// `buf.batch`, readable without the lock (a StreamRef made while another process
+    /// is inside next() still shows the stream's batch).
+    pub batch: std::sync::atomic::AtomicUsize,
 }
 
 /// What one stream holds between calls. Take this lock before attaching to Python, never
@@ -106,6 +109,7 @@ impl StreamState {
             stream_type,
             type_name: ty.name()?.to_string(),
             python_module: ty.module()?.to_string(),
+            batch: std::sync::atomic::AtomicUsize::new(1),
             buf: Mutex::new(StreamBuf {
                 exhausted: false,
                 batch: 1,
@@ -159,6 +163,11 @@ impl StreamBuf {
             // SAFETY: `drain_into` made these terms in `env`.
             .map(|t| unsafe { Term::new(env, t) })
             .collect()
+    }
+
+    /// The end was reached and every item was taken.
+    pub fn done(&self) -> bool {
+        self.exhausted && !self.has_buffered()
     }
 
     pub fn has_buffered(&self) -> bool {
@@ -514,7 +523,11 @@ pub fn set_batch<'a>(
     (res, batch): (ResourceArc<PyObj>, usize),
     job: &Job,
 ) -> Result<Term<'a>, Error> {
-    locked(py, stream_of(&res)?, job)?.batch = batch.max(1);
+    let stream = stream_of(&res)?;
+    locked(py, stream, job)?.batch = batch.max(1);
+    stream
+        .batch
+        .store(batch.max(1), std::sync::atomic::Ordering::Relaxed);
     Ok(ok_tuple(env, true.encode(env)))
 }
 
