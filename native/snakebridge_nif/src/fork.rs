@@ -7,11 +7,11 @@
 //! `Process.terminate()` works), and a library thread that finds itself in a forked child
 //! when its job returns ends the child with `_exit` before touching anything of the BEAM.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::Error;
 
-static PARENT: AtomicI32 = AtomicI32::new(0);
+static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// Set by the fork handler in the child only (the parent's copy stays false): a check
 /// on every job must not cost a getpid system call.
 static IN_CHILD: AtomicBool = AtomicBool::new(false);
@@ -51,9 +51,7 @@ extern "C" fn after_fork_in_child() {
 
 /// Installs the fork handler once, when Python starts.
 pub fn guard() -> Result<(), Error> {
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
-    if PARENT.swap(me, Ordering::AcqRel) == me {
+    if INSTALLED.swap(true, Ordering::AcqRel) {
         return Ok(());
     }
     // SAFETY: the handler is a plain extern "C" function that lives as long as the

@@ -41,59 +41,69 @@ pub fn dispatch<'a>(
     deadline: Option<Instant>,
 ) -> Term<'a> {
     let bad = |_| Error::BadArg(format!("arguments of {op:?}"));
-    let result = if deadline.is_some_and(|at| Instant::now() >= at) {
-        // Waited in the queue past its deadline: not started at all.
-        Err(Error::Timeout)
-    } else if op == noop() {
-        // The hand-off alone (benchmarks).
-        Ok(ok_tuple(env, true.encode(env)))
-    } else if op == call() {
-        args.decode()
-            .map_err(bad)
-            .and_then(|a| call_op(py, env, a, job, deadline))
-    } else if op == next() {
+    // Most operations take one handle.
+    let one = || {
         args.decode::<(ResourceArc<PyObj>,)>()
+            .map(|(r,)| r)
             .map_err(bad)
-            .and_then(|(r,)| stream::next(py, env, r, job, deadline))
-    } else if op == next_batch() {
-        args.decode()
-            .map_err(bad)
-            .and_then(|a| stream::next_batch(py, env, a, job, deadline))
-    } else if op == getattr() {
-        args.decode()
-            .map_err(bad)
-            .and_then(|a| getattr_op(py, env, a, job, deadline))
-    } else if op == repr() {
-        args.decode::<(ResourceArc<PyObj>,)>()
-            .map_err(bad)
-            .and_then(|(r,)| repr_op(py, env, r, job, deadline))
-    } else if op == len() {
-        args.decode::<(ResourceArc<PyObj>,)>()
-            .map_err(bad)
-            .and_then(|(r,)| len_op(py, env, r, job, deadline))
-    } else if op == iter() {
-        args.decode::<(ResourceArc<PyObj>,)>()
-            .map_err(bad)
-            .and_then(|(r,)| iter_op(py, env, r, job, deadline))
-    } else if op == push_front() {
-        args.decode()
-            .map_err(bad)
-            .and_then(|a| stream::push_front(py, env, a, job))
-    } else if op == set_batch() {
-        args.decode()
-            .map_err(bad)
-            .and_then(|a| stream::set_batch(py, env, a, job))
-    } else if op == info() {
-        args.decode::<(ResourceArc<PyObj>,)>()
-            .map_err(bad)
-            .and_then(|(r,)| stream::info(py, env, r, job))
-    } else if op == session_release() {
-        args.decode::<(String,)>()
-            .map_err(bad)
-            .map(|(id,)| release_op(py, env, &id))
-    } else {
-        Err(Error::BadArg(format!("unknown operation {op:?}")))
     };
+    let guarded = |f: &dyn Fn(Python<'_>) -> Result<Term<'a>, Error>| {
+        interrupt::run_job(py, job, deadline, f)
+    };
+    let result = (|| {
+        if deadline.is_some_and(|at| Instant::now() >= at) {
+            // Waited in the queue past its deadline: not started at all.
+            Err(Error::Timeout)
+        } else if op == noop() {
+            // The hand-off alone (benchmarks).
+            Ok(ok_tuple(env, true.encode(env)))
+        } else if op == call() {
+            args.decode()
+                .map_err(bad)
+                .and_then(|a| call_op(py, env, a, job, deadline))
+        } else if op == next() {
+            one().and_then(|r| stream::next(py, env, r, job, deadline))
+        } else if op == next_batch() {
+            args.decode()
+                .map_err(bad)
+                .and_then(|a| stream::next_batch(py, env, a, job, deadline))
+        } else if op == getattr() {
+            let (on, name, ctx): (Term, String, Term) = args.decode().map_err(bad)?;
+            guarded(&|py| {
+                let value = getattr_path(target(py, on)?, &name)?;
+                Ok(ok_tuple(env, ToTerm::lazy(env, ctx).term(&value)?))
+            })
+        } else if op == repr() {
+            let r = one()?;
+            guarded(&|py| {
+                Ok(ok_tuple(
+                    env,
+                    r.inner.obj(py)?.repr()?.to_string().encode(env),
+                ))
+            })
+        } else if op == len() {
+            one().and_then(|r| len_op(py, env, r, job, deadline))
+        } else if op == iter() {
+            let r = one()?;
+            guarded(&|py| iter_op(py, env, &r))
+        } else if op == push_front() {
+            args.decode()
+                .map_err(bad)
+                .and_then(|a| stream::push_front(py, env, a, job))
+        } else if op == set_batch() {
+            args.decode()
+                .map_err(bad)
+                .and_then(|a| stream::set_batch(py, env, a, job))
+        } else if op == info() {
+            one().and_then(|r| stream::info(py, env, r, job))
+        } else if op == session_release() {
+            args.decode::<(String,)>()
+                .map_err(bad)
+                .map(|(id,)| release_op(py, env, &id))
+        } else {
+            Err(Error::BadArg(format!("unknown operation {op:?}")))
+        }
+    })();
     result.unwrap_or_else(|e| (error(), e).encode(env))
 }
 
@@ -127,32 +137,6 @@ fn call_op<'a>(
     })
 }
 
-fn getattr_op<'a>(
-    py: Python<'_>,
-    env: Env<'a>,
-    (on, name, ctx): (Term<'a>, String, Term<'a>),
-    job: &Arc<Job>,
-    deadline: Option<Instant>,
-) -> Result<Term<'a>, Error> {
-    interrupt::run_job(py, job, deadline, |py| {
-        let value = getattr_path(target(py, on)?, &name)?;
-        Ok(ok_tuple(env, ToTerm::lazy(env, ctx).term(&value)?))
-    })
-}
-
-fn repr_op<'a>(
-    py: Python<'_>,
-    env: Env<'a>,
-    res: ResourceArc<PyObj>,
-    job: &Arc<Job>,
-    deadline: Option<Instant>,
-) -> Result<Term<'a>, Error> {
-    interrupt::run_job(py, job, deadline, |py| {
-        let text = res.inner.obj(py)?.repr()?.to_string();
-        Ok(ok_tuple(env, text.encode(env)))
-    })
-}
-
 fn len_op<'a>(
     py: Python<'_>,
     env: Env<'a>,
@@ -160,12 +144,9 @@ fn len_op<'a>(
     job: &Arc<Job>,
     deadline: Option<Instant>,
 ) -> Result<Term<'a>, Error> {
-    // A stream's items pulled ahead count too.
+    // A stream's items pulled ahead count too (held locked while Python counts).
     let buf = match &res.inner.stream {
-        Some(s) => Some(
-            s.lock_attached(py, &|| job.stopped().is_some())
-                .ok_or(Error::Cancelled)?,
-        ),
+        Some(s) => Some(stream::locked(py, s, job)?),
         None => None,
     };
     let buffered = buf.as_ref().map_or(0, |b| b.buffered());
@@ -179,20 +160,12 @@ fn len_op<'a>(
 }
 
 /// A fresh iterator over a Ref's object (each enumeration of a Ref starts afresh).
-fn iter_op<'a>(
-    py: Python<'_>,
-    env: Env<'a>,
-    res: ResourceArc<PyObj>,
-    job: &Arc<Job>,
-    deadline: Option<Instant>,
-) -> Result<Term<'a>, Error> {
-    interrupt::run_job(py, job, deadline, |py| {
-        let it = res.inner.obj(py)?.try_iter()?.into_any();
-        let kind = stream::detect(&it).unwrap_or(StreamType::Iterator);
-        let state = StreamState::new(&it, kind)?;
-        let inner = objects::new_object(it.unbind(), res.inner.ctx.clone(), Some(state));
-        Ok(ok_tuple(env, objects::stream_struct(env, inner)))
-    })
+fn iter_op<'a>(py: Python<'_>, env: Env<'a>, res: &ResourceArc<PyObj>) -> Result<Term<'a>, Error> {
+    let it = res.inner.obj(py)?.try_iter()?.into_any();
+    let kind = stream::detect(&it).unwrap_or(StreamType::Iterator);
+    let state = StreamState::new(&it, kind)?;
+    let inner = objects::new_object(it.unbind(), res.inner.ctx.clone(), Some(state));
+    Ok(ok_tuple(env, objects::stream_struct(env, inner)))
 }
 
 /// Releases a session's refs and streams (on its own thread, when it has one).

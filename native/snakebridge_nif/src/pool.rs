@@ -163,11 +163,7 @@ impl Pool {
                 // hand-off between this pool's threads per job); only an empty queue
                 // detaches to wait.
                 while let Some(task) = self.try_take().or_else(|| py.detach(|| self.take())) {
-                    // A panicking task must not end the thread with work queued.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(py)));
-                    crate::fork::exit_if_child();
-                    self.done.fetch_add(1, Ordering::Relaxed);
-                    self.state().busy -= 1;
+                    self.run_task(py, task);
                 }
                 ended_in_loop.store(true, Ordering::Release);
             })
@@ -184,10 +180,18 @@ impl Pool {
         let Some(task) = self.try_take() else {
             return false;
         };
+        self.run_task(py, task);
+        true
+    }
+
+    /// Runs a task taken from the queue (counted busy by `pop`).
+    fn run_task(&self, py: Python<'_>, task: Task) {
+        // A panicking task must not end the thread with work queued.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(py)));
+        // Python forked and this is the child: it must not go on with BEAM work.
+        crate::fork::exit_if_child();
         self.done.fetch_add(1, Ordering::Relaxed);
         self.state().busy -= 1;
-        true
     }
 
     /// A queued task, without waiting.

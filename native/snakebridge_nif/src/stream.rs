@@ -449,7 +449,7 @@ fn stream_of(res: &ResourceArc<PyObj>) -> Result<&StreamState, Error> {
 }
 
 /// The stream's lock, taken attached; `Err` when the job is stopped while it waits.
-fn locked<'s>(
+pub fn locked<'s>(
     py: Python<'_>,
     stream: &'s StreamState,
     job: &Job,

@@ -41,7 +41,8 @@ fn to_value_at(term: Term<'_>, depth: u32) -> Result<Value, Error> {
                 items.push(to_value(head)?);
                 rest = tail;
             }
-            if !rest.is_empty_list_term() {
+            // The tail of a proper list is [] (a list with no cell).
+            if rest.get_type() != TermType::List {
                 return Err(Error::BadArg(
                     "an improper list is not JSON-encodable".into(),
                 ));
@@ -61,17 +62,6 @@ fn to_value_at(term: Term<'_>, depth: u32) -> Result<Value, Error> {
         }
         _ => return Err(bad()),
     })
-}
-
-trait EmptyList {
-    fn is_empty_list_term(&self) -> bool;
-}
-
-impl EmptyList for Term<'_> {
-    /// `[]` (a list with no cell).
-    fn is_empty_list_term(&self) -> bool {
-        self.get_type() == TermType::List && self.list_get_cell().is_err()
-    }
 }
 
 fn from_value<'a>(env: Env<'a>, value: &Value) -> Term<'a> {
