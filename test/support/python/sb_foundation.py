@@ -129,8 +129,10 @@ def marker_gen(path):
             yield i
             i += 1
     finally:
-        with open(path, "w") as f:
+        # Written aside and renamed: a reader never sees the file before its content.
+        with open(path + ".tmp", "w") as f:
             f.write("closed")
+        os.replace(path + ".tmp", path)
 
 
 class OnlyIterable:
