@@ -1,2 +1,2 @@
-//! Cargo integration tests of SnakeBridge's native crate live in `tests/`, one file per
-//! concern; they need Python but no BEAM.
+//! Cargo integration tests of `snakebridge_core` live in `tests/`, one file per module
+//! of the core; they need Python but no BEAM.

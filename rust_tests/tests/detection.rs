@@ -4,7 +4,7 @@ use std::ffi::CStr;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use snakebridge_nif::stream::{detect, StreamType};
+use snakebridge_core::iter::{detect, StreamType};
 
 const SETUP: &CStr = cr#"
 import io, itertools, tempfile, os

@@ -1,6 +1,6 @@
 //! Stream ids in wire maps: made by `format_id`, read back by `parse_stream_id`.
 
-use snakebridge_nif::objects::{format_id, parse_stream_id, token};
+use snakebridge_core::ids::{format_id, parse_stream_id, token};
 
 #[test]
 fn stream_ids_round_trip() {

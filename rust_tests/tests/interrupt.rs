@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use snakebridge_nif::error::Error;
-use snakebridge_nif::{interrupt, runtime};
+use snakebridge_core::Error;
+use snakebridge_core::{interrupt, runtime};
 
 static INIT: Once = Once::new();
 

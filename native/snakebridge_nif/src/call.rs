@@ -1,14 +1,12 @@
 //! Calling Python: finding modules, functions, methods and attributes.
 
-use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyModule, PyString};
 use rustler::{Encoder, Env, ResourceArc, Term};
 
+use crate::atoms::ok;
 use crate::error::Error;
 use crate::objects::PyObj;
-
-rustler::atoms! { ok, error }
+use snakebridge_core::names;
 
 pub fn ok_tuple<'a>(env: Env<'a>, value: Term<'a>) -> Term<'a> {
     (ok(), value).encode(env)
@@ -17,82 +15,8 @@ pub fn ok_tuple<'a>(env: Env<'a>, value: Term<'a>) -> Term<'a> {
 pub fn reply<'a>(env: Env<'a>, result: Result<Term<'a>, Error>) -> Term<'a> {
     match result {
         Ok(v) => ok_tuple(env, v),
-        Err(e) => (error(), e).encode(env),
+        Err(e) => crate::error::error_tuple(env, &e),
     }
-}
-
-thread_local! {
-    /// Interned names of recently called modules and functions: no new str, no hashing,
-    /// and pointer-equal dict keys on the hot path. The flag: this thread has imported
-    /// the module of that name through the import system once.
-    static NAMES: std::cell::RefCell<Vec<CachedName>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
-
-struct CachedName {
-    text: Box<str>,
-    name: Py<PyString>,
-    imported: bool,
-}
-
-const NAME_CACHE: usize = 32;
-
-/// The interned name, and whether this thread has imported a module by that name.
-fn cached_name<'py>(py: Python<'py>, text: &str) -> (Bound<'py, PyString>, bool) {
-    NAMES.with(|names| {
-        let mut names = names.borrow_mut();
-        if let Some(c) = names.iter().find(|c| &*c.text == text) {
-            return (c.name.bind(py).clone(), c.imported);
-        }
-        let s = PyString::intern(py, text);
-        if names.len() >= NAME_CACHE {
-            names.remove(0);
-        }
-        names.push(CachedName {
-            text: text.into(),
-            name: s.clone().unbind(),
-            imported: false,
-        });
-        (s, false)
-    })
-}
-
-fn name<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyString> {
-    cached_name(py, text).0
-}
-
-fn mark_imported(text: &str) {
-    NAMES.with(|names| {
-        if let Some(c) = names.borrow_mut().iter_mut().find(|c| &*c.text == text) {
-            c.imported = true;
-        }
-    });
-}
-
-fn import<'py>(py: Python<'py>, module: &str) -> PyResult<Bound<'py, PyAny>> {
-    let (pyname, imported) = cached_name(py, module);
-    if imported {
-        // sys.modules directly: one dict lookup (PyImport_GetModule also reads
-        // __spec__._initializing, which costs more than the call itself). Only after a
-        // real import on this thread, which waits while another thread is still running
-        // the module's body: a partly initialized module is never used.
-        // SAFETY: attached (`py`); sys.modules is a dict and `pyname` a live str. The
-        // item is borrowed and turned into a new reference at once; a NULL result is an
-        // error only when one is set, and then it is fetched.
-        unsafe {
-            let found =
-                ffi::PyDict_GetItemWithError(ffi::PyImport_GetModuleDict(), pyname.as_ptr());
-            if !found.is_null() && found != ffi::Py_None() {
-                return Ok(Bound::from_borrowed_ptr(py, found));
-            }
-            if !ffi::PyErr_Occurred().is_null() {
-                return Err(PyErr::fetch(py));
-            }
-        }
-    }
-    let module_obj = PyModule::import(py, pyname)?.into_any();
-    mark_imported(module);
-    Ok(module_obj)
 }
 
 /// The object a call is made on: a module named by a binary, or a Ref's object.
@@ -103,20 +27,7 @@ pub fn target<'py>(py: Python<'py>, target: Term<'_>) -> Result<Bound<'py, PyAny
     let module: &str = target
         .decode()
         .map_err(|_| Error::BadArg("module name must be a string".into()))?;
-    Ok(import(py, module)?)
+    Ok(names::import(py, module)?)
 }
 
-/// `module.function` (a dotted function path is followed).
-pub fn resolve<'py>(py: Python<'py>, module: &str, function: &str) -> PyResult<Bound<'py, PyAny>> {
-    getattr_path(import(py, module)?, function)
-}
-
-/// `a.b.c` on `obj`.
-pub fn getattr_path<'py>(obj: Bound<'py, PyAny>, path: &str) -> PyResult<Bound<'py, PyAny>> {
-    let py = obj.py();
-    let mut cur = obj;
-    for part in path.split('.') {
-        cur = cur.getattr(name(py, part))?;
-    }
-    Ok(cur)
-}
+pub use snakebridge_core::names::{getattr_path, resolve};

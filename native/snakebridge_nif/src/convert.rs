@@ -10,24 +10,13 @@ use rustler::types::atom::Atom;
 use rustler::types::map::MapIterator;
 use rustler::{BigInt, Binary, Encoder, Env, ListIterator, ResourceArc, Term, TermType};
 
+use crate::atoms::{
+    arg, element, index, infinity, key, kwarg, map, mapset, nan, neg_infinity, nil,
+    unconvertible_term, version,
+};
+use crate::enif;
 use crate::objects::{self, Ctx, ObjInner, PyObj};
 use crate::stream;
-
-rustler::atoms! {
-    nil,
-    infinity,
-    neg_infinity,
-    nan,
-    map,
-    version,
-    arg,
-    kwarg,
-    index,
-    key,
-    element,
-    unconvertible_term = "unconvertible",
-    mapset = "Elixir.MapSet",
-}
 
 /// Nesting deeper than this is refused: conversion recurses (on the large stack of
 /// `bigstack`), and a cyclic Python list would otherwise recurse forever.
@@ -303,7 +292,7 @@ fn binary_to_py<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyAny> {
 
 fn struct_name(term: Term<'_>) -> Option<String> {
     let env = term.get_env();
-    let name = term.map_get(objects::__struct__().encode(env)).ok()?;
+    let name = term.map_get(crate::atoms::__struct__().encode(env)).ok()?;
     name.atom_to_string().ok()
 }
 
@@ -412,7 +401,7 @@ fn map_to_py<'py, 'a>(
         }
         Some("Elixir.SnakeBridge.StreamRef") | Some("Elixir.SnakeBridge.Ref") => {
             let res = term
-                .map_get(objects::resource().encode(env))
+                .map_get(crate::atoms::resource().encode(env))
                 .and_then(|r| r.decode::<ResourceArc<PyObj>>())
                 .map_err(|_| unconvertible(term))?;
             return stream_arg(py, &res, env);
@@ -542,8 +531,9 @@ impl<'a> ToTerm<'a> {
     ) -> sys::ErlNifTerm {
         match &self.deferred {
             Some(deferred) if len >= DEFER_AT => {
-                let mut term: sys::ErlNifTerm = Default::default();
-                let dst = sys::enif_make_new_binary(self.env.as_c_arg(), len, &mut term);
+                // SAFETY: `self.env` is live; the binary's data is filled by
+                // `copy_deferred` before the term is used (this type's contract).
+                let (term, dst) = unsafe { enif::new_binary(self.env, len) };
                 deferred.borrow_mut().push(Deferred {
                     dst,
                     src: data,
@@ -552,7 +542,8 @@ impl<'a> ToTerm<'a> {
                 });
                 term
             }
-            _ => make_binary(self.env.as_c_arg(), data, len),
+            // SAFETY: `data` is valid for `len` bytes (this function's contract).
+            _ => unsafe { enif::binary(self.env, data, len) },
         }
     }
 
@@ -602,146 +593,222 @@ impl<'a> ToTerm<'a> {
     /// # Safety
     /// The result belongs to this converter's env.
     pub unsafe fn raw_term(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
-        self.raw(obj, 0)
+        // SAFETY: the same contract as `raw`.
+        unsafe { self.raw(obj, 0) }
     }
 
+    /// The term for `obj`: one branch per Python type with an Elixir value, else a Ref or
+    /// StreamRef.
+    ///
     /// # Safety
-    /// Attached (the Bound proves it); `self.env` is a live env. The type checks below
-    /// guard every accessor used on `obj`, and every C result is checked.
+    /// The result belongs to `self.env`, which the caller keeps alive.
     unsafe fn raw(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
         check_depth(depth)?;
         self.made.set(self.made.get() + 1);
         self.add_bytes(16);
-        let env = self.env.as_c_arg();
         let p = obj.as_ptr();
-        let py = obj.py();
-        if p == ffi::Py_None() {
-            return Ok(nil().as_c_arg());
-        }
-        if ffi::PyBool_Check(p) != 0 {
-            let b = p == ffi::Py_True();
-            return Ok(b.encode(self.env).as_c_arg());
-        }
-        if ffi::PyLong_Check(p) != 0 {
-            let mut overflow = 0;
-            let v = ffi::PyLong_AsLongLongAndOverflow(p, &mut overflow);
-            if overflow == 0 {
-                if v == -1 && !ffi::PyErr_Occurred().is_null() {
-                    return Err(PyErr::fetch(py));
-                }
-                return Ok(sys::enif_make_int64(env, v));
+        // SAFETY: attached (the Bound proves it), and the checks only read `obj`'s type.
+        // Each branch calls the function for exactly the type its check proved.
+        unsafe {
+            if p == ffi::Py_None() {
+                return Ok(nil().as_c_arg());
             }
-            let big = py_to_big(obj)?;
-            self.add_bytes((big.bits() / 8) as usize);
-            return Ok(big.encode(self.env).as_c_arg());
-        }
-        if ffi::PyFloat_Check(p) != 0 {
-            let f = ffi::PyFloat_AsDouble(p);
-            return Ok(float_term(self.env, f).as_c_arg());
-        }
-        if ffi::PyUnicode_Check(p) != 0 {
-            let mut len: ffi::Py_ssize_t = 0;
-            let data = ffi::PyUnicode_AsUTF8AndSize(p, &mut len);
-            if data.is_null() {
-                return Err(PyErr::fetch(py));
+            if ffi::PyBool_Check(p) != 0 {
+                return Ok((p == ffi::Py_True()).encode(self.env).as_c_arg());
             }
-            self.add_bytes(len as usize);
-            return Ok(self.binary(obj, data as *const u8, len as usize));
-        }
-        if ffi::PyBytes_Check(p) != 0 {
-            let data = ffi::PyBytes_AsString(p);
-            let len = ffi::PyBytes_Size(p);
-            self.add_bytes(len as usize);
-            return Ok(self.binary(obj, data as *const u8, len as usize));
-        }
-        if ffi::PyList_Check(p) != 0 {
-            let mut items = Vec::with_capacity(ffi::PyList_GET_SIZE(p) as usize);
-            let mut i = 0;
-            // Re-read the size: converting an item may run Python code.
-            while i < ffi::PyList_GET_SIZE(p) {
-                let item = Bound::from_borrowed_ptr(py, ffi::PyList_GET_ITEM(p, i));
-                items.push(self.raw(&item, depth + 1)?);
-                i += 1;
+            if ffi::PyLong_Check(p) != 0 {
+                return self.int(obj);
             }
-            return Ok(sys::enif_make_list_from_array(
-                env,
-                items.as_ptr(),
-                items.len() as u32,
-            ));
-        }
-        if ffi::PyTuple_Check(p) != 0 {
-            let n = ffi::PyTuple_GET_SIZE(p);
-            let mut items = Vec::with_capacity(n as usize);
-            for i in 0..n {
-                let item = Bound::from_borrowed_ptr(py, ffi::PyTuple_GET_ITEM(p, i));
-                items.push(self.raw(&item, depth + 1)?);
+            if ffi::PyFloat_Check(p) != 0 {
+                return Ok(float_term(self.env, ffi::PyFloat_AsDouble(p)).as_c_arg());
             }
-            return Ok(sys::enif_make_tuple_from_array(
-                env,
-                items.as_ptr(),
-                items.len() as u32,
-            ));
-        }
-        if ffi::PyDict_Check(p) != 0 {
-            return self.dict(obj, depth);
-        }
-        if ffi::PyAnySet_Check(p) != 0 {
-            return self.set(obj, depth);
-        }
-        if ffi::PyByteArray_Check(p) != 0 {
-            let data = ffi::PyByteArray_AsString(p);
-            let len = ffi::PyByteArray_Size(p);
-            return Ok(make_binary(env, data as *const u8, len as usize));
+            if ffi::PyUnicode_Check(p) != 0 {
+                return self.py_str(obj);
+            }
+            if ffi::PyBytes_Check(p) != 0 {
+                return Ok(self.py_bytes(obj));
+            }
+            if ffi::PyList_Check(p) != 0 {
+                return self.list(obj, depth);
+            }
+            if ffi::PyTuple_Check(p) != 0 {
+                return self.tuple(obj, depth);
+            }
+            if ffi::PyDict_Check(p) != 0 {
+                return self.dict(obj, depth);
+            }
+            if ffi::PyAnySet_Check(p) != 0 {
+                return self.set(obj, depth);
+            }
+            if ffi::PyByteArray_Check(p) != 0 {
+                return Ok(self.bytearray(obj));
+            }
         }
         Ok(self.object(obj)?.as_c_arg())
     }
 
     /// # Safety
-    /// `obj` is a dict (checked by the caller); attached.
+    /// `obj` is an int; the result belongs to `self.env`.
+    unsafe fn int(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
+        let mut overflow = 0;
+        // SAFETY: attached, and `obj` is an int; a -1 with an error set is an error.
+        let small = unsafe {
+            let v = ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow);
+            if overflow == 0 && v == -1 && !ffi::PyErr_Occurred().is_null() {
+                return Err(PyErr::fetch(obj.py()));
+            }
+            v
+        };
+        if overflow == 0 {
+            return Ok(small.encode(self.env).as_c_arg());
+        }
+        let big = py_to_big(obj)?;
+        self.add_bytes((big.bits() / 8) as usize);
+        Ok(big.encode(self.env).as_c_arg())
+    }
+
+    /// # Safety
+    /// `obj` is a str; the result belongs to `self.env`.
+    unsafe fn py_str(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
+        let mut len: ffi::Py_ssize_t = 0;
+        // SAFETY: attached, and `obj` is a str; NULL (a str with lone surrogates) is an
+        // error, fetched.
+        let data = unsafe { ffi::PyUnicode_AsUTF8AndSize(obj.as_ptr(), &mut len) };
+        if data.is_null() {
+            return Err(PyErr::fetch(obj.py()));
+        }
+        self.add_bytes(len as usize);
+        // SAFETY: the UTF-8 buffer is cached in the str, immutable, `len` bytes long.
+        Ok(unsafe { self.binary(obj, data as *const u8, len as usize) })
+    }
+
+    /// # Safety
+    /// `obj` is a bytes; the result belongs to `self.env`.
+    unsafe fn py_bytes(&self, obj: &Bound<'_, PyAny>) -> sys::ErlNifTerm {
+        // SAFETY: attached, and `obj` is a bytes (never NULL data for a bytes object);
+        // its data is immutable and `len` bytes long.
+        unsafe {
+            let data = ffi::PyBytes_AsString(obj.as_ptr());
+            let len = ffi::PyBytes_Size(obj.as_ptr()) as usize;
+            self.add_bytes(len);
+            self.binary(obj, data as *const u8, len)
+        }
+    }
+
+    /// # Safety
+    /// `obj` is a bytearray; the result belongs to `self.env`.
+    unsafe fn bytearray(&self, obj: &Bound<'_, PyAny>) -> sys::ErlNifTerm {
+        // SAFETY: attached, and `obj` is a bytearray; it is copied at once (it is mutable,
+        // so never deferred), while the GIL keeps other threads from resizing it.
+        unsafe {
+            let data = ffi::PyByteArray_AsString(obj.as_ptr());
+            let len = ffi::PyByteArray_Size(obj.as_ptr()) as usize;
+            self.add_bytes(len);
+            enif::binary(self.env, data as *const u8, len)
+        }
+    }
+
+    /// # Safety
+    /// `obj` is a list; the result belongs to `self.env`.
+    unsafe fn list(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
+        let (py, p) = (obj.py(), obj.as_ptr());
+        // SAFETY: attached, and `obj` is a list. The size is re-read before each item
+        // (converting an item may run Python code that shrinks the list), so the index
+        // is in range; the borrowed item becomes an owned reference at once.
+        let mut items = Vec::with_capacity(unsafe { ffi::PyList_GET_SIZE(p) } as usize);
+        let mut i = 0;
+        // SAFETY: attached, and `obj` is a list.
+        while i < unsafe { ffi::PyList_GET_SIZE(p) } {
+            // SAFETY: as above.
+            let item = unsafe { Bound::from_borrowed_ptr(py, ffi::PyList_GET_ITEM(p, i)) };
+            // SAFETY: made in `self.env`, as this function's result.
+            items.push(unsafe { self.raw(&item, depth + 1)? });
+            i += 1;
+        }
+        // SAFETY: every item was made in `self.env`.
+        Ok(unsafe { enif::list(self.env, &items) })
+    }
+
+    /// # Safety
+    /// `obj` is a tuple; the result belongs to `self.env`.
+    unsafe fn tuple(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
+        let (py, p) = (obj.py(), obj.as_ptr());
+        // SAFETY: attached, and `obj` is a tuple (immutable: its size is fixed).
+        let n = unsafe { ffi::PyTuple_GET_SIZE(p) };
+        let mut items = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            // SAFETY: `i` < the tuple's size; the borrowed item becomes owned at once.
+            let item = unsafe { Bound::from_borrowed_ptr(py, ffi::PyTuple_GET_ITEM(p, i)) };
+            // SAFETY: made in `self.env`, as this function's result.
+            items.push(unsafe { self.raw(&item, depth + 1)? });
+        }
+        // SAFETY: every item was made in `self.env`.
+        Ok(unsafe { enif::tuple(self.env, &items) })
+    }
+
+    /// # Safety
+    /// `obj` is a dict; the result belongs to `self.env`.
     unsafe fn dict(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
-        let py = obj.py();
-        let p = obj.as_ptr();
-        let n = ffi::PyDict_Size(p);
+        let (py, p) = (obj.py(), obj.as_ptr());
+        // SAFETY: attached, and `obj` is a dict.
+        let n = unsafe { ffi::PyDict_Size(p) };
         let mut keys = Vec::with_capacity(n as usize);
         let mut values = Vec::with_capacity(n as usize);
         let mut pos: ffi::Py_ssize_t = 0;
         let mut k: *mut ffi::PyObject = std::ptr::null_mut();
         let mut v: *mut ffi::PyObject = std::ptr::null_mut();
-        while ffi::PyDict_Next(p, &mut pos, &mut k, &mut v) != 0 {
-            // Owned references: converting may run Python code that changes the dict.
-            let (key, value) = (
-                Bound::from_borrowed_ptr(py, k),
-                Bound::from_borrowed_ptr(py, v),
-            );
-            keys.push(self.raw(&key, depth + 1)?);
-            values.push(self.raw(&value, depth + 1)?);
-            if ffi::PyDict_Size(p) != n {
+        // SAFETY: attached; PyDict_Next gives borrowed references, made owned at once
+        // (converting may run Python code that changes the dict: a change of size is
+        // caught below, and PyDict_Next itself stays in bounds).
+        while unsafe { ffi::PyDict_Next(p, &mut pos, &mut k, &mut v) } != 0 {
+            // SAFETY: as above.
+            let (key, value) = unsafe {
+                (
+                    Bound::from_borrowed_ptr(py, k),
+                    Bound::from_borrowed_ptr(py, v),
+                )
+            };
+            // SAFETY: made in `self.env`, as this function's result.
+            unsafe {
+                keys.push(self.raw(&key, depth + 1)?);
+                values.push(self.raw(&value, depth + 1)?);
+            }
+            // SAFETY: attached, and `obj` is a dict.
+            if unsafe { ffi::PyDict_Size(p) } != n {
                 return Err(pyo3::exceptions::PyRuntimeError::new_err(
                     "dictionary changed size during conversion",
                 ));
             }
         }
-        Ok(make_map(self.env, &keys, &values))
+        // SAFETY: equal lengths, every term made in `self.env`.
+        unsafe { enif::map(self.env, &keys, &values) }
+            .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err("could not build a map"))
     }
 
+    /// A `MapSet`.
+    ///
     /// # Safety
-    /// `obj` is a set or frozenset (checked by the caller); attached.
+    /// `obj` is a set or frozenset; the result belongs to `self.env`.
     unsafe fn set(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
         let mut keys = Vec::new();
         for item in obj.try_iter()? {
-            keys.push(self.raw(&item?, depth + 1)?);
+            // SAFETY: made in `self.env`, as this function's result.
+            keys.push(unsafe { self.raw(&item?, depth + 1)? });
         }
-        let empty = sys::enif_make_list_from_array(self.env.as_c_arg(), std::ptr::null(), 0);
-        let values = vec![empty; keys.len()];
-        let inner = make_map(self.env, &keys, &values);
         let env = self.env;
+        let empty = Vec::<Term>::new().encode(env).as_c_arg();
+        let values = vec![empty; keys.len()];
+        let failed = || pyo3::exceptions::PyMemoryError::new_err("could not build a map");
+        // SAFETY: equal lengths, every term made in `env`.
+        let inner = unsafe { enif::map(env, &keys, &values) }.ok_or_else(failed)?;
         let k = [
-            objects::__struct__().as_c_arg(),
+            crate::atoms::__struct__().as_c_arg(),
             map().as_c_arg(),
             version().as_c_arg(),
         ];
         let v = [mapset().as_c_arg(), inner, 2i64.encode(env).as_c_arg()];
-        Ok(make_map(env, &k, &v))
+        // SAFETY: equal lengths, every term made in `env` (atoms belong to every env).
+        unsafe { enif::map(env, &k, &v) }.ok_or_else(failed)
     }
 
     /// An object with no Elixir value: a StreamRef when it is an iterator by the seed's
@@ -751,7 +818,7 @@ impl<'a> ToTerm<'a> {
         if let Ok(locked) = obj.cast::<stream::LockedStream>() {
             return Ok(objects::stream_struct(self.env, locked.borrow().inner()));
         }
-        if let Some(st) = stream::detect(obj) {
+        if let Some(st) = snakebridge_core::iter::detect(obj) {
             let state = stream::StreamState::new(obj, st)?;
             let inner = objects::new_object(obj.clone().unbind(), self.ctx()?, Some(state));
             return Ok(objects::stream_struct(self.env, inner));
@@ -774,49 +841,4 @@ fn float_term(env: Env<'_>, f: f64) -> Term<'_> {
     } else {
         neg_infinity().encode(env)
     }
-}
-
-/// # Safety
-/// `env` is a live env and `data` is valid for `len` bytes.
-unsafe fn make_binary(env: *mut sys::ErlNifEnv, data: *const u8, len: usize) -> sys::ErlNifTerm {
-    let mut term: sys::ErlNifTerm = Default::default();
-    let buf = sys::enif_make_new_binary(env, len, &mut term);
-    if len > 0 {
-        std::ptr::copy_nonoverlapping(data, buf, len);
-    }
-    term
-}
-
-/// A map; when two Python keys became one term (`"a"` and `b"a"`), the last wins.
-/// Maps up to this many keys are built from arrays on any thread (tested up to 100).
-const SMALL_MAP: usize = 64;
-
-/// # Safety
-/// `keys` and `values` have the same length and hold terms of `env`.
-unsafe fn make_map(
-    env: Env<'_>,
-    keys: &[sys::ErlNifTerm],
-    values: &[sys::ErlNifTerm],
-) -> sys::ErlNifTerm {
-    let raw = env.as_c_arg();
-    let mut out: sys::ErlNifTerm = Default::default();
-    // Built from arrays, a map of more than a few dozen keys is sorted with erts_qsort,
-    // which crashes on a thread the BEAM does not manage (ours: seen with 200 keys on
-    // OTP 25). Larger maps are built key by key there (slower: 100k keys ~0.25 s).
-    // SAFETY (whole function): `raw` is the live env the terms were made in; the arrays
-    // have equal lengths and hold terms of that env.
-    let managed = rustler::thread::is_scheduler_thread();
-    if (managed || keys.len() <= SMALL_MAP)
-        && sys::enif_make_map_from_arrays(raw, keys.as_ptr(), values.as_ptr(), keys.len(), &mut out)
-            != 0
-    {
-        return out;
-    }
-    let mut map = sys::enif_make_new_map(raw);
-    for (k, v) in keys.iter().zip(values) {
-        let mut next: sys::ErlNifTerm = Default::default();
-        sys::enif_make_map_put(raw, map, *k, *v, &mut next);
-        map = next;
-    }
-    map
 }

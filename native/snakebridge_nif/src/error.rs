@@ -1,94 +1,19 @@
-//! One error type for every NIF; Python exceptions are described while still attached.
+//! How an [`Error`] reaches Elixir: the `reason` of `{:error, reason}`.
 
-use pyo3::prelude::*;
+use crate::atoms::{
+    bad_argument, cancelled, init_failed, internal_error, no_len, python_error, python_not_started,
+    released, stop_iteration, stopped, timeout, unknown_stream,
+};
 use rustler::{Encoder, Env, Term};
 
-use crate::runtime;
+pub use snakebridge_core::Error;
 
-rustler::atoms! {
-    python_error,
-    python_not_started,
-    timeout,
-    cancelled,
-    stop_iteration,
-    unknown_stream,
-    init_failed,
-    bad_argument,
-    no_len,
-    internal_error,
-    released,
-    stopped,
-}
+/// An error as the term Elixir gets.
+pub struct Reason<'e>(pub &'e Error);
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("the Python runtime is not started")]
-    NotStarted,
-    #[error("{type_name}: {message}")]
-    Python {
-        type_name: String,
-        message: String,
-        traceback: String,
-    },
-    #[error("timeout")]
-    Timeout,
-    #[error("cancelled")]
-    Cancelled,
-    #[error("stop_iteration")]
-    StopIteration,
-    #[error("unknown stream")]
-    UnknownStream,
-    #[error("Python failed to start: {0}")]
-    Init(String),
-    #[error("bad argument: {0}")]
-    BadArg(String),
-    #[error("object has no len()")]
-    NoLen,
-    #[error("internal error: {0}")]
-    Internal(String),
-    #[error("released with its session")]
-    Released,
-    #[error("the generator was stopped by a timeout or cancel")]
-    Stopped,
-}
-
-impl From<PyErr> for Error {
-    fn from(err: PyErr) -> Self {
-        // Callers are attached already; attaching again only bumps a counter.
-        Python::attach(|py| describe(py, err))
-    }
-}
-
-fn describe(py: Python<'_>, err: PyErr) -> Error {
-    if runtime::is_interrupt(py, &err) {
-        return Error::Timeout;
-    }
-    let described = runtime::shim(py)
-        .and_then(|shim| {
-            shim.call_method1("describe_exception", (err.value(py), err.traceback(py)))
-        })
-        .and_then(|t| t.extract::<(String, String, String)>());
-    match described {
-        Ok((type_name, message, traceback)) => Error::Python {
-            type_name,
-            message,
-            traceback,
-        },
-        Err(_) => Error::Python {
-            type_name: err
-                .get_type(py)
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| "Exception".into()),
-            message: err.value(py).to_string(),
-            traceback: String::new(),
-        },
-    }
-}
-
-impl Encoder for Error {
+impl Encoder for Reason<'_> {
     fn encode<'a>(&self, env: Env<'a>) -> Term<'a> {
-        match self {
+        match self.0 {
             Error::NotStarted => python_not_started().encode(env),
             Error::Python {
                 type_name,
@@ -107,4 +32,9 @@ impl Encoder for Error {
             Error::Stopped => stopped().encode(env),
         }
     }
+}
+
+/// `{:error, reason}`.
+pub fn error_tuple<'a>(env: Env<'a>, err: &Error) -> Term<'a> {
+    (crate::atoms::error(), Reason(err)).encode(env)
 }

@@ -16,11 +16,10 @@ use pyo3::prelude::*;
 use rustler::env::SavedTerm;
 use rustler::{Atom, Encoder, Env, LocalPid, Monitor, OwnedEnv, ResourceArc, Term, TermType};
 
-use crate::interrupt::{self, Job};
-use crate::pool::{self, Pool};
+use crate::atoms::large;
 use crate::{ops, session};
-
-rustler::atoms! { large, error }
+use snakebridge_core::interrupt::{self, Job};
+use snakebridge_core::pool::{self, Pool};
 
 #[derive(Default)]
 struct State {
@@ -241,7 +240,7 @@ pub fn queue<'a>(
             let (tag, args): (Term, Term) = request.load(e).decode().expect("saved as a pair");
             let result = ops::dispatch(py, e, op, args, &job, deadline);
             // Python forked and this is the child: it must not answer (or go on).
-            crate::fork::exit_if_child();
+            snakebridge_core::fork::exit_if_child();
             let mut budget = SMALL;
             let small_answer = small(result, &mut budget);
             (owned.save((tag, result).encode(e)), small_answer)
@@ -265,39 +264,6 @@ pub fn queue<'a>(
     res.encode(env)
 }
 
-/// Queues an operation for a pool thread (see `SnakeBridge.Executor`). Returns the job,
-/// `:large` when the request is too large to copy here (then `submit_large` does it on a
-/// dirty scheduler), or `{:error, reason}` (a released session).
-// (A NIF argument named `args` breaks rustler's macro: hence `request`.)
-#[rustler::nif]
-fn submit<'a>(
-    env: Env<'a>,
-    tag: Term<'a>,
-    op: Atom,
-    request: Term<'a>,
-    route: Term<'a>,
-    timeout_ms: Option<u64>,
-) -> Term<'a> {
-    let mut budget = SMALL;
-    if !small(request, &mut budget) {
-        return large().encode(env);
-    }
-    routed(env, tag, op, request, route, timeout_ms)
-}
-
-/// `submit` for a large request: the copy runs on a dirty CPU scheduler.
-#[rustler::nif(schedule = "DirtyCpu")]
-fn submit_large<'a>(
-    env: Env<'a>,
-    tag: Term<'a>,
-    op: Atom,
-    request: Term<'a>,
-    route: Term<'a>,
-    timeout_ms: Option<u64>,
-) -> Term<'a> {
-    routed(env, tag, op, request, route, timeout_ms)
-}
-
 fn routed<'a>(
     env: Env<'a>,
     tag: Term<'a>,
@@ -308,25 +274,17 @@ fn routed<'a>(
 ) -> Term<'a> {
     match session::route(route) {
         Ok(pool) => queue(env, pool, tag, op, request, timeout_ms),
-        Err(e) => (error(), e).encode(env),
+        Err(e) => crate::error::error_tuple(env, &e),
     }
 }
 
-/// Stops a job (the caller timed out); no answer of it is sent after this returns.
-#[rustler::nif]
-fn cancel(res: ResourceArc<JobRes>) -> bool {
-    res.ctl.cancel();
-    true
-}
-
 /// `[{pool, max, threads, busy, queued, done}]`: what the pools are doing now.
-#[rustler::nif]
-fn pool_stats(env: Env<'_>) -> Term<'_> {
+pub fn pool_stats(env: Env<'_>) -> Term<'_> {
     let mut rows = vec![];
     let named: [(&str, &Pool); 3] = [
         ("calls", &pool::CALLS),
         ("streams", &pool::STREAMS),
-        ("cleanup", &crate::cleanup::CLEANUP),
+        ("cleanup", &snakebridge_core::janitor::CLEANUP),
     ];
     for (name, p) in named {
         let s = p.stats();
@@ -345,8 +303,7 @@ fn pool_stats(env: Env<'_>) -> Term<'_> {
 }
 
 /// Sets the pools' limits and the threads' spin, watch and idle times.
-#[rustler::nif]
-fn configure_pools(
+pub fn configure_pools(
     calls: usize,
     streams: usize,
     (spin_us, watch_us): (u64, u64),
@@ -356,5 +313,42 @@ fn configure_pools(
     pool::STREAMS.set_max(streams);
     pool::configure(spin_us, idle_ms);
     set_watch(watch_us);
+    true
+}
+
+/// Queues an operation for a pool thread (see `SnakeBridge.Executor`). Returns the job,
+/// `:large` when the request is too large to copy here (then `submit_large` does it on a
+/// dirty scheduler), or `{:error, reason}` (a released session).
+// (A NIF argument named `args` breaks rustler's macro: hence `request`.)
+pub fn submit<'a>(
+    env: Env<'a>,
+    tag: Term<'a>,
+    op: Atom,
+    request: Term<'a>,
+    route: Term<'a>,
+    timeout_ms: Option<u64>,
+) -> Term<'a> {
+    let mut budget = SMALL;
+    if !small(request, &mut budget) {
+        return large().encode(env);
+    }
+    routed(env, tag, op, request, route, timeout_ms)
+}
+
+/// `submit` for a large request: the copy runs on a dirty CPU scheduler.
+pub fn submit_large<'a>(
+    env: Env<'a>,
+    tag: Term<'a>,
+    op: Atom,
+    request: Term<'a>,
+    route: Term<'a>,
+    timeout_ms: Option<u64>,
+) -> Term<'a> {
+    routed(env, tag, op, request, route, timeout_ms)
+}
+
+/// Stops a job (the caller timed out); no answer of it is sent after this returns.
+pub fn cancel(res: ResourceArc<JobRes>) -> bool {
+    res.ctl.cancel();
     true
 }

@@ -1,56 +1,31 @@
-//! SnakeBridge native: CPython embedded in the BEAM.
+//! SnakeBridge's NIF: the BEAM side of CPython embedded in the BEAM.
+//!
+//! Layers, from the BEAM inwards:
+//! - `nif/`: the entry points, one line each, grouped by concern;
+//! - `job`, `worker`, `session`: queueing a request on a pool thread of
+//!   `snakebridge_core`, answering the caller, watching callers and session owners;
+//! - `ops`: the one dispatch every operation goes through (call, getattr, next, ...);
+//! - `convert` (terms ⇄ Python objects), `objects` (the resources behind `%Ref{}` and
+//!   `%StreamRef{}`), `stream` (a stream's buffered items), `wire` (JSON);
+//! - `atoms`, `error`: every atom, and how an error reaches Elixir.
+//!
+//! Everything about Python itself (starting it, its threads, interrupts, iteration, the
+//! cleanup of dropped objects) is in `snakebridge_core`, which knows nothing of the BEAM.
 
-pub mod bigstack;
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+pub mod atoms;
 pub mod call;
-pub mod cleanup;
 pub mod convert;
+pub mod enif;
 pub mod error;
-pub mod fork;
-pub mod interrupt;
 pub mod job;
+mod nif;
 pub mod objects;
 pub mod ops;
-pub mod pool;
-pub mod runtime;
 pub mod session;
 pub mod stream;
 pub mod wire;
 pub mod worker;
-
-use rustler::{Encoder, Env, Term};
-
-use crate::call::reply;
-
-/// Starts Python (on a dirty scheduler: start-up takes ~100 ms).
-#[rustler::nif(schedule = "DirtyIo")]
-fn init(env: Env<'_>, executable: Option<String>, paths: Vec<String>) -> Term<'_> {
-    reply(
-        env,
-        runtime::init(executable, paths).map(|()| runtime::BUILD_PYTHON.encode(env)),
-    )
-}
-
-/// The lower limit of any call: an empty NIF on the same dirty scheduler type.
-#[rustler::nif(schedule = "DirtyIo")]
-fn noop() -> bool {
-    true
-}
-
-/// The same, attached to Python once.
-#[rustler::nif(schedule = "DirtyIo")]
-fn noop_attached(env: Env<'_>) -> Term<'_> {
-    reply(env, runtime::attach(|_py| true.encode(env)))
-}
-
-/// `{live stream handles, objects waiting for release}`, for leak tests.
-#[rustler::nif]
-fn stats(env: Env<'_>) -> Term<'_> {
-    (objects::live_streams(), cleanup::pending()).encode(env)
-}
-
-#[rustler::nif]
-fn build_python() -> &'static str {
-    runtime::BUILD_PYTHON
-}
 
 rustler::init!("Elixir.SnakeBridge.Native");

@@ -9,28 +9,19 @@ use pyo3::prelude::*;
 use rustler::types::atom::Atom;
 use rustler::{Decoder, Encoder, Env, NifResult, ResourceArc, Term};
 
-use crate::cleanup;
+use crate::atoms::unknown_stream;
+use crate::atoms::{
+    __struct__, batch, exhausted, id, library, nil, pool_name, python_module, ref_id,
+    ref_struct_name, resource, session_id, stream_ref_struct, stream_type, type_name,
+};
+use crate::call::ok_tuple;
 use crate::error::Error;
 use crate::session::Session;
 use crate::stream::StreamState;
-
-rustler::atoms! {
-    __struct__,
-    ref_id,
-    session_id,
-    pool_name,
-    stream_type,
-    python_module,
-    library,
-    exhausted,
-    batch,
-    resource,
-    id,
-    type_name,
-    nil,
-    stream_ref_struct = "Elixir.SnakeBridge.StreamRef",
-    ref_struct_name = "Elixir.SnakeBridge.Ref",
-}
+use snakebridge_core::ids::token;
+use snakebridge_core::ids::{format_id, parse_stream_id};
+use snakebridge_core::janitor::{self, Work};
+use snakebridge_core::pool::Pool;
 
 /// Where an object came from: copied into every Ref and StreamRef made from it.
 #[derive(Clone)]
@@ -94,10 +85,10 @@ impl ObjInner {
             let mut buf = s.lock_attached(py, &|| false)?;
             buf.release()
         });
-        cleanup::close_now(py, obj, self.stream.is_some(), aloop);
+        janitor::close_now(py, obj, self.stream.is_some(), aloop);
     }
 
-    fn lane(&self) -> Option<&'static crate::pool::Pool> {
+    fn lane(&self) -> Option<&'static Pool> {
         self.ctx.session.as_ref().and_then(|s| s.lane())
     }
 }
@@ -114,8 +105,22 @@ impl Drop for ObjInner {
                 .remove(&token(self.id));
         }
         if let Some(obj) = obj {
-            cleanup::release(obj, stream, self.lane());
+            janitor::queue(release_work(obj, stream), self.lane());
         }
+    }
+}
+
+/// How to let go of an object: a stream that has not ended is closed, so a generator's
+/// `finally` runs.
+fn release_work(obj: Py<PyAny>, stream: Option<StreamState>) -> Vec<Work> {
+    let Some(stream) = stream else {
+        return vec![Work::Release(obj)];
+    };
+    let buf = stream.buf.into_inner().unwrap_or_else(|p| p.into_inner());
+    match buf.aloop {
+        _ if !buf.exhausted => vec![Work::Close(obj, buf.aloop)],
+        Some(aloop) => vec![Work::Release(obj), Work::Close(aloop, None)],
+        None => vec![Work::Release(obj)],
     }
 }
 
@@ -129,35 +134,6 @@ impl rustler::Resource for PyObj {}
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static STREAMS: Lazy<Mutex<HashMap<u128, Weak<ObjInner>>>> = Lazy::new(Default::default);
-/// A secret of this boot of the node: ids in wire maps are a keyed hash of a counter, so
-/// one id tells nothing about another (they cannot be guessed), and ids of earlier boots
-/// match nothing.
-static SECRET: Lazy<std::hash::RandomState> = Lazy::new(std::hash::RandomState::new);
-
-/// The 128-bit public id of object number `n`.
-pub fn token(n: u64) -> u128 {
-    use std::hash::BuildHasher;
-    let half = |part: u8| SECRET.hash_one((n, part)) as u128;
-    (half(0) << 64) | half(1)
-}
-
-pub fn format_id(prefix: &str, n: u64) -> String {
-    format!("{prefix}-{:032x}", token(n))
-}
-
-/// The token in a stream's `ref_id` (`sr-` and 32 lowercase hex digits).
-pub fn parse_stream_id(s: &str) -> Option<u128> {
-    let hex = s.strip_prefix("sr-")?;
-    if hex.len() != 32
-        || !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return None;
-    }
-    u128::from_str_radix(hex, 16).ok()
-}
-
 pub fn new_object(obj: Py<PyAny>, ctx: Arc<Ctx>, stream: Option<StreamState>) -> Arc<ObjInner> {
     let is_stream = stream.is_some();
     let inner = Arc::new(ObjInner {
@@ -262,4 +238,17 @@ pub fn ref_struct<'a>(env: Env<'a>, inner: Arc<ObjInner>, tname: &str, module: &
         .encode(env),
     ];
     Term::map_from_term_arrays(env, &keys, &values).expect("unique keys")
+}
+
+/// The StreamRef behind a wire id, while the stream is alive on this node and belongs to
+/// `session` (a wire map is honoured only for its own session).
+pub fn lookup_stream_term<'a>(env: Env<'a>, id: String, session: String) -> Term<'a> {
+    let found = parse_stream_id(&id)
+        .and_then(lookup_stream)
+        .filter(|inner| inner.ctx.session_id == session)
+        .map(|inner| stream_struct(env, inner));
+    match found {
+        Some(t) => ok_tuple(env, t),
+        None => (crate::atoms::error(), unknown_stream()).encode(env),
+    }
 }

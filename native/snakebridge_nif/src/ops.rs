@@ -8,27 +8,18 @@ use std::time::Instant;
 use pyo3::prelude::*;
 use rustler::{Atom, Binary, Encoder, Env, ResourceArc, Term};
 
-use crate::call::{error, getattr_path, ok_tuple, target};
+use crate::atoms::error;
+use crate::atoms::{
+    call, getattr, info, iter, len, next, next_batch, noop, push_front, repr, session_release,
+    set_batch,
+};
+use crate::call::{getattr_path, ok_tuple, target};
 use crate::convert::{self, ToTerm};
 use crate::error::Error;
-use crate::interrupt::{self, Job};
 use crate::objects::{self, PyObj};
-use crate::stream::{self, StreamState, StreamType};
-
-rustler::atoms! {
-    call,
-    getattr,
-    repr,
-    len,
-    iter,
-    next,
-    next_batch,
-    push_front,
-    set_batch,
-    info,
-    session_release,
-    noop,
-}
+use crate::stream::{self, StreamState};
+use snakebridge_core::interrupt::{self, Job};
+use snakebridge_core::iter::StreamType;
 
 /// Runs `op` with `args` (a tuple) and gives the whole answer: `{:ok, value}` or
 /// `{:error, reason}`.
@@ -104,7 +95,7 @@ pub fn dispatch<'a>(
             Err(Error::BadArg(format!("unknown operation {op:?}")))
         }
     })();
-    result.unwrap_or_else(|e| (error(), e).encode(env))
+    result.unwrap_or_else(|e| crate::error::error_tuple(env, &e))
 }
 
 type CallArgs<'a> = (Term<'a>, Binary<'a>, Term<'a>, Term<'a>, Term<'a>);
@@ -162,7 +153,7 @@ fn len_op<'a>(
 /// A fresh iterator over a Ref's object (each enumeration of a Ref starts afresh).
 fn iter_op<'a>(py: Python<'_>, env: Env<'a>, res: &ResourceArc<PyObj>) -> Result<Term<'a>, Error> {
     let it = res.inner.obj(py)?.try_iter()?.into_any();
-    let kind = stream::detect(&it).unwrap_or(StreamType::Iterator);
+    let kind = snakebridge_core::iter::detect(&it).unwrap_or(StreamType::Iterator);
     let state = StreamState::new(&it, kind)?;
     let inner = objects::new_object(it.unbind(), res.inner.ctx.clone(), Some(state));
     Ok(ok_tuple(env, objects::stream_struct(env, inner)))

@@ -15,7 +15,7 @@ use rustler::{Encoder, Env, LocalPid, Monitor, ResourceArc, Term};
 
 use crate::error::Error;
 use crate::objects::ObjInner;
-use crate::pool::{self, Pool};
+use snakebridge_core::pool::{self, Pool};
 
 pub struct Session {
     pub id: String,
@@ -164,8 +164,7 @@ pub fn route_with(route: Term<'_>, default: &'static Pool) -> Result<&'static Po
 }
 
 /// Starts a session owned by `owner`; `{:ok, id}`.
-#[rustler::nif]
-fn session_start(env: Env<'_>, affinity: bool, owner: LocalPid) -> Term<'_> {
+pub fn start(env: Env<'_>, affinity: bool, owner: LocalPid) -> Term<'_> {
     let lane = affinity.then(|| {
         let i = (0..pool::LANES)
             .min_by_key(|&i| LANE_USERS[i].load(Ordering::Acquire))
@@ -175,7 +174,7 @@ fn session_start(env: Env<'_>, affinity: bool, owner: LocalPid) -> Term<'_> {
     });
     let id = format!(
         "{}-{}",
-        crate::objects::format_id("session", NEXT.fetch_add(1, Ordering::Relaxed) as u64),
+        snakebridge_core::ids::format_id("session", NEXT.fetch_add(1, Ordering::Relaxed) as u64),
         if lane.is_some() { "thread" } else { "any" }
     );
     let session = Arc::new(Session {

@@ -3,71 +3,22 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
 use rustler::env::SavedTerm;
 use rustler::{sys, Env, OwnedEnv, Term};
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::atoms::python;
+use crate::call::{ok_tuple, reply};
 use crate::convert::ToTerm;
 use crate::error::Error;
-use crate::interrupt::Job;
 use crate::objects::ObjInner;
-use crate::runtime;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamType {
-    Generator,
-    Iterator,
-    AsyncGenerator,
-}
-
-impl StreamType {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            StreamType::Generator => "generator",
-            StreamType::Iterator => "iterator",
-            StreamType::AsyncGenerator => "async_generator",
-        }
-    }
-}
-
-/// The seed's `_is_generator_or_iterator`, returning which kind of stream it is.
-pub fn detect(obj: &Bound<'_, PyAny>) -> Option<StreamType> {
-    let p = obj.as_ptr();
-    // SAFETY: attached (the Bound proves it); the checks only read the object's type.
-    unsafe {
-        if ffi::PyGen_Check(p) != 0 {
-            return Some(StreamType::Generator);
-        }
-        if ffi::PyAsyncGen_CheckExact(p) != 0 {
-            return Some(StreamType::AsyncGenerator);
-        }
-    }
-    let has = |name: &str| obj.hasattr(name).unwrap_or(false);
-    if has("__next__") && has("__iter__") {
-        // Built-in collections are values; context managers (files, connections) are Refs.
-        if obj.is_instance_of::<PyString>()
-            || obj.is_instance_of::<PyBytes>()
-            || obj.is_instance_of::<PyByteArray>()
-            || obj.is_instance_of::<PyList>()
-            || obj.is_instance_of::<PyTuple>()
-            || obj.is_instance_of::<PyDict>()
-            || obj.is_instance_of::<PySet>()
-            || obj.is_instance_of::<PyFrozenSet>()
-        {
-            return None;
-        }
-        if has("__enter__") && has("__exit__") {
-            return None;
-        }
-        return Some(StreamType::Iterator);
-    }
-    None
-}
+use crate::objects::PyObj;
+use rustler::{Encoder, ResourceArc};
+use snakebridge_core::interrupt::Job;
+use snakebridge_core::iter::StreamType;
 
 /// Items of at most about this many bytes are copied out on a normal scheduler
 /// (microseconds); bignums and long strings count by their size.
@@ -233,53 +184,6 @@ impl StreamBuf {
     }
 }
 
-/// One `next()` of any iterator (an async generator steps on `aloop`, made on first use).
-pub fn next_raw<'py>(
-    py: Python<'py>,
-    obj: &Bound<'py, PyAny>,
-    kind: StreamType,
-    aloop: &mut Option<Py<PyAny>>,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
-    if kind == StreamType::AsyncGenerator {
-        let shim = runtime::shim(py)?;
-        let lp = match aloop {
-            Some(l) => l.bind(py).clone(),
-            None => {
-                let l = shim.call_method0("new_loop")?;
-                *aloop = Some(l.clone().unbind());
-                l
-            }
-        };
-        let (more, item): (bool, Bound<'py, PyAny>) =
-            shim.call_method1("anext", (lp, obj))?.extract()?;
-        return Ok(more.then_some(item));
-    }
-    // SAFETY: attached; `obj` is a live object whose type is read before its tp_iternext
-    // is used (through PyIter_Next, which checks it); a NULL item is an end or an error,
-    // told apart by PyErr_Occurred.
-    unsafe {
-        let p = obj.as_ptr();
-        if (*ffi::Py_TYPE(p)).tp_iternext.is_none() {
-            // `__next__` set on the instance only: call it the slow way.
-            return match obj.call_method0("__next__") {
-                Ok(v) => Ok(Some(v)),
-                Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(py) => Ok(None),
-                Err(e) => Err(e),
-            };
-        }
-        let item = ffi::PyIter_Next(p);
-        if item.is_null() {
-            if ffi::PyErr_Occurred().is_null() {
-                Ok(None)
-            } else {
-                Err(PyErr::fetch(py))
-            }
-        } else {
-            Ok(Some(Bound::from_owned_ptr(py, item)))
-        }
-    }
-}
-
 /// Up to `max` items into `out`: first what is buffered, then from Python, pulling
 /// `buf.batch` items at once and keeping what `max` leaves over. Runs attached, as `job`:
 /// waiting for a stream that another process is inside ends at the deadline.
@@ -319,9 +223,9 @@ pub fn pull<'a>(
     let buf = &mut *buf;
     let to_term = ToTerm::new(env, &inner.ctx);
     let mut got = 0;
-    let result = crate::interrupt::run_job(py, job, deadline, |py| {
+    let result = snakebridge_core::interrupt::run_job(py, job, deadline, |py| {
         while got < want {
-            match next_raw(py, &obj, stream.stream_type, &mut buf.aloop)? {
+            match snakebridge_core::iter::next_raw(py, &obj, stream.stream_type, &mut buf.aloop)? {
                 None => {
                     buf.exhausted = true;
                     break;
@@ -344,7 +248,9 @@ pub fn pull<'a>(
         }
         Ok(())
     });
-    if matches!(result, Err(Error::Timeout | Error::Cancelled)) && ended_inside(&obj, stream) {
+    if matches!(result, Err(Error::Timeout | Error::Cancelled))
+        && snakebridge_core::iter::ended_inside(&obj, stream.stream_type)
+    {
         // The interrupt was raised inside the generator's own code, which ended it: the
         // items it had not produced are gone, and later steps say so.
         buf.exhausted = true;
@@ -361,16 +267,6 @@ pub fn pull<'a>(
         }
         Err(e) => Err(e),
     }
-}
-
-/// Whether a (async) generator has ended: its frame is gone.
-fn ended_inside(obj: &Bound<'_, PyAny>, stream: &StreamState) -> bool {
-    let frame = match stream.stream_type {
-        StreamType::Generator => "gi_frame",
-        StreamType::AsyncGenerator => "ag_frame",
-        StreamType::Iterator => return false,
-    };
-    obj.getattr(frame).is_ok_and(|f| f.is_none())
 }
 
 // ---------------------------------------------------------------- Python's view
@@ -414,7 +310,7 @@ impl LockedStream {
             .inner
             .obj(py)
             .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
-        match next_raw(py, &obj, stream.stream_type, &mut buf.aloop)? {
+        match snakebridge_core::iter::next_raw(py, &obj, stream.stream_type, &mut buf.aloop)? {
             Some(item) => Ok(Some(item.unbind())),
             None => {
                 buf.exhausted = true;
@@ -434,12 +330,6 @@ impl LockedStream {
 }
 
 // ---------------------------------------------------------------- operations
-
-use crate::call::{ok_tuple, reply};
-use crate::objects::{self, PyObj};
-use rustler::{Encoder, ResourceArc};
-
-rustler::atoms! { unknown_stream, python }
 
 fn stream_of(res: &ResourceArc<PyObj>) -> Result<&StreamState, Error> {
     res.inner
@@ -495,14 +385,8 @@ pub fn next_batch<'a>(
     if out.is_empty() {
         return Err(Error::StopIteration);
     }
-    // SAFETY: every element of `out` was made in `env`; the length fits (at most `max`
-    // items, and a list longer than u32 cannot be asked for in one call in practice).
-    let list = unsafe {
-        Term::new(
-            env,
-            sys::enif_make_list_from_array(env.as_c_arg(), out.as_ptr(), out.len() as u32),
-        )
-    };
+    // SAFETY: every element of `out` was made in `env` by `pull`.
+    let list = unsafe { Term::new(env, crate::enif::list(env, &out)) };
     Ok(ok_tuple(env, list))
 }
 
@@ -550,8 +434,7 @@ pub fn info<'a>(
 /// The next item when no Python is needed: an item pulled ahead, an error pulled ahead,
 /// or the end. `:python` otherwise (or while another process holds the stream): then the
 /// caller asks a pool thread. Saves a thread hand-off per buffered item.
-#[rustler::nif]
-fn stream_next_ready<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
+pub fn next_ready<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
     let Ok(stream) = stream_of(&res) else {
         return python().encode(env);
     };
@@ -573,24 +456,4 @@ fn stream_next_ready<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
         // SAFETY: `drain_into` made the item in `env`.
         .map(|t| unsafe { Term::new(env, t) });
     reply(env, result)
-}
-
-/// The Python type name of a stream's iterator (fixed at creation: no lock, no Python).
-#[rustler::nif]
-fn stream_type_name(res: ResourceArc<PyObj>) -> Option<String> {
-    res.inner.stream.as_ref().map(|s| s.type_name.clone())
-}
-
-/// The StreamRef behind a wire id, while the stream is alive on this node and belongs to
-/// `session` (a wire map is honoured only for its own session).
-#[rustler::nif]
-fn stream_lookup<'a>(env: Env<'a>, id: String, session: String) -> Term<'a> {
-    let found = objects::parse_stream_id(&id)
-        .and_then(objects::lookup_stream)
-        .filter(|inner| inner.ctx.session_id == session)
-        .map(|inner| objects::stream_struct(env, inner));
-    match found {
-        Some(t) => ok_tuple(env, t),
-        None => (crate::call::error(), unknown_stream()).encode(env),
-    }
 }

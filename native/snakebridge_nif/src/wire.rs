@@ -87,8 +87,7 @@ fn from_value<'a>(env: Env<'a>, value: &Value) -> Term<'a> {
     }
 }
 
-#[rustler::nif(schedule = "DirtyCpu")]
-fn wire_encode<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
+pub fn encode<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
     let result = to_value(term).map(|v| {
         let text = serde_json::to_vec(&v).expect("a Value always serializes");
         let mut bin = NewBinary::new(env, text.len());
@@ -98,8 +97,7 @@ fn wire_encode<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
     reply(env, result)
 }
 
-#[rustler::nif(schedule = "DirtyCpu")]
-fn wire_decode<'a>(env: Env<'a>, json: Binary<'a>) -> Term<'a> {
+pub fn decode<'a>(env: Env<'a>, json: Binary<'a>) -> Term<'a> {
     let result = serde_json::from_slice::<Value>(json.as_slice())
         .map(|v| from_value(env, &v))
         .map_err(|e| Error::BadArg(format!("invalid JSON: {e}")));

@@ -11,14 +11,14 @@ use pyo3::prelude::*;
 use rustler::env::SavedTerm;
 use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, ResourceArc, Term};
 
+use crate::atoms::{chunks, done, finished, ok};
+use crate::call;
 use crate::convert::{self, ToTerm};
 use crate::error::Error;
-use crate::interrupt::Job;
 use crate::objects::Ctx;
-use crate::stream::{self, StreamType};
-use crate::{call, runtime};
-
-rustler::atoms! { chunks, done, ok, finished }
+use snakebridge_core::interrupt::Job;
+use snakebridge_core::iter::StreamType;
+use snakebridge_core::runtime;
 
 #[derive(Default)]
 struct Flow {
@@ -63,7 +63,7 @@ impl Shared {
         self.cv.notify_all();
         // Stops Python code that is running now; the worker checks the flag otherwise.
         if let Some(job) = self.job.get() {
-            crate::interrupt::cancel(job);
+            snakebridge_core::interrupt::cancel(job);
         }
     }
 
@@ -110,7 +110,7 @@ impl rustler::Resource for StreamJob {
 struct Work {
     /// The session's own thread this producer runs on, if any: while it waits for the
     /// consumer it runs the session's other work (a callback may call into the session).
-    lane: Option<&'static crate::pool::Pool>,
+    lane: Option<&'static snakebridge_core::pool::Pool>,
     shared: Arc<Shared>,
     pid: LocalPid,
     /// Holds the tag, the module and function names and the arguments.
@@ -197,7 +197,7 @@ fn run(py: Python<'_>, work: Work) {
     // A panic must not end the job silently: the caller gets an error.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let produced = produce(py, &work, &mut msg_env);
-        crate::fork::exit_if_child();
+        snakebridge_core::fork::exit_if_child();
         produced
     }))
     .unwrap_or_else(|_| {
@@ -209,10 +209,10 @@ fn run(py: Python<'_>, work: Work) {
     let reply = msg_env.run(|e| {
         let result = match outcome {
             Ok(()) => ok().encode(e),
-            Err(Failure::Error(err)) => (call::error(), err).encode(e),
+            Err(Failure::Error(err)) => crate::error::error_tuple(e, &err),
             Err(Failure::Term(saved)) => {
                 let reason = work.env.run(|oe| saved.load(oe).in_env(e));
-                (call::error(), reason).encode(e)
+                (crate::atoms::error(), reason).encode(e)
             }
         };
         msg_env.save(message(&work, e, done(), result))
@@ -294,7 +294,7 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
         })
     };
     // Iterate iterators, and collections through an iterator; anything else is one chunk.
-    let (value, kind) = match stream::detect(&value) {
+    let (value, kind) = match snakebridge_core::iter::detect(&value) {
         Some(kind) => (value, Some(kind)),
         None => {
             let it = runtime::shim(py)
@@ -365,7 +365,7 @@ where
         let mut size = 0usize;
         let pulled = job.guard(py, |py| {
             while items.len() < work.chunk && size < batch_bytes {
-                match stream::next_raw(py, value, kind, aloop)? {
+                match snakebridge_core::iter::next_raw(py, value, kind, aloop)? {
                     Some(item) => {
                         size = size.saturating_add(convert::approx_size(&item));
                         items.push(item)
@@ -404,14 +404,9 @@ where
 /// Starts `module.function(*argv, **kwargs)` on a worker; messages
 /// `{tag, :chunks, [item]}` then `{tag, :done, :ok | {:error, reason}}` go to `pid`.
 /// Dirty: the arguments are copied for the worker, and they may be large.
-#[rustler::nif(schedule = "DirtyCpu")]
-#[allow(clippy::too_many_arguments)]
-fn stream_start<'a>(
+pub fn start<'a>(
     env: Env<'a>,
-    module: Term<'a>,
-    function: Term<'a>,
-    argv: Term<'a>,
-    kwargs: Term<'a>,
+    call: (Term<'a>, Term<'a>, Term<'a>, Term<'a>),
     ctx_term: Term<'a>,
     pid: LocalPid,
     tag: Term<'a>,
@@ -424,7 +419,7 @@ fn stream_start<'a>(
         .unwrap_or(ctx_term);
     let ctx: Ctx = match ctx_term.decode() {
         Ok(c) => c,
-        Err(_) => return (call::error(), Error::BadArg("context".into())).encode(env),
+        Err(_) => return crate::error::error_tuple(env, &Error::BadArg("context".into())),
     };
     let shared = Arc::new(Shared {
         flow: Mutex::new(Flow {
@@ -441,12 +436,12 @@ fn stream_start<'a>(
     env.monitor(&res, &pid);
     let owned = OwnedEnv::new();
     let tag = owned.save(tag);
-    let request = owned.save((module, function, argv, kwargs));
-    let pool = match crate::session::route_with(session, &crate::pool::STREAMS) {
+    let request = owned.save(call);
+    let pool = match crate::session::route_with(session, &snakebridge_core::pool::STREAMS) {
         Ok(pool) => pool,
-        Err(e) => return (call::error(), e).encode(env),
+        Err(e) => return crate::error::error_tuple(env, &e),
     };
-    let lane = (!std::ptr::eq(pool, &crate::pool::STREAMS)).then_some(pool);
+    let lane = (!std::ptr::eq(pool, &snakebridge_core::pool::STREAMS)).then_some(pool);
     let work = Work {
         lane,
         shared,
@@ -463,8 +458,7 @@ fn stream_start<'a>(
 }
 
 /// The caller took `n` batches: room for the producer.
-#[rustler::nif]
-fn stream_ack(res: ResourceArc<StreamJob>, n: usize) -> bool {
+pub fn ack(res: ResourceArc<StreamJob>, n: usize) -> bool {
     let mut flow = res.shared.flow();
     flow.credits += n;
     for _ in 0..n {
@@ -479,8 +473,7 @@ fn stream_ack(res: ResourceArc<StreamJob>, n: usize) -> bool {
 /// Stops the job: no message of it is sent after this returns. With `watch`, the caller
 /// is sent `{tag, :finished}` once the producer has closed its iterator (`:finished` is
 /// returned instead when that has happened already).
-#[rustler::nif]
-fn stream_cancel(res: ResourceArc<StreamJob>, watch: bool) -> rustler::Atom {
+pub fn cancel(res: ResourceArc<StreamJob>, watch: bool) -> rustler::Atom {
     res.shared.cancel();
     let mut flow = res.shared.flow();
     if flow.finished {

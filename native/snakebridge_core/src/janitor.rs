@@ -7,35 +7,22 @@ use pyo3::prelude::*;
 
 use crate::pool::Pool;
 use crate::runtime;
-use crate::stream::StreamState;
 
 /// Releases objects of no thread-affine session. Several threads: one finalizer that
 /// blocks (a `__del__` waiting on a lock or a socket) must not stop the others.
 pub static CLEANUP: Pool = Pool::new("snakebridge-cleanup", 4, false).without_spin();
 
-enum Work {
+/// What to do with an object whose last handle is gone.
+pub enum Work {
+    /// Drop the reference.
     Release(Py<PyAny>),
+    /// Close an iterator (an async generator on its loop), then drop it.
     Close(Py<PyAny>, Option<Py<PyAny>>),
 }
 
-/// Queues the release of an object (and the close of its iterator, when it is a stream
-/// that has not ended), on `lane` or the cleanup thread.
-pub fn release(obj: Py<PyAny>, stream: Option<StreamState>, lane: Option<&'static Pool>) {
-    let mut work = Vec::with_capacity(2);
-    match stream {
-        None => work.push(Work::Release(obj)),
-        Some(stream) => {
-            let buf = stream.buf.into_inner().unwrap_or_else(|p| p.into_inner());
-            if buf.exhausted {
-                work.push(Work::Release(obj));
-                if let Some(aloop) = buf.aloop {
-                    work.push(Work::Close(aloop, None));
-                }
-            } else {
-                work.push(Work::Close(obj, buf.aloop));
-            }
-        }
-    }
+/// Queues `work` on `lane` (a thread-affine session's thread) or the cleanup threads.
+/// Never waits for the GIL: callable from a BEAM destructor.
+pub fn queue(work: Vec<Work>, lane: Option<&'static Pool>) {
     lane.unwrap_or(&CLEANUP).submit(Box::new(move |py| {
         for w in work {
             handle(py, w);

@@ -1,0 +1,72 @@
+//! The one error type; a Python exception is described (type, message, traceback) while
+//! still attached, so the description needs no Python later.
+
+use pyo3::prelude::*;
+
+use crate::runtime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the Python runtime is not started")]
+    NotStarted,
+    #[error("{type_name}: {message}")]
+    Python {
+        type_name: String,
+        message: String,
+        traceback: String,
+    },
+    #[error("timeout")]
+    Timeout,
+    #[error("cancelled")]
+    Cancelled,
+    #[error("stop_iteration")]
+    StopIteration,
+    #[error("unknown stream")]
+    UnknownStream,
+    #[error("Python failed to start: {0}")]
+    Init(String),
+    #[error("bad argument: {0}")]
+    BadArg(String),
+    #[error("object has no len()")]
+    NoLen,
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error("released with its session")]
+    Released,
+    #[error("the generator was stopped by a timeout or cancel")]
+    Stopped,
+}
+
+impl From<PyErr> for Error {
+    fn from(err: PyErr) -> Self {
+        // Callers are attached already; attaching again only bumps a counter.
+        Python::attach(|py| describe(py, err))
+    }
+}
+
+fn describe(py: Python<'_>, err: PyErr) -> Error {
+    if runtime::is_interrupt(py, &err) {
+        return Error::Timeout;
+    }
+    let described = runtime::shim(py)
+        .and_then(|shim| {
+            shim.call_method1("describe_exception", (err.value(py), err.traceback(py)))
+        })
+        .and_then(|t| t.extract::<(String, String, String)>());
+    match described {
+        Ok((type_name, message, traceback)) => Error::Python {
+            type_name,
+            message,
+            traceback,
+        },
+        Err(_) => Error::Python {
+            type_name: err
+                .get_type(py)
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "Exception".into()),
+            message: err.value(py).to_string(),
+            traceback: String::new(),
+        },
+    }
+}

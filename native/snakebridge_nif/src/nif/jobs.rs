@@ -1,0 +1,39 @@
+//! Queueing an operation for a pool thread, and stopping it (see `SnakeBridge.Executor`).
+
+use rustler::{Atom, Env, ResourceArc, Term};
+
+use crate::job::{self, JobRes};
+
+/// Returns the job, `:large` when the request is too large to copy here (then
+/// `submit_large` copies it on a dirty scheduler), or `{:error, reason}`.
+// (A NIF argument named `args` breaks rustler's macro: hence `request`.)
+#[rustler::nif]
+fn submit<'a>(
+    env: Env<'a>,
+    tag: Term<'a>,
+    op: Atom,
+    request: Term<'a>,
+    route: Term<'a>,
+    timeout_ms: Option<u64>,
+) -> Term<'a> {
+    job::submit(env, tag, op, request, route, timeout_ms)
+}
+
+/// `submit` for a large request: the copy runs on a dirty CPU scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn submit_large<'a>(
+    env: Env<'a>,
+    tag: Term<'a>,
+    op: Atom,
+    request: Term<'a>,
+    route: Term<'a>,
+    timeout_ms: Option<u64>,
+) -> Term<'a> {
+    job::submit_large(env, tag, op, request, route, timeout_ms)
+}
+
+/// Stops a job (the caller timed out); no answer of it is sent after this returns.
+#[rustler::nif]
+fn cancel(res: ResourceArc<JobRes>) -> bool {
+    job::cancel(res)
+}

@@ -1,0 +1,8 @@
+//! The NIF entry points, grouped by concern. Each is one call into the module that does
+//! the work; rustler registers them (`rustler::init!` in lib.rs finds every `#[nif]`).
+
+mod jobs;
+mod runtime;
+mod sessions;
+mod streams;
+mod wire;

@@ -1,0 +1,50 @@
+//! Starting Python, the pools' settings and counters.
+
+use rustler::{Encoder, Env, Term};
+use snakebridge_core::{janitor, runtime};
+
+use crate::call::reply;
+use crate::{job, objects};
+
+/// Starts Python (on a dirty scheduler: start-up takes ~100 ms).
+#[rustler::nif(schedule = "DirtyIo")]
+fn init(env: Env<'_>, executable: Option<String>, paths: Vec<String>) -> Term<'_> {
+    let started = runtime::init(executable, paths);
+    reply(env, started.map(|()| runtime::BUILD_PYTHON.encode(env)))
+}
+
+/// The lower limit of any call: an empty NIF on a dirty scheduler (benchmarks).
+#[rustler::nif(schedule = "DirtyIo")]
+fn noop() -> bool {
+    true
+}
+
+/// The same, attached to Python once (benchmarks).
+#[rustler::nif(schedule = "DirtyIo")]
+fn noop_attached(env: Env<'_>) -> Term<'_> {
+    reply(env, runtime::attach(|_py| true.encode(env)))
+}
+
+/// `{live stream handles, objects waiting for release}`, for leak tests.
+#[rustler::nif]
+fn stats(env: Env<'_>) -> Term<'_> {
+    (objects::live_streams(), janitor::pending()).encode(env)
+}
+
+/// The interpreter the NIF was built against.
+#[rustler::nif]
+fn build_python() -> &'static str {
+    runtime::BUILD_PYTHON
+}
+
+/// `[{pool, max, threads, busy, queued, done}]`: what the pools are doing now.
+#[rustler::nif]
+fn pool_stats(env: Env<'_>) -> Term<'_> {
+    job::pool_stats(env)
+}
+
+/// Sets the pools' limits and the threads' spin, watch and idle times.
+#[rustler::nif]
+fn configure_pools(calls: usize, streams: usize, times: (u64, u64), idle_ms: u64) -> bool {
+    job::configure_pools(calls, streams, times, idle_ms)
+}

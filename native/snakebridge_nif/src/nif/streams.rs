@@ -1,0 +1,59 @@
+//! StreamRefs read without Python, and `stream/5` producers.
+
+use rustler::{Atom, Env, LocalPid, ResourceArc, Term};
+
+use crate::objects::{self, PyObj};
+use crate::stream;
+use crate::worker::{self, StreamJob};
+
+/// The next item when no Python is needed (pulled ahead, or the end); `:python`
+/// otherwise, and then the caller asks a pool thread.
+#[rustler::nif]
+fn stream_next_ready<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
+    stream::next_ready(env, res)
+}
+
+/// The Python type name of a stream's iterator (fixed at creation: no lock, no Python).
+#[rustler::nif]
+fn stream_type_name(res: ResourceArc<PyObj>) -> Option<String> {
+    res.inner.stream.as_ref().map(|s| s.type_name.clone())
+}
+
+/// The StreamRef behind a wire id, while the stream is alive on this node and belongs to
+/// `session`.
+#[rustler::nif]
+fn stream_lookup<'a>(env: Env<'a>, id: String, session: String) -> Term<'a> {
+    objects::lookup_stream_term(env, id, session)
+}
+
+/// Starts `module.function(*argv, **kwargs)` on a producer thread; it sends
+/// `{tag, :chunks, [item]}` then `{tag, :done, :ok | {:error, reason}}` to `pid`.
+/// Dirty: the arguments are copied for the producer, and they may be large.
+#[rustler::nif(schedule = "DirtyCpu")]
+#[allow(clippy::too_many_arguments)]
+fn stream_start<'a>(
+    env: Env<'a>,
+    module: Term<'a>,
+    function: Term<'a>,
+    argv: Term<'a>,
+    kwargs: Term<'a>,
+    ctx: Term<'a>,
+    pid: LocalPid,
+    tag: Term<'a>,
+    opts: (usize, usize, usize),
+) -> Term<'a> {
+    worker::start(env, (module, function, argv, kwargs), ctx, pid, tag, opts)
+}
+
+/// The caller took `n` batches: room for the producer.
+#[rustler::nif]
+fn stream_ack(res: ResourceArc<StreamJob>, n: usize) -> bool {
+    worker::ack(res, n)
+}
+
+/// Stops the producer; with `watch`, `{tag, :finished}` follows once its iterator is
+/// closed (`:finished` is returned when that has happened already).
+#[rustler::nif]
+fn stream_cancel(res: ResourceArc<StreamJob>, watch: bool) -> Atom {
+    worker::cancel(res, watch)
+}
