@@ -31,6 +31,7 @@ defmodule SnakeBridge.StreamRefTest do
                session_id: "default",
                pool_name: nil,
                stream_type: "iterator",
+               type_name: "count",
                python_module: "itertools",
                library: "itertools",
                exhausted: false
@@ -65,6 +66,25 @@ defmodule SnakeBridge.StreamRefTest do
       assert ref.session_id == "s1"
       assert ref.pool_name == :p
       assert Enum.to_list(ref) == [0, 1, 2]
+    end
+
+    test "pool_name is carried by every ref made from an object" do
+      rt = [__runtime__: [session_id: "s3", pool_name: :pool_a]]
+
+      {:ok, %SnakeBridge.Ref{pool_name: :pool_a} = obj} =
+        SnakeBridge.call("builtins", "range", [4], rt)
+
+      # a method's result, an attribute's value and an iterator over the object
+      assert {:ok, %StreamRef{pool_name: :pool_a, session_id: "s3"} = it} =
+               SnakeBridge.Ref.method(obj, "__iter__")
+
+      assert Enum.to_list(it) == [0, 1, 2, 3]
+      {:ok, %SnakeBridge.Ref{} = cls} = SnakeBridge.Ref.getattr(obj, "__class__")
+      assert %SnakeBridge.Ref{pool_name: :pool_a, session_id: "s3"} = cls
+      {:ok, %StreamRef{pool_name: :pool_a}} = SnakeBridge.Ref.method(it, "__iter__")
+      # an explicit pool_name in a method call's __runtime__ wins
+      assert {:ok, %StreamRef{pool_name: :other}} =
+               SnakeBridge.Ref.method(obj, "__iter__", [], __runtime__: [pool_name: :other])
     end
 
     test "a stream nested in a container carries the call's runtime context" do

@@ -16,7 +16,6 @@ defmodule SnakeBridge.Native do
   def session_start(_affinity, _owner), do: err()
   def stream_next_ready(_res), do: err()
   def stream_lookup(_id, _session), do: err()
-  def stream_type_name(_res), do: err()
   def stream_start(_module, _function, _argv, _kwargs, _ctx, _pid, _tag, _opts), do: err()
   def stream_ack(_job, _n), do: err()
   def stream_cancel(_job, _watch), do: err()

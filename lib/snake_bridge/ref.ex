@@ -17,13 +17,14 @@ defmodule SnakeBridge.Ref do
 
   alias SnakeBridge.{Executor, Runtime, StreamRef}
 
-  defstruct [:id, :type_name, :python_module, :session_id, :library, :resource]
+  defstruct [:id, :type_name, :python_module, :session_id, :pool_name, :library, :resource]
 
   @type t :: %__MODULE__{
           id: String.t(),
           type_name: String.t(),
           python_module: String.t(),
           session_id: String.t(),
+          pool_name: atom() | String.t() | nil,
           library: String.t() | nil,
           resource: reference()
         }
@@ -47,7 +48,11 @@ defmodule SnakeBridge.Ref do
 
   defp do_getattr(ref, name) do
     :getattr
-    |> Executor.run({ref.resource, name, {ref.session_id, nil, ref.library}}, ref.session_id, nil)
+    |> Executor.run(
+      {ref.resource, name, {ref.session_id, ref.pool_name, ref.library}},
+      ref.session_id,
+      nil
+    )
     |> Runtime.result()
   end
 
@@ -70,13 +75,11 @@ defmodule SnakeBridge.Ref do
   def method(ref, name, args, opts)
       when (is_struct(ref, __MODULE__) or is_struct(ref, StreamRef)) and is_binary(name) and
              is_list(args) and is_list(opts) do
-    opts =
-      Keyword.update(
-        opts,
-        :__runtime__,
-        [session_id: ref.session_id],
-        &Keyword.put_new(&1, :session_id, ref.session_id)
-      )
+    # What the method returns belongs to the same session and pool as the object.
+    carried =
+      Enum.reject([session_id: ref.session_id, pool_name: ref.pool_name], &is_nil(elem(&1, 1)))
+
+    opts = Keyword.update(opts, :__runtime__, carried, &Keyword.merge(carried, &1))
 
     Runtime.invoke(ref.resource, ref.library, name, args, opts)
   end

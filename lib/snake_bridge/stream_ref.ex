@@ -12,8 +12,13 @@ defmodule SnakeBridge.StreamRef do
       [4, 5]
 
   The iterator is closed (a generator's `finally` runs) when the BEAM collects the last
-  copy of the StreamRef. `batch` is the number of items pulled per step (see
-  `stream_batch` in `SnakeBridge.Runtime`). Errors raised by Python during enumeration raise
+  copy of the StreamRef.
+
+  Fields: `stream_type` is `"generator"`, `"iterator"` or `"async_generator"`;
+  `type_name` and `python_module` name the Python type (`"count"`, `"itertools"`);
+  `session_id` and `pool_name` come from the call that made it; `exhausted` is true once
+  the end was seen when the struct was made (`exhausted?/1` asks now); `batch` is the
+  number of items pulled per step (see `stream_batch` in `SnakeBridge.Runtime`). Errors raised by Python during enumeration raise
   `SnakeBridge.PythonError`; `SnakeBridge.Runtime.stream_next/2` returns them instead.
   """
 
@@ -24,6 +29,7 @@ defmodule SnakeBridge.StreamRef do
     :session_id,
     :pool_name,
     :stream_type,
+    :type_name,
     :python_module,
     :library,
     :resource,
@@ -35,8 +41,9 @@ defmodule SnakeBridge.StreamRef do
   @type t :: %__MODULE__{
           ref_id: String.t(),
           session_id: String.t(),
-          pool_name: atom() | nil,
+          pool_name: atom() | String.t() | nil,
           stream_type: stream_type(),
+          type_name: String.t(),
           python_module: String.t(),
           library: String.t() | nil,
           resource: reference(),
@@ -54,16 +61,13 @@ defmodule SnakeBridge.StreamRef do
   """
   @spec to_wire_format(t()) :: map()
   def to_wire_format(%__MODULE__{} = ref) do
-    # The type name is fixed at creation: no wait for a process inside next().
-    type_name = Native.stream_type_name(ref.resource)
-
     %{
       "__type__" => "stream_ref",
       "__schema__" => 1,
       "id" => ref.ref_id,
       "session_id" => ref.session_id,
       "stream_type" => ref.stream_type,
-      "type_name" => type_name,
+      "type_name" => ref.type_name,
       "python_module" => ref.python_module
     }
   end

@@ -37,9 +37,15 @@ pub enum Error {
     Stopped,
 }
 
+/// Describes the exception now, so the error needs no Python later (it may be encoded
+/// on a thread that is not attached, after the exception's objects are gone).
+///
+/// This attaches, and runs the shim's `describe_exception` (traceback formatting): the
+/// `?` that converts is always inside a task that is attached already, where attaching
+/// again only bumps a counter; it never waits for the GIL there. A `PyErr` is never made
+/// outside such a task.
 impl From<PyErr> for Error {
     fn from(err: PyErr) -> Self {
-        // Callers are attached already; attaching again only bumps a counter.
         Python::attach(|py| describe(py, err))
     }
 }

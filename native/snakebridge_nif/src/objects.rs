@@ -7,13 +7,10 @@ use std::sync::{Arc, Mutex, Weak};
 use once_cell::sync::Lazy;
 use pyo3::prelude::*;
 use rustler::types::atom::Atom;
-use rustler::{Decoder, Encoder, Env, NifResult, ResourceArc, Term};
+use rustler::{Decoder, Encoder, Env, NifResult, NifStruct, ResourceArc, Term};
 
+use crate::atoms::nil;
 use crate::atoms::unknown_stream;
-use crate::atoms::{
-    __struct__, batch, exhausted, id, library, nil, pool_name, python_module, ref_id,
-    ref_struct_name, resource, session_id, stream_ref_struct, stream_type, type_name,
-};
 use crate::call::ok_tuple;
 use crate::error::Error;
 use crate::session::Session;
@@ -175,69 +172,72 @@ fn pool_term<'a>(env: Env<'a>, ctx: &Ctx) -> Term<'a> {
     }
 }
 
+/// `%SnakeBridge.StreamRef{}`: what Elixir holds for a stream object.
+#[derive(NifStruct)]
+#[module = "SnakeBridge.StreamRef"]
+struct StreamRefStruct<'a> {
+    ref_id: String,
+    session_id: String,
+    pool_name: Term<'a>,
+    stream_type: String,
+    type_name: String,
+    python_module: String,
+    library: String,
+    exhausted: bool,
+    batch: usize,
+    resource: ResourceArc<PyObj>,
+}
+
+/// `%SnakeBridge.Ref{}`: what Elixir holds for any other object.
+#[derive(NifStruct)]
+#[module = "SnakeBridge.Ref"]
+struct RefStruct<'a> {
+    id: String,
+    type_name: String,
+    python_module: String,
+    session_id: String,
+    pool_name: Term<'a>,
+    library: String,
+    resource: ResourceArc<PyObj>,
+}
+
 /// `%SnakeBridge.StreamRef{}` for a stream object.
 pub fn stream_struct<'a>(env: Env<'a>, inner: Arc<ObjInner>) -> Term<'a> {
     let stream = inner.stream.as_ref().expect("a stream object");
     let ctx = &inner.ctx;
-    let keys = [
-        __struct__().encode(env),
-        ref_id().encode(env),
-        session_id().encode(env),
-        pool_name().encode(env),
-        stream_type().encode(env),
-        python_module().encode(env),
-        library().encode(env),
-        exhausted().encode(env),
-        batch().encode(env),
-        resource().encode(env),
-    ];
-    let values = [
-        stream_ref_struct().encode(env),
-        format_id("sr", inner.id).encode(env),
-        ctx.session_id.encode(env),
-        pool_term(env, ctx),
-        stream.stream_type.as_str().encode(env),
-        stream.python_module.encode(env),
-        ctx.library.encode(env),
+    StreamRefStruct {
+        ref_id: format_id("sr", inner.id),
+        session_id: ctx.session_id.clone(),
+        pool_name: pool_term(env, ctx),
+        stream_type: stream.stream_type.as_str().into(),
+        type_name: stream.type_name.clone(),
+        python_module: stream.python_module.clone(),
+        library: ctx.library.clone(),
         // Never waits: a stream another process is inside shows false.
-        stream.buf.try_lock().is_ok_and(|b| b.done()).encode(env),
-        stream
-            .batch
-            .load(std::sync::atomic::Ordering::Relaxed)
-            .encode(env),
-        ResourceArc::new(PyObj {
+        exhausted: stream.buf.try_lock().is_ok_and(|b| b.done()),
+        batch: stream.batch.load(std::sync::atomic::Ordering::Relaxed),
+        resource: ResourceArc::new(PyObj {
             inner: inner.clone(),
-        })
-        .encode(env),
-    ];
-    Term::map_from_term_arrays(env, &keys, &values).expect("unique keys")
+        }),
+    }
+    .encode(env)
 }
 
 /// `%SnakeBridge.Ref{}` for any other object.
 pub fn ref_struct<'a>(env: Env<'a>, inner: Arc<ObjInner>, tname: &str, module: &str) -> Term<'a> {
     let ctx = &inner.ctx;
-    let keys = [
-        __struct__().encode(env),
-        id().encode(env),
-        type_name().encode(env),
-        python_module().encode(env),
-        session_id().encode(env),
-        library().encode(env),
-        resource().encode(env),
-    ];
-    let values = [
-        ref_struct_name().encode(env),
-        format_id("ref", inner.id).encode(env),
-        tname.encode(env),
-        module.encode(env),
-        ctx.session_id.encode(env),
-        ctx.library.encode(env),
-        ResourceArc::new(PyObj {
+    RefStruct {
+        id: format_id("ref", inner.id),
+        type_name: tname.into(),
+        python_module: module.into(),
+        session_id: ctx.session_id.clone(),
+        pool_name: pool_term(env, ctx),
+        library: ctx.library.clone(),
+        resource: ResourceArc::new(PyObj {
             inner: inner.clone(),
-        })
-        .encode(env),
-    ];
-    Term::map_from_term_arrays(env, &keys, &values).expect("unique keys")
+        }),
+    }
+    .encode(env)
 }
 
 /// The StreamRef behind a wire id, while the stream is alive on this node and belongs to

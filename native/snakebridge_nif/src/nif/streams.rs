@@ -13,12 +13,6 @@ fn stream_next_ready<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
     stream::next_ready(env, res)
 }
 
-/// The Python type name of a stream's iterator (fixed at creation: no lock, no Python).
-#[rustler::nif]
-fn stream_type_name(res: ResourceArc<PyObj>) -> Option<String> {
-    res.inner.stream.as_ref().map(|s| s.type_name.clone())
-}
-
 /// The StreamRef behind a wire id, while the stream is alive on this node and belongs to
 /// `session`.
 #[rustler::nif]
