@@ -16,7 +16,6 @@ use pyo3::prelude::*;
 use rustler::env::SavedTerm;
 use rustler::{Atom, Encoder, Env, LocalPid, Monitor, OwnedEnv, ResourceArc, Term, TermType};
 
-use crate::atoms::large;
 use crate::{ops, session};
 use snakebridge_core::interrupt::{self, Job};
 use snakebridge_core::pool::{self, Pool};
@@ -264,7 +263,9 @@ pub fn queue<'a>(
     res.encode(env)
 }
 
-fn routed<'a>(
+/// Queues an operation on the pool its route names; returns the job, or `{:error,
+/// reason}` (a released session).
+pub fn submit<'a>(
     env: Env<'a>,
     tag: Term<'a>,
     op: Atom,
@@ -316,35 +317,10 @@ pub fn configure_pools(
     true
 }
 
-/// Queues an operation for a pool thread (see `SnakeBridge.Executor`). Returns the job,
-/// `:large` when the request is too large to copy here (then `submit_large` does it on a
-/// dirty scheduler), or `{:error, reason}` (a released session).
-// (A NIF argument named `args` breaks rustler's macro: hence `request`.)
-pub fn submit<'a>(
-    env: Env<'a>,
-    tag: Term<'a>,
-    op: Atom,
-    request: Term<'a>,
-    route: Term<'a>,
-    timeout_ms: Option<u64>,
-) -> Term<'a> {
+/// Whether `request` is small enough to copy on a normal scheduler (a few µs).
+pub fn is_small(request: Term<'_>) -> bool {
     let mut budget = SMALL;
-    if !small(request, &mut budget) {
-        return large().encode(env);
-    }
-    routed(env, tag, op, request, route, timeout_ms)
-}
-
-/// `submit` for a large request: the copy runs on a dirty CPU scheduler.
-pub fn submit_large<'a>(
-    env: Env<'a>,
-    tag: Term<'a>,
-    op: Atom,
-    request: Term<'a>,
-    route: Term<'a>,
-    timeout_ms: Option<u64>,
-) -> Term<'a> {
-    routed(env, tag, op, request, route, timeout_ms)
+    small(request, &mut budget)
 }
 
 /// Stops a job (the caller timed out); no answer of it is sent after this returns.

@@ -1,6 +1,8 @@
 //! Queueing an operation for a pool thread, and stopping it (see `SnakeBridge.Executor`).
 
-use rustler::{Atom, Env, ResourceArc, Term};
+use rustler::{Atom, Encoder, Env, ResourceArc, Term};
+
+use crate::atoms::large;
 
 use crate::job::{self, JobRes};
 
@@ -16,6 +18,9 @@ fn submit<'a>(
     route: Term<'a>,
     timeout_ms: Option<u64>,
 ) -> Term<'a> {
+    if !job::is_small(request) {
+        return large().encode(env);
+    }
     job::submit(env, tag, op, request, route, timeout_ms)
 }
 
@@ -29,7 +34,7 @@ fn submit_large<'a>(
     route: Term<'a>,
     timeout_ms: Option<u64>,
 ) -> Term<'a> {
-    job::submit_large(env, tag, op, request, route, timeout_ms)
+    job::submit(env, tag, op, request, route, timeout_ms)
 }
 
 /// Stops a job (the caller timed out); no answer of it is sent after this returns.
