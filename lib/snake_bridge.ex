@@ -28,8 +28,9 @@ defmodule SnakeBridge do
   Keyword `opts` are Python keyword arguments, except `__runtime__: [...]` (see
   `SnakeBridge.Runtime`). `function` may be a dotted path (`"datetime.now"`).
 
-  Returns `{:ok, value}` or `{:error, reason}`: a `SnakeBridge.PythonError`, a
-  `SnakeBridge.ConversionError` (Python was not called), or `:timeout`.
+  Returns `{:ok, value}` or `{:error, reason}` (see `t:SnakeBridge.Error.reason/0`): a
+  `SnakeBridge.PythonError`, a `SnakeBridge.ConversionError` (Python was not called),
+  `:timeout`, or `:released` (a ref of a released session was passed).
 
       iex> SnakeBridge.call("operator", "add", [1, 2])
       {:ok, 3}
@@ -38,7 +39,8 @@ defmodule SnakeBridge do
       iex> {:error, %SnakeBridge.ConversionError{path: [{:arg, 0}]}} =
       ...>   SnakeBridge.call("builtins", "len", [self()])
   """
-  @spec call(module_name(), String.t(), list(), keyword()) :: {:ok, term()} | {:error, term()}
+  @spec call(module_name(), String.t(), list(), keyword()) ::
+          {:ok, term()} | {:error, SnakeBridge.Error.reason()}
   def call(module, function, args \\ [], opts \\ [])
 
   def call(module, function, args, opts)
@@ -65,7 +67,7 @@ defmodule SnakeBridge do
   def call!(module, function, args \\ [], opts \\ []) do
     case call(module, function, args, opts) do
       {:ok, value} -> value
-      {:error, reason} -> raise Runtime.exception(reason)
+      {:error, reason} -> raise SnakeBridge.Error.to_exception(reason)
     end
   end
 
@@ -92,7 +94,7 @@ defmodule SnakeBridge do
       [0, 1, 2]
   """
   @spec stream(module_name(), String.t(), list(), keyword(), (term() -> :ok | :halt)) ::
-          :ok | {:error, term()}
+          :ok | {:error, SnakeBridge.Error.reason()}
   def stream(module, function, args, opts, callback)
       when is_binary(module) and is_binary(function) and is_list(args) and is_list(opts) and
              is_function(callback, 1) do

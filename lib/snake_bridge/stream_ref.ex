@@ -78,7 +78,7 @@ defmodule SnakeBridge.StreamRef do
   Returns `{:ok, stream_ref}`, or `{:error, reason}`: `:unknown_stream` when no live
   stream of that session has the id, `{:unsupported_schema, v}`, or `:not_a_stream_ref`.
   """
-  @spec from_wire_format(map()) :: {:ok, t()} | {:error, term()}
+  @spec from_wire_format(map()) :: {:ok, t()} | {:error, SnakeBridge.Error.reason()}
   def from_wire_format(%{"__type__" => "stream_ref", "__schema__" => 1, "id" => id} = wire)
       when is_binary(id) do
     case Map.get(wire, "session_id", "default") do
@@ -143,7 +143,7 @@ defmodule SnakeBridge.StreamRef do
       case run(:next_batch, {ref.resource, 0}, ref) do
         {:ok, items} -> step(items, ref, {:cont, acc}, fun)
         {:error, :stop_iteration} -> {:done, acc}
-        {:error, reason} -> raise Runtime.exception(elem(Runtime.result({:error, reason}), 1))
+        {:error, reason} -> Runtime.raise_error!({:error, reason})
       end
     end
 
