@@ -78,7 +78,9 @@ defmodule SnakeBridge do
   A generator, iterator or async generator is iterated; any other result is one chunk.
   `callback` returns `:ok` to go on or `:halt` to stop early (the producer is stopped
   and its generator closed, so its `finally` runs). An exception raised by the
-  callback stops the producer first and is then re-raised here.
+  callback stops the producer first and is then re-raised here; any other return value
+  (`nil`, `{:ok, x}`, ...) is a bug in the callback: the producer is stopped likewise and
+  an `ArgumentError` is raised.
 
   Items travel in batches (up to `stream_chunk` items per message, 1024 by default,
   sent sooner when the producer is slow), with at most `stream_window` batches (8)

@@ -19,7 +19,13 @@ defmodule SnakeBridge.StreamCallbackTest do
   defp collect(module, function, args, opts \\ []) do
     me = self()
     tag = make_ref()
-    result = SnakeBridge.stream(module, function, args, opts, &send(me, {tag, &1}))
+
+    result =
+      SnakeBridge.stream(module, function, args, opts, fn item ->
+        send(me, {tag, item})
+        :ok
+      end)
+
     {result, drain(tag, [])}
   end
 
@@ -321,6 +327,31 @@ defmodule SnakeBridge.StreamCallbackTest do
     Process.sleep(50)
     assert get("produced") == produced
     assert {:messages, []} = Process.info(self(), :messages)
+  end
+
+  test "a callback returning anything but :ok or :halt stops the producer and raises" do
+    # The first item of a batch and a later one take different paths: both are checked.
+    for {bad_at, bad} <- [{0, nil}, {5, {:ok, 5}}, {2_000, true}] do
+      SnakeBridge.call!("sb_streaming", "reset")
+      me = self()
+
+      error =
+        assert_raise ArgumentError, fn ->
+          SnakeBridge.stream("sb_streaming", "produce", [], [], fn x ->
+            send(me, {:item, x})
+            if x == bad_at, do: bad, else: :ok
+          end)
+        end
+
+      assert error.message ==
+               "SnakeBridge.stream/5: the callback must return :ok or :halt, got: " <>
+                 inspect(bad)
+
+      # Stopped before the raise: its finally ran, and no item after the bad one came.
+      assert get("finally") == 1
+      for x <- 0..bad_at, do: assert_received({:item, ^x})
+      assert {:messages, []} = Process.info(self(), :messages)
+    end
   end
 
   test "an unconvertible argument is an error and Python is not called" do
