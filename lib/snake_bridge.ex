@@ -15,6 +15,57 @@ defmodule SnakeBridge do
       iex> {:ok, counter} = SnakeBridge.call("itertools", "count", [1])
       iex> Enum.take(counter, 3)
       [1, 2, 3]
+
+  ## The public API
+
+  Calling:
+
+    * `call/4`, `call!/4` - `module.function(*args, **kwargs)`; the value, or why not.
+    * `SnakeBridge.Runtime` - the `__runtime__:` options every call takes (timeouts,
+      profiles, session, `stream_batch`, stream flow control).
+
+  Refs (Python objects with no Elixir value):
+
+    * `SnakeBridge.Ref.getattr/2`, `SnakeBridge.Ref.method/4`, `SnakeBridge.Ref.repr/1` -
+      an attribute, a method call, `repr()`; an iterable Ref is `Enumerable`.
+
+  Streams (Python iterators, generators, async generators):
+
+    * `SnakeBridge.StreamRef` - a lazy, stateful `Enumerable`;
+      `SnakeBridge.StreamRef.next/2` and `SnakeBridge.StreamRef.next_batch/3` step it
+      (also `SnakeBridge.Runtime.stream_next/2` and `SnakeBridge.Runtime.stream_next_batch/3`),
+      `SnakeBridge.StreamRef.exhausted?/1` asks whether it ended.
+    * `stream/5` - runs a producer on a library thread and calls back with every item,
+      with backpressure, `:halt` and a timeout.
+
+  Sessions:
+
+    * `SnakeBridge.Session.start/1`, `SnakeBridge.Session.release/1` - a group of refs
+      and streams released at once, optionally bound to one OS thread.
+    * `SnakeBridge.Session.with_session/2`, `SnakeBridge.Session.current/0` - the session
+      of the calls a process makes.
+
+  Runtime and configuration:
+
+    * `SnakeBridge.Runtime.resolve_timeout/3` - the timeout a call gets, by precedence.
+    * `SnakeBridge.Runtime.reload_config/0` - reads `config :snakebridge` again.
+    * `SnakeBridge.Runtime.thread_stats/0` - what the library's threads are doing.
+
+  Wire format:
+
+    * `SnakeBridge.StreamRef.to_wire_format/1`, `SnakeBridge.StreamRef.from_wire_format/1`
+      - a stream as a JSON-ready map, and back while it lives.
+    * `SnakeBridge.Wire.encode/1`, `SnakeBridge.Wire.decode/1` - that map as JSON.
+
+  Errors:
+
+    * `t:SnakeBridge.Error.reason/0` - every `{:error, reason}` the library returns.
+    * `SnakeBridge.Error.to_exception/1` - the exception a `!` function raises for a reason.
+    * `SnakeBridge.PythonError`, `SnakeBridge.ConversionError`, `SnakeBridge.Error` - the
+      exceptions.
+
+  Bad arguments (a wrong type, an unknown `__runtime__` option) raise `ArgumentError`
+  before Python runs. Every other module under `lib/` is internal (`@moduledoc false`).
   """
 
   alias SnakeBridge.Runtime
