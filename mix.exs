@@ -129,7 +129,7 @@ defmodule SnakeBridge.MixProject do
   # The README's two commands: `mix demo` and `mix test.all`.
   defp aliases do
     [
-      demo: ["run -e SnakeBridge.Demo.run()"],
+      demo: ["run demo/demo.exs"],
       "test.all": ["test", &cargo_test/1]
     ]
   end

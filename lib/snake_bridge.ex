@@ -15,6 +15,57 @@ defmodule SnakeBridge do
       iex> {:ok, counter} = SnakeBridge.call("itertools", "count", [1])
       iex> Enum.take(counter, 3)
       [1, 2, 3]
+
+  ## The public API
+
+  Calling:
+
+    * `call/4`, `call!/4` - `module.function(*args, **kwargs)`; the value, or why not.
+    * `SnakeBridge.Runtime` - the `__runtime__:` options every call takes (timeouts,
+      profiles, session, `stream_batch`, stream flow control).
+
+  Refs (Python objects with no Elixir value):
+
+    * `SnakeBridge.Ref.getattr/2`, `SnakeBridge.Ref.method/4`, `SnakeBridge.Ref.repr/1` -
+      an attribute, a method call, `repr()`; an iterable Ref is `Enumerable`.
+
+  Streams (Python iterators, generators, async generators):
+
+    * `SnakeBridge.StreamRef` - a lazy, stateful `Enumerable`;
+      `SnakeBridge.StreamRef.next/2` and `SnakeBridge.StreamRef.next_batch/3` step it
+      (also `SnakeBridge.Runtime.stream_next/2` and `SnakeBridge.Runtime.stream_next_batch/3`),
+      `SnakeBridge.StreamRef.exhausted?/1` asks whether it ended.
+    * `stream/5` - runs a producer on a library thread and calls back with every item,
+      with backpressure, `:halt` and a timeout.
+
+  Sessions:
+
+    * `SnakeBridge.Session.start/1`, `SnakeBridge.Session.release/1` - a group of refs
+      and streams released at once, optionally bound to one OS thread.
+    * `SnakeBridge.Session.with_session/2`, `SnakeBridge.Session.current/0` - the session
+      of the calls a process makes.
+
+  Runtime and configuration:
+
+    * `SnakeBridge.Runtime.resolve_timeout/3` - the timeout a call gets, by precedence.
+    * `SnakeBridge.Runtime.reload_config/0` - reads `config :snakebridge` again.
+    * `SnakeBridge.Runtime.thread_stats/0` - what the library's threads are doing.
+
+  Wire format:
+
+    * `SnakeBridge.StreamRef.to_wire_format/1`, `SnakeBridge.StreamRef.from_wire_format/1`
+      - a stream as a JSON-ready map, and back while it lives.
+    * `SnakeBridge.Wire.encode/1`, `SnakeBridge.Wire.decode/1` - that map as JSON.
+
+  Errors:
+
+    * `t:SnakeBridge.Error.reason/0` - every `{:error, reason}` the library returns.
+    * `SnakeBridge.Error.to_exception/1` - the exception a `!` function raises for a reason.
+    * `SnakeBridge.PythonError`, `SnakeBridge.ConversionError`, `SnakeBridge.Error` - the
+      exceptions.
+
+  Bad arguments (a wrong type, an unknown `__runtime__` option) raise `ArgumentError`
+  before Python runs. Every other module under `lib/` is internal (`@moduledoc false`).
   """
 
   alias SnakeBridge.Runtime
@@ -28,8 +79,9 @@ defmodule SnakeBridge do
   Keyword `opts` are Python keyword arguments, except `__runtime__: [...]` (see
   `SnakeBridge.Runtime`). `function` may be a dotted path (`"datetime.now"`).
 
-  Returns `{:ok, value}` or `{:error, reason}`: a `SnakeBridge.PythonError`, a
-  `SnakeBridge.ConversionError` (Python was not called), or `:timeout`.
+  Returns `{:ok, value}` or `{:error, reason}` (see `t:SnakeBridge.Error.reason/0`): a
+  `SnakeBridge.PythonError`, a `SnakeBridge.ConversionError` (Python was not called),
+  `:timeout`, or `:released` (a ref of a released session was passed).
 
       iex> SnakeBridge.call("operator", "add", [1, 2])
       {:ok, 3}
@@ -38,7 +90,8 @@ defmodule SnakeBridge do
       iex> {:error, %SnakeBridge.ConversionError{path: [{:arg, 0}]}} =
       ...>   SnakeBridge.call("builtins", "len", [self()])
   """
-  @spec call(module_name(), String.t(), list(), keyword()) :: {:ok, term()} | {:error, term()}
+  @spec call(module_name(), String.t(), list(), keyword()) ::
+          {:ok, term()} | {:error, SnakeBridge.Error.reason()}
   def call(module, function, args \\ [], opts \\ [])
 
   def call(module, function, args, opts)
@@ -65,7 +118,7 @@ defmodule SnakeBridge do
   def call!(module, function, args \\ [], opts \\ []) do
     case call(module, function, args, opts) do
       {:ok, value} -> value
-      {:error, reason} -> raise Runtime.exception(reason)
+      {:error, reason} -> raise SnakeBridge.Error.to_exception(reason)
     end
   end
 
@@ -76,7 +129,9 @@ defmodule SnakeBridge do
   A generator, iterator or async generator is iterated; any other result is one chunk.
   `callback` returns `:ok` to go on or `:halt` to stop early (the producer is stopped
   and its generator closed, so its `finally` runs). An exception raised by the
-  callback stops the producer first and is then re-raised here.
+  callback stops the producer first and is then re-raised here; any other return value
+  (`nil`, `{:ok, x}`, ...) is a bug in the callback: the producer is stopped likewise and
+  an `ArgumentError` is raised.
 
   Items travel in batches (up to `stream_chunk` items per message, 1024 by default,
   sent sooner when the producer is slow), with at most `stream_window` batches (8)
@@ -92,7 +147,7 @@ defmodule SnakeBridge do
       [0, 1, 2]
   """
   @spec stream(module_name(), String.t(), list(), keyword(), (term() -> :ok | :halt)) ::
-          :ok | {:error, term()}
+          :ok | {:error, SnakeBridge.Error.reason()}
   def stream(module, function, args, opts, callback)
       when is_binary(module) and is_binary(function) and is_list(args) and is_list(opts) and
              is_function(callback, 1) do

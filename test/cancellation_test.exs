@@ -75,6 +75,7 @@ defmodule SnakeBridge.CancellationTest do
     end)
   end
 
+  @tag :timing
   test "a timeout swallowed by `except BaseException` in a loop is raised again" do
     # Half of each round runs inside the try: a single interrupt is swallowed in about
     # half of the runs (and the loop then runs its full 10 s); raised again every 10 ms,
@@ -94,6 +95,7 @@ defmodule SnakeBridge.CancellationTest do
 
   # (Here, not async: a job still queued at its deadline never starts, and other test
   # modules running at once could keep every thread busy.)
+  @tag :timing
   test "a deadline that passes inside a C call is not carried over to the next item" do
     {:ok, s} = SnakeBridge.call("sb_robust", "sleeping_iter", [3, 0.04])
     # time.sleep cannot be interrupted: the item arrives late (within the 100 ms the

@@ -3,7 +3,13 @@ defmodule SnakeBridge.DependencyAppTest do
   # Python with plain `mix compile` / `mix run`, nothing else set.
   use ExUnit.Case, async: true
 
-  @snakebridge Path.expand("..", __DIR__)
+  import SnakeBridge.TestHelpers, only: [tmp_dir!: 1]
+
+  @root Path.expand("..", __DIR__)
+  # What a checkout holds, plus the built NIF and cargo's cache (so the rebuild below
+  # compiles only our crate). The test works on this copy: it touches a Rust source and
+  # rebuilds priv/native, which must not happen to the library other tests are using.
+  @copied ~w(mix.exs Cargo.toml Cargo.lock lib native rust_tests priv target)
 
   # Everything a `mix test` run exports that would leak into the child Mix project.
   @env [
@@ -21,8 +27,17 @@ defmodule SnakeBridge.DependencyAppTest do
 
   @tag timeout: 300_000
   test "a throwaway app with {:snakebridge, path: ...} compiles and calls Python" do
-    dir = Path.join(System.tmp_dir!(), "sb_dep_app_#{System.unique_integer([:positive])}")
-    on_exit(fn -> File.rm_rf(dir) end)
+    snakebridge = Path.join(tmp_dir!("sb_dep_lib"), "snakebridge")
+    File.mkdir_p!(snakebridge)
+    # cp -a keeps modification times: the copied NIF is not older than its sources.
+    {out, 0} =
+      System.cmd("cp", ["-a" | Enum.map(@copied, &Path.join(@root, &1))] ++ [snakebridge],
+        stderr_to_stdout: true
+      )
+
+    assert out == ""
+
+    dir = tmp_dir!("sb_dep_app")
     File.mkdir_p!(Path.join(dir, "lib"))
 
     File.write!(Path.join(dir, "mix.exs"), """
@@ -35,7 +50,7 @@ defmodule SnakeBridge.DependencyAppTest do
 
       def application, do: [extra_applications: [:logger]]
 
-      defp deps, do: [{:snakebridge, path: #{inspect(@snakebridge)}}]
+      defp deps, do: [{:snakebridge, path: #{inspect(snakebridge)}}]
     end
     """)
 
@@ -85,7 +100,7 @@ defmodule SnakeBridge.DependencyAppTest do
     assert out =~ "SnakeBridge could not run Python", out
 
     # A change to a Rust source needs cargo; without it, one sentence again.
-    File.touch!(Path.join(@snakebridge, "native/snakebridge_nif/src/lib.rs"))
+    File.touch!(Path.join(snakebridge, "native/snakebridge_nif/src/lib.rs"))
     python = SnakeBridge.Native.build_python()
 
     no_cargo =

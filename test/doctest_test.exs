@@ -7,4 +7,5 @@ defmodule SnakeBridge.DoctestTest do
   doctest SnakeBridge.StreamRef
   doctest SnakeBridge.Wire
   doctest SnakeBridge.Session
+  doctest SnakeBridge.Error
 end

@@ -82,8 +82,9 @@ defmodule SnakeBridge.GcTest do
   test "objects stay alive while some process holds their Ref" do
     tag = new_tag()
     refs = SnakeBridge.call!(@lib, "make_probes", [tag, 100])
+    # A release the collection queued wrongly would have run once the queue is empty.
     :erlang.garbage_collect()
-    Process.sleep(100)
+    assert eventually(&release_queue_empty?/0)
     assert live(tag) == 100
 
     # A copy sent to another process keeps its object alive after the sender drops it.
@@ -96,7 +97,7 @@ defmodule SnakeBridge.GcTest do
 
     assert_receive {:ref, kept}
     assert eventually(fn -> live(tag <> ":sent") == 1 end)
-    Process.sleep(100)
+    assert eventually(&release_queue_empty?/0)
     assert live(tag <> ":sent") == 1
     assert Ref.getattr(kept, "value") == {:ok, 0}
 

@@ -101,40 +101,39 @@ defmodule SnakeBridge.RobustnessTest do
     assert SnakeBridge.Native.stream_next_ready(it.resource) == {:ok, 2}
   end
 
+  # The generator counts the steps begun: once it says 1, the other process is inside
+  # next(), holding the stream (this module is async: thread counts are not ours alone).
+  defp inside_step?(t), do: SnakeBridge.call!("sb_robust", "steps", [t]) == 1
+
+  @tag :timing
   test "a stream_next timeout covers waiting for a stream another process is inside" do
-    {:ok, s} = SnakeBridge.call("sb_robust", "slow_gen", [2, 2.0])
-    me = self()
+    t = "inside-#{System.unique_integer([:positive])}"
+    {:ok, s} = SnakeBridge.call("sb_robust", "slow_gen", [2, 3.0, t])
+    spawn(fn -> Runtime.stream_next(s) end)
 
-    spawn(fn ->
-      send(me, :inside)
-      Runtime.stream_next(s)
-    end)
-
-    assert_receive :inside
-    assert eventually(fn -> Runtime.thread_stats().calls.busy >= 1 end)
+    assert eventually(fn -> inside_step?(t) end)
     {us, result} = :timer.tc(fn -> Runtime.stream_next(s, timeout: 100) end)
     assert result == {:error, :timeout}
+    # Waiting for the other step would take 3 s; the margin is for a loaded machine.
     assert us < 1_500_000, "waited #{div(us, 1000)} ms for a 100 ms timeout"
   end
 
+  @tag :timing
   test "a call's timeout covers waiting for a stream argument another process iterates" do
-    {:ok, s} = SnakeBridge.call("sb_robust", "slow_gen", [2, 1.0])
+    t = "arg-#{System.unique_integer([:positive])}"
+    {:ok, s} = SnakeBridge.call("sb_robust", "slow_gen", [2, 3.0, t])
     me = self()
+    spawn(fn -> send(me, {:item, Runtime.stream_next(s)}) end)
 
-    spawn(fn ->
-      send(me, :started)
-      send(me, {:item, Runtime.stream_next(s)})
-    end)
-
-    assert_receive :started
-    Process.sleep(50)
+    assert eventually(fn -> inside_step?(t) end)
     t0 = System.monotonic_time(:millisecond)
 
     assert SnakeBridge.call("builtins", "list", [s], __runtime__: [timeout: 100]) ==
              {:error, :timeout}
 
-    assert System.monotonic_time(:millisecond) - t0 < 600
-    assert_receive {:item, {:ok, 0}}, 2_000
+    # Waiting for the other step would take 3 s; the margin is for a loaded machine.
+    assert System.monotonic_time(:millisecond) - t0 < 1_500
+    assert_receive {:item, {:ok, 0}}, 10_000
   end
 
   test "a huge timeout means no deadline" do
@@ -148,11 +147,20 @@ defmodule SnakeBridge.RobustnessTest do
     key = "gen-#{System.unique_integer([:positive])}"
     SnakeBridge.call!("sb_robust", "keep", [key, gen])
 
-    # Another process gets its own handle on the same generator, then dies.
-    task = Task.async(fn -> match?({:ok, _}, SnakeBridge.call("sb_robust", "kept", [key])) end)
-    assert Task.await(task)
-    :erlang.garbage_collect()
-    Process.sleep(100)
+    # Another process gets its own handle on the same generator and drops it: its
+    # garbage collection runs the handle's destructor (queuing any release) before it
+    # says so.
+    me = self()
+
+    spawn(fn ->
+      assert match?({:ok, _}, SnakeBridge.call("sb_robust", "kept", [key]))
+      :erlang.garbage_collect()
+      send(me, :collected)
+    end)
+
+    assert_receive :collected, 5_000
+    # Every queued release has run (no other module can hold the queue busy for long).
+    assert eventually(fn -> elem(SnakeBridge.Native.stats(), 1) == 0 end)
 
     assert Runtime.stream_next(gen) == {:ok, 1}
   end

@@ -92,11 +92,12 @@ defmodule SnakeBridge.StreamConcurrencyTest do
 
     workers = for _ <- 1..5, do: Task.async(fn -> drain(ref) end)
 
-    Process.sleep(50)
+    # Killed once it is iterating (it has had an item), wherever it is then.
+    assert_receive {:victim_item, first}, 5_000
     Process.exit(victim, :kill)
 
     results = Task.await_many(workers, 60_000)
-    victim_items = collect_victim_items([])
+    victim_items = collect_victim_items([first])
 
     worker_items =
       Enum.flat_map(results, fn

@@ -37,7 +37,8 @@ defmodule SnakeBridge.Ref do
       iex> SnakeBridge.Ref.getattr(ref, "denominator")
       {:ok, 4}
   """
-  @spec getattr(t() | StreamRef.t(), String.t()) :: {:ok, term()} | {:error, term()}
+  @spec getattr(t() | StreamRef.t(), String.t()) ::
+          {:ok, term()} | {:error, SnakeBridge.Error.reason()}
   def getattr(ref, name) when is_struct(ref, __MODULE__) or is_struct(ref, StreamRef) do
     if is_binary(name),
       do: do_getattr(ref, name),
@@ -69,7 +70,7 @@ defmodule SnakeBridge.Ref do
       {:ok, "2024-01-01"}
   """
   @spec method(t() | StreamRef.t(), String.t(), list(), keyword()) ::
-          {:ok, term()} | {:error, term()}
+          {:ok, term()} | {:error, SnakeBridge.Error.reason()}
   def method(ref, name, args \\ [], opts \\ [])
 
   def method(ref, name, args, opts)
@@ -99,7 +100,7 @@ defmodule SnakeBridge.Ref do
   def repr(%__MODULE__{} = ref) do
     case Executor.run(:repr, {ref.resource}, ref.session_id, nil) do
       {:ok, text} -> text
-      {:error, reason} -> raise Runtime.exception(Runtime.result({:error, reason}) |> elem(1))
+      {:error, reason} -> Runtime.raise_error!({:error, reason})
     end
   end
 
@@ -129,7 +130,7 @@ defmodule SnakeBridge.Ref do
     def reduce(ref, acc, fun) do
       case Executor.run(:iter, {ref.resource}, ref.session_id, nil) do
         {:ok, stream} -> Enumerable.reduce(stream, acc, fun)
-        {:error, reason} -> raise Runtime.exception(elem(Runtime.result({:error, reason}), 1))
+        {:error, reason} -> Runtime.raise_error!({:error, reason})
       end
     end
 

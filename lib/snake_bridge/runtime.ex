@@ -54,7 +54,8 @@ defmodule SnakeBridge.Runtime do
       iex> SnakeBridge.Runtime.stream_next(it)
       {:error, :stop_iteration}
   """
-  @spec stream_next(StreamRef.t(), keyword()) :: {:ok, term()} | {:error, term()}
+  @spec stream_next(StreamRef.t(), keyword()) ::
+          {:ok, term()} | {:error, SnakeBridge.Error.reason()}
   def stream_next(stream_ref, opts \\ [])
 
   def stream_next(%StreamRef{resource: res, batch: batch} = ref, opts) when batch > 1 do
@@ -89,7 +90,7 @@ defmodule SnakeBridge.Runtime do
       {:error, :stop_iteration}
   """
   @spec stream_next_batch(StreamRef.t(), pos_integer(), keyword()) ::
-          {:ok, [term()]} | {:error, term()}
+          {:ok, [term()]} | {:error, SnakeBridge.Error.reason()}
   def stream_next_batch(stream_ref, max, opts \\ [])
 
   def stream_next_batch(%StreamRef{resource: res, session_id: session}, max, opts)
@@ -419,7 +420,11 @@ defmodule SnakeBridge.Runtime do
   defp error(reason), do: reason
 
   @doc false
-  # The exception for an error reason (Enumerable and the bang functions raise).
-  def exception(%{__exception__: true} = e), do: e
-  def exception(reason), do: %SnakeBridge.Error{reason: reason}
+  # Raises for an error as the NIF returned it (Enumerable, repr): the public reason's
+  # exception, made by SnakeBridge.Error.to_exception/1 like every other raise.
+  @spec raise_error!({:error, SnakeBridge.Error.reason()}) :: no_return()
+  def raise_error!({:error, _} = error) do
+    {:error, reason} = result(error)
+    raise SnakeBridge.Error.to_exception(reason)
+  end
 end

@@ -18,11 +18,13 @@ defmodule SnakeBridge.StreamRef do
   `type_name` and `python_module` name the Python type (`"count"`, `"itertools"`);
   `session_id` and `pool_name` come from the call that made it; `exhausted` is true once
   the end was seen when the struct was made (`exhausted?/1` asks now); `batch` is the
-  number of items pulled per step (see `stream_batch` in `SnakeBridge.Runtime`). Errors raised by Python during enumeration raise
-  `SnakeBridge.PythonError`; `SnakeBridge.Runtime.stream_next/2` returns them instead.
+  number of items pulled per step (see `stream_batch` in `SnakeBridge.Runtime`).
+
+  Errors raised by Python during enumeration raise `SnakeBridge.PythonError`; `next/2`
+  and `next_batch/3` return them instead.
   """
 
-  alias SnakeBridge.{Executor, Native}
+  alias SnakeBridge.{Executor, Native, Runtime}
 
   defstruct [
     :ref_id,
@@ -50,6 +52,57 @@ defmodule SnakeBridge.StreamRef do
           exhausted: boolean(),
           batch: pos_integer()
         }
+
+  @doc """
+  The next item: `{:ok, item}`, `{:error, :stop_iteration}` at the end (and on every
+  later call), or `{:error, reason}`. Option `:timeout` (ms) bounds the time Python may
+  take for this item. Same as `SnakeBridge.Runtime.stream_next/2`.
+
+      iex> {:ok, it} = SnakeBridge.call("builtins", "iter", [["a", "b"]])
+      iex> SnakeBridge.StreamRef.next(it)
+      {:ok, "a"}
+      iex> SnakeBridge.StreamRef.next(it, timeout: 1_000)
+      {:ok, "b"}
+      iex> SnakeBridge.StreamRef.next(it)
+      {:error, :stop_iteration}
+  """
+  @spec next(t(), keyword()) :: {:ok, term()} | {:error, SnakeBridge.Error.reason()}
+  def next(stream_ref, opts \\ [])
+
+  def next(%__MODULE__{} = ref, opts) when is_list(opts), do: Runtime.stream_next(ref, opts)
+
+  def next(ref, opts),
+    do: Runtime.bad_args!("SnakeBridge.StreamRef.next/2", stream_ref: ref, opts: opts)
+
+  @doc """
+  Up to `max` items under one GIL acquisition: `{:ok, items}` (1 to `max`),
+  `{:error, :stop_iteration}` at the end, or `{:error, reason}`. Items not asked for are
+  never pulled. Option `:timeout` as in `next/2`. Same as
+  `SnakeBridge.Runtime.stream_next_batch/3`.
+
+      iex> {:ok, it} = SnakeBridge.call("builtins", "iter", [[1, 2, 3]])
+      iex> SnakeBridge.StreamRef.next_batch(it, 2)
+      {:ok, [1, 2]}
+      iex> SnakeBridge.StreamRef.next_batch(it, 2)
+      {:ok, [3]}
+      iex> SnakeBridge.StreamRef.next_batch(it, 2)
+      {:error, :stop_iteration}
+  """
+  @spec next_batch(t(), pos_integer(), keyword()) ::
+          {:ok, [term()]} | {:error, SnakeBridge.Error.reason()}
+  def next_batch(stream_ref, max, opts \\ [])
+
+  def next_batch(%__MODULE__{} = ref, max, opts)
+      when is_integer(max) and max > 0 and is_list(opts),
+      do: Runtime.stream_next_batch(ref, max, opts)
+
+  def next_batch(ref, max, opts),
+    do:
+      Runtime.bad_args!("SnakeBridge.StreamRef.next_batch/3",
+        stream_ref: ref,
+        max: max,
+        opts: opts
+      )
 
   @doc """
   The stream as the seed's wire map (string keys).
@@ -82,7 +135,7 @@ defmodule SnakeBridge.StreamRef do
   Returns `{:ok, stream_ref}`, or `{:error, reason}`: `:unknown_stream` when no live
   stream of that session has the id, `{:unsupported_schema, v}`, or `:not_a_stream_ref`.
   """
-  @spec from_wire_format(map()) :: {:ok, t()} | {:error, term()}
+  @spec from_wire_format(map()) :: {:ok, t()} | {:error, SnakeBridge.Error.reason()}
   def from_wire_format(%{"__type__" => "stream_ref", "__schema__" => 1, "id" => id} = wire)
       when is_binary(id) do
     case Map.get(wire, "session_id", "default") do
@@ -147,7 +200,7 @@ defmodule SnakeBridge.StreamRef do
       case run(:next_batch, {ref.resource, 0}, ref) do
         {:ok, items} -> step(items, ref, {:cont, acc}, fun)
         {:error, :stop_iteration} -> {:done, acc}
-        {:error, reason} -> raise Runtime.exception(elem(Runtime.result({:error, reason}), 1))
+        {:error, reason} -> Runtime.raise_error!({:error, reason})
       end
     end
 

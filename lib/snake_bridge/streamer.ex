@@ -99,12 +99,15 @@ defmodule SnakeBridge.Streamer do
     t0 = System.monotonic_time(:microsecond)
 
     case callback.(item) do
+      :ok ->
+        every = if System.monotonic_time(:microsecond) - t0 > 100, do: 1, else: 64
+        each(rest, callback, deadline, 0, every)
+
       :halt ->
         :halt
 
-      _ ->
-        every = if System.monotonic_time(:microsecond) - t0 > 100, do: 1, else: 64
-        each(rest, callback, deadline, 0, every)
+      other ->
+        bad_return!(other)
     end
   end
 
@@ -116,9 +119,18 @@ defmodule SnakeBridge.Streamer do
 
   defp each([item | rest], callback, deadline, n, every) do
     case callback.(item) do
+      :ok -> each(rest, callback, deadline, n + 1, every)
       :halt -> :halt
-      _ -> each(rest, callback, deadline, n + 1, every)
+      other -> bad_return!(other)
     end
+  end
+
+  # Raised inside apply_each/3, so the producer is stopped before it reaches the caller,
+  # like an exception from the callback itself.
+  defp bad_return!(value) do
+    raise ArgumentError,
+          "SnakeBridge.stream/5: the callback must return :ok or :halt, got: " <>
+            inspect(value, limit: 10)
   end
 
   # Cancel (no message is sent after this but the `:finished` asked for), wait for the

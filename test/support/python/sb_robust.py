@@ -55,12 +55,22 @@ def same(value):
     return value
 
 
-def slow_gen(n, delay):
+_steps = {}
+
+
+def slow_gen(n, delay, tag=None):
+    """Sleeps `delay` before each item; with `tag`, counts the steps begun (tests wait on it)."""
     import time
 
     for i in range(n):
+        if tag is not None:
+            _steps[tag] = _steps.get(tag, 0) + 1
         time.sleep(delay)
         yield i
+
+
+def steps(tag):
+    return _steps.get(tag, 0)
 
 
 def json_nested(depth):
