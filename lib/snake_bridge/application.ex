@@ -8,7 +8,10 @@ defmodule SnakeBridge.Application do
 
     case SnakeBridge.Native.init(executable(), python_paths()) do
       {:ok, _python} ->
-        Supervisor.start_link([], strategy: :one_for_one, name: SnakeBridge.Supervisor)
+        Supervisor.start_link([SnakeBridge.Sink],
+          strategy: :one_for_one,
+          name: SnakeBridge.Supervisor
+        )
 
       {:error, reason} ->
         {:error, {:python_start_failed, reason}}

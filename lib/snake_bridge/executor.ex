@@ -32,13 +32,48 @@ defmodule SnakeBridge.Executor do
         error
 
       job ->
+        # The first wait is here, next to make_ref/0: the compiler's receive
+        # optimisation then skips messages older than the ref (a busy mailbox).
+        started = System.monotonic_time(:millisecond)
+
         receive do
-          {^tag, result} -> result
+          {^tag, result} ->
+            result
+
+          {^tag, :io, device, text} ->
+            write(device, text)
+            await(job, tag, after_ms(timeout), started)
         after
           after_ms(timeout) -> give_up(job, tag)
         end
     end
   end
+
+  # What Python prints comes before the answer, as `{tag, :io, device, text}`; the
+  # deadline stays the one of the call.
+  defp await(job, tag, wait, started) do
+    left =
+      if wait == :infinity,
+        do: :infinity,
+        else: max(wait - (System.monotonic_time(:millisecond) - started), 0)
+
+    receive do
+      {^tag, result} ->
+        result
+
+      {^tag, :io, device, text} ->
+        write(device, text)
+        await(job, tag, wait, started)
+    after
+      left -> give_up(job, tag)
+    end
+  end
+
+  @doc false
+  # Python's stdout goes to the group leader (the caller's: iex, capture_io), its
+  # stderr to :standard_error.
+  def write(:stdout, text), do: IO.write(Process.group_leader(), text)
+  def write(:stderr, text), do: IO.write(:standard_error, text)
 
   # (receive takes at most 2^32 - 1 ms: a longer timeout is no deadline.)
   defp after_ms(timeout) when is_integer(timeout) and timeout < 0xFFFFFFFF - @grace,
@@ -50,13 +85,20 @@ defmodule SnakeBridge.Executor do
   # mailbox is the last.
   defp give_up(job, tag) do
     Native.cancel(job)
+    drain(tag)
+    {:error, :timeout}
+  end
 
+  defp drain(tag) do
     receive do
-      {^tag, _} -> :ok
+      {^tag, :io, device, text} ->
+        write(device, text)
+        drain(tag)
+
+      {^tag, _} ->
+        :ok
     after
       0 -> :ok
     end
-
-    {:error, :timeout}
   end
 end

@@ -25,6 +25,7 @@ defmodule SnakeBridge.Native do
   def noop_attached, do: err()
   def stats, do: err()
   def build_python, do: err()
+  def set_sink(_pid), do: err()
 
   defp err, do: :erlang.nif_error(:nif_not_loaded)
 end

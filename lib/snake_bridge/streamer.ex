@@ -73,6 +73,10 @@ defmodule SnakeBridge.Streamer do
 
       {^tag, :done, result} ->
         normalize(result)
+
+      {^tag, :io, device, text} ->
+        SnakeBridge.Executor.write(device, text)
+        loop(job, tag, callback, deadline)
     after
       remaining(deadline) ->
         if remaining(deadline) == 0 do
@@ -150,8 +154,15 @@ defmodule SnakeBridge.Streamer do
 
   defp flush(tag) do
     receive do
-      {^tag, _, _} -> flush(tag)
-      {^tag, :finished} -> flush(tag)
+      {^tag, :io, device, text} ->
+        SnakeBridge.Executor.write(device, text)
+        flush(tag)
+
+      {^tag, _, _} ->
+        flush(tag)
+
+      {^tag, :finished} ->
+        flush(tag)
     after
       0 -> :ok
     end

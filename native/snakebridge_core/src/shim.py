@@ -124,3 +124,90 @@ def drain():
             n += 1
     except BaseException:
         pass
+
+
+# ---- output: sys.stdout / sys.stderr go to the calling Elixir process
+
+
+class _Output:
+    """A text stream whose writes go to the BEAM (see output.rs): `print` in a call shows
+    in the caller's group leader. `fileno()` is still the process's descriptor, for code
+    that hands it to a child process."""
+
+    encoding = "utf-8"
+    errors = "replace"
+    newlines = None
+    line_buffering = False
+
+    def __init__(self, fd, name, write, flush):
+        self._fd = fd
+        self.name = name
+        self._write = write
+        self._flush = flush
+        self.buffer = _BinaryOutput(self)
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        self._write(self._fd, s)
+        return len(s)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        self._flush(self._fd)
+
+    def fileno(self):
+        return self._fd
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def readable(self):
+        return False
+
+    def seekable(self):
+        return False
+
+    @property
+    def closed(self):
+        return False
+
+    def close(self):
+        pass
+
+    def __repr__(self):
+        return f"<SnakeBridge output {self.name}>"
+
+
+class _BinaryOutput:
+    """`sys.stdout.buffer`: bytes are decoded as UTF-8 (invalid bytes replaced)."""
+
+    def __init__(self, text):
+        self._text = text
+
+    def write(self, b):
+        self._text.write(bytes(b).decode("utf-8", "replace"))
+        return len(b)
+
+    def flush(self):
+        self._text.flush()
+
+    def fileno(self):
+        return self._text.fileno()
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+
+def install_output(native):
+    sys.stdout = _Output(1, "<stdout>", native._write, native._flush)
+    sys.stderr = _Output(2, "<stderr>", native._write, native._flush)

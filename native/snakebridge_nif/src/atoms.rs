@@ -47,4 +47,8 @@ rustler::atoms! {
     chunks,
     done,
     finished,
+    io,
+    stdout,
+    stderr,
+    snakebridge_io,
 }

@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use rustler::env::SavedTerm;
 use rustler::{Atom, Encoder, Env, LocalPid, Monitor, OwnedEnv, ResourceArc, Term, TermType};
 
-use crate::{ops, session};
+use crate::{ops, output, session};
 use snakebridge_core::interrupt::{self, Job};
 use snakebridge_core::pool::{self, Pool};
 
@@ -118,6 +118,18 @@ impl Ctl {
         let (owned, msg) = st.answer.take()?;
         drop(st);
         Some(copy_answer(env, owned, msg))
+    }
+}
+
+impl output::Recipient for Ctl {
+    fn send_live(
+        &self,
+        pid: &LocalPid,
+        msg: &mut OwnedEnv,
+        make: &mut dyn for<'a> FnMut(Env<'a>) -> Term<'a>,
+    ) -> bool {
+        let st = self.state();
+        !st.cancelled && msg.send_and_clear(pid, make).is_ok()
     }
 }
 
@@ -237,11 +249,14 @@ pub fn queue<'a>(
         }
         let (msg, small_answer) = owned.run(|e| {
             let (tag, args): (Term, Term) = request.load(e).decode().expect("saved as a pair");
-            let result = ops::dispatch(py, e, op, args, &job, deadline);
+            let (result, printed) = output::scoped(&pid, e, tag, &*ctl, || {
+                ops::dispatch(py, e, op, args, &job, deadline)
+            });
             // Python forked and this is the child: it must not answer (or go on).
             snakebridge_core::fork::exit_if_child();
             let mut budget = SMALL;
-            let small_answer = small(result, &mut budget);
+            // After output the answer comes as a message too, behind it.
+            let small_answer = !printed && small(result, &mut budget);
             (owned.save((tag, result).encode(e)), small_answer)
         });
         ctl.finish(owned, &pid, msg, small_answer);

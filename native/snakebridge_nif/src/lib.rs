@@ -23,6 +23,8 @@ pub mod job;
 mod nif;
 pub mod objects;
 pub mod ops;
+pub mod output;
+pub mod pymod;
 pub mod session;
 pub mod stream;
 pub mod wire;

@@ -16,6 +16,7 @@ use crate::call;
 use crate::convert::{self, ToTerm};
 use crate::error::Error;
 use crate::objects::Ctx;
+use crate::output;
 use snakebridge_core::interrupt::Job;
 use snakebridge_core::iter::StreamType;
 use snakebridge_core::runtime;
@@ -92,6 +93,18 @@ impl Shared {
         }
         flow.credits -= 1;
         true
+    }
+}
+
+impl output::Recipient for Shared {
+    fn send_live(
+        &self,
+        pid: &LocalPid,
+        msg: &mut OwnedEnv,
+        make: &mut dyn for<'a> FnMut(Env<'a>) -> Term<'a>,
+    ) -> bool {
+        let flow = self.flow();
+        !flow.cancelled && msg.send_and_clear(pid, make).is_ok()
     }
 }
 
@@ -196,7 +209,15 @@ fn run(py: Python<'_>, work: Work) {
     let mut msg_env = OwnedEnv::new();
     // A panic must not end the job silently: the caller gets an error.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let produced = produce(py, &work, &mut msg_env);
+        // What Python prints goes to the consumer, ahead of the chunks after it.
+        let produced = work.env.run(|e| {
+            let tag = work.tag.load(e);
+            let shared: &Shared = &work.shared;
+            output::scoped(&work.pid, e, tag, shared, || {
+                produce(py, &work, &mut msg_env)
+            })
+            .0
+        });
         snakebridge_core::fork::exit_if_child();
         produced
     }))

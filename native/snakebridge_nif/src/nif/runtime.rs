@@ -1,16 +1,25 @@
 //! Starting Python, the pools' settings and counters.
 
-use rustler::{Encoder, Env, Term};
+use rustler::{Encoder, Env, LocalPid, Term};
 use snakebridge_core::{janitor, runtime};
 
 use crate::call::reply;
-use crate::{job, objects};
+use crate::error::Error;
+use crate::{job, objects, output, pymod};
 
 /// Starts Python (on a dirty scheduler: start-up takes ~100 ms).
 #[rustler::nif(schedule = "DirtyIo")]
 fn init(env: Env<'_>, executable: Option<String>, paths: Vec<String>) -> Term<'_> {
-    let started = runtime::init(executable, paths);
+    let started = runtime::init(executable, paths)
+        .and_then(|()| runtime::attach(|py| pymod::install(py).map_err(Error::from))?);
     reply(env, started.map(|()| runtime::BUILD_PYTHON.encode(env)))
+}
+
+/// The process that takes output of threads with no caller (`SnakeBridge.Sink`).
+#[rustler::nif]
+fn set_sink(pid: LocalPid) -> bool {
+    output::set_sink(pid);
+    true
 }
 
 /// The lower limit of any call: an empty NIF on a dirty scheduler (benchmarks).

@@ -1,0 +1,21 @@
+//! The `snakebridge` module Python code can import: how Python reaches the BEAM.
+
+use pyo3::prelude::*;
+use pyo3::types::PyModule;
+
+use crate::output;
+
+/// Makes the module (`sys.modules["snakebridge"]`) and routes Python's output through it.
+pub fn install(py: Python<'_>) -> PyResult<()> {
+    let m = PyModule::new(py, "snakebridge")?;
+    m.add_function(wrap_pyfunction!(output::write, &m)?)?;
+    m.add_function(wrap_pyfunction!(output::flush, &m)?)?;
+    m.setattr(
+        "__doc__",
+        "SnakeBridge: Python embedded in the BEAM. send(pid, value) sends a message.",
+    )?;
+    py.import("sys")?
+        .getattr("modules")?
+        .set_item("snakebridge", &m)?;
+    output::install(py, &m)
+}
