@@ -2,15 +2,39 @@ defmodule SnakeBridge.Sink do
   @moduledoc false
   # Takes what Python threads with no caller produce: output of threads Python code
   # started itself (written to this process's group leader: the node's) and, with
-  # `python_logging: :logger`, log records.
+  # `config :snakebridge, python_logging: :logger`, Python's log records.
 
   use GenServer
 
+  require Logger
+
   def start_link(_), do: GenServer.start_link(__MODULE__, nil, name: __MODULE__)
+
+  @doc false
+  # Applies `config :snakebridge, python_logging: ...` (:logger, or :none to leave
+  # Python's logging alone).
+  def configure_logging do
+    case Application.get_env(:snakebridge, :python_logging, :none) do
+      :logger ->
+        set_logging(true, python_level(Logger.level()))
+
+      none when none in [:none, nil, false] ->
+        set_logging(false, 0)
+
+      other ->
+        raise ArgumentError, "python_logging must be :logger or :none, got: #{inspect(other)}"
+    end
+  end
+
+  defp set_logging(on, level) do
+    {:ok, _} = SnakeBridge.call("snakebridge", "_configure_logging", [on, level])
+    :ok
+  end
 
   @impl true
   def init(nil) do
     true = SnakeBridge.Native.set_sink(self())
+    configure_logging()
     {:ok, nil}
   end
 
@@ -19,4 +43,22 @@ defmodule SnakeBridge.Sink do
     SnakeBridge.Executor.write(device, text)
     {:noreply, state}
   end
+
+  def handle_info({:snakebridge_log, level, name, message}, state) do
+    Logger.log(elixir_level(level), message, python_logger: name)
+    {:noreply, state}
+  end
+
+  # Python's numeric levels (DEBUG 10 ... CRITICAL 50), both ways.
+  defp elixir_level(n) when n >= 50, do: :critical
+  defp elixir_level(n) when n >= 40, do: :error
+  defp elixir_level(n) when n >= 30, do: :warning
+  defp elixir_level(n) when n >= 20, do: :info
+  defp elixir_level(_), do: :debug
+
+  defp python_level(level) when level in [:emergency, :alert, :critical], do: 50
+  defp python_level(:error), do: 40
+  defp python_level(level) when level in [:warning, :warn, :notice], do: 30
+  defp python_level(:info), do: 20
+  defp python_level(_), do: 10
 end

@@ -211,3 +211,35 @@ class _BinaryOutput:
 def install_output(native):
     sys.stdout = _Output(1, "<stdout>", native._write, native._flush)
     sys.stderr = _Output(2, "<stderr>", native._write, native._flush)
+
+
+# ---- logging: records to Elixir's Logger (config :snakebridge, python_logging: :logger)
+
+
+def configure_logging(on, level):
+    """Adds (or removes) the handler that hands `logging` records to the BEAM, and sets
+    the root logger's level (Logger's, mapped by the Elixir side)."""
+    import logging
+
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_snakebridge", False):
+            root.removeHandler(h)
+    if not on:
+        return False
+    native = sys.modules["snakebridge"]
+
+    class BeamHandler(logging.Handler):
+        _snakebridge = True
+
+        def emit(self, record):
+            try:
+                msg = self.format(record)
+            except Exception:
+                self.handleError(record)
+                return
+            native._log(record.levelno, record.name, msg)
+
+    root.addHandler(BeamHandler())
+    root.setLevel(level)
+    return True

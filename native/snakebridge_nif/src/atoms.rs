@@ -51,4 +51,5 @@ rustler::atoms! {
     stdout,
     stderr,
     snakebridge_io,
+    snakebridge_log,
 }

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use pyo3::prelude::*;
 use rustler::{sys, Encoder, Env, LocalPid, OwnedEnv, Term};
 
-use crate::atoms::{io, snakebridge_io, stderr, stdout};
+use crate::atoms::{io, snakebridge_io, snakebridge_log, stderr, stdout};
 
 /// Who gets the messages of a job, and whether it still wants them.
 pub trait Recipient {
@@ -253,6 +253,19 @@ fn write_fd(dev: Device, text: &str) {
         Device::Out => std::io::stdout().write_all(text.as_bytes()),
         Device::Err => std::io::stderr().write_all(text.as_bytes()),
     };
+}
+
+/// A `logging` record, for Logger (see `configure_logging` in shim.py). Dropped when
+/// the application is not running.
+#[pyfunction]
+#[pyo3(name = "_log")]
+pub fn log(level: i32, name: &str, message: &str) {
+    if let Some(pid) = sink() {
+        let mut msg = OwnedEnv::new();
+        let _ = msg.send_and_clear(&pid, |e| {
+            (snakebridge_log(), level, name, message).encode(e)
+        });
+    }
 }
 
 /// Makes `sys.stdout` and `sys.stderr` the library's streams (see shim.py).

@@ -10,6 +10,9 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     let m = PyModule::new(py, "snakebridge")?;
     m.add_function(wrap_pyfunction!(output::write, &m)?)?;
     m.add_function(wrap_pyfunction!(output::flush, &m)?)?;
+    m.add_function(wrap_pyfunction!(output::log, &m)?)?;
+    let shim = snakebridge_core::runtime::shim(py)?;
+    m.setattr("_configure_logging", shim.getattr("configure_logging")?)?;
     m.setattr(
         "__doc__",
         "SnakeBridge: Python embedded in the BEAM. send(pid, value) sends a message.",

@@ -53,3 +53,14 @@ def print_in_thread(text):
     t = threading.Thread(target=print, args=(text,))
     t.start()
     t.join()
+
+
+def log_each_level(name):
+    import logging
+
+    log = logging.getLogger(name)
+    log.debug("debug message")
+    log.info("info message")
+    log.warning("warning message")
+    log.error("error message")
+    log.critical("critical message")
