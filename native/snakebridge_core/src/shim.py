@@ -124,3 +124,73 @@ def drain():
             n += 1
     except BaseException:
         pass
+
+
+# ---- helpers (issue 11): SnakeBridge.eval/3, SnakeBridge.reload/2, Ref.setattr/3.
+# Each is called by one operation of ops.rs (`helper_of`).
+
+
+def setattr_path(obj, path, value):
+    """`obj.a.b = value` for the path "a.b"."""
+    *parents, last = path.split(".")
+    for name in parents:
+        obj = getattr(obj, name)
+    setattr(obj, last, value)
+    return True
+
+
+_eval_count = [0]
+_eval_sources = []
+
+
+def _eval_filename(code):
+    """A name of its own for a snippet, with its source in `linecache`, so tracebacks
+    show its lines; the sources of the last 64 snippets are kept."""
+    import linecache
+
+    _eval_count[0] += 1
+    name = f"<snakebridge.eval:{_eval_count[0]}>"
+    linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+    _eval_sources.append(name)
+    while len(_eval_sources) > 64:
+        linecache.cache.pop(_eval_sources.pop(0), None)
+    return name
+
+
+def eval_code(code, scope):
+    """The value of `code` when it is an expression, else the globals it leaves after
+    running it as statements (without `__builtins__`). `scope` is a fresh dict: the
+    caller's map is never changed."""
+    filename = _eval_filename(code)
+    try:
+        compiled = compile(code, filename, "eval")
+    except SyntaxError:
+        compiled = None
+    if compiled is not None:
+        return eval(compiled, scope)
+    # Compiled outside the `except`: a SyntaxError here is not chained to the first.
+    exec(compile(code, filename, "exec"), scope)
+    scope.pop("__builtins__", None)
+    return scope
+
+
+def reload_module(name):
+    """Imports the module again from its source (importlib.reload), or for the first
+    time. Its cached bytecode is dropped first: an edit made in the same second as the
+    last compile, with the same size, would otherwise look unchanged."""
+    import importlib
+    import os
+
+    importlib.invalidate_caches()
+    module = sys.modules.get(name)
+    if module is None:
+        importlib.import_module(name)
+        return True
+    cached = getattr(module, "__cached__", None)
+    if cached:
+        try:
+            os.remove(cached)
+        except OSError:
+            pass
+    importlib.reload(module)
+    return True
