@@ -297,4 +297,86 @@ defmodule SnakeBridge.HelpersTest do
       end
     end
   end
+
+  describe "enumerating a Ref in batches" do
+    test "every value once, in order, and the right count" do
+      range = SnakeBridge.call!("builtins", "range", [1_000_000])
+      assert Enum.sum(range) == 499_999_500_000
+      assert Enum.reduce(range, 0, fn _, n -> n + 1 end) == 1_000_000
+      assert Enum.to_list(range) == Enum.to_list(0..999_999)
+
+      odd = SnakeBridge.call!("builtins", "range", [1, 5000, 2])
+      assert Enum.to_list(odd) == Enum.to_list(1..4999//2)
+      assert Enum.take(odd, 3) == [1, 3, 5]
+      # each enumeration starts afresh
+      assert Enum.sum(odd) == 6_250_000
+      assert Enum.at(odd, 1000) == 2001
+    end
+
+    test "halting and suspending (zip) work at any batch boundary" do
+      a = SnakeBridge.call!("builtins", "range", [3000])
+      b = SnakeBridge.call!("builtins", "list", [Enum.to_list(3000..1//-1)])
+
+      assert Enum.zip(a, b) |> length() == 3000
+      assert Enum.zip(a, b) |> Enum.take(2) == [{0, 3000}, {1, 2999}]
+      assert Enum.zip(a, b) |> List.last() == {2999, 1}
+
+      for n <- [1, 2, 3, 4, 7, 8, 1023, 1024, 1025, 2047, 2048, 2049] do
+        assert Enum.take(a, n) == Enum.to_list(0..(n - 1))
+      end
+
+      assert Enum.find(a, &(&1 == 2500)) == 2500
+    end
+
+    test "items are pulled ahead at most about twice as many as used" do
+      %{"c" => counted} =
+        SnakeBridge.eval!("""
+        class Counted:
+            produced = 0
+            def __iter__(self):
+                for i in range(10_000):
+                    self.produced += 1
+                    yield i
+        c = Counted()
+        """)
+
+      assert Enum.take(counted, 1) == [0]
+      assert Ref.getattr!(counted, "produced") == 1
+      :ok = Ref.setattr(counted, "produced", 0)
+
+      assert Enum.take(counted, 100) == Enum.to_list(0..99)
+      assert Ref.getattr!(counted, "produced") <= 200
+    end
+
+    test "an object that is its own iterator (a file) is stepped one item at a time" do
+      path = Path.join(tmp_dir!("sb_refiter"), "lines.txt")
+      File.write!(path, Enum.map_join(1..5, &"line #{&1}\n"))
+      file = SnakeBridge.call!("builtins", "open", [path])
+
+      assert Enum.take(file, 2) == ["line 1\n", "line 2\n"]
+      # the file's own position moved by exactly two lines
+      assert Ref.method!(file, "readline") == "line 3\n"
+      assert Enum.to_list(file) == ["line 4\n", "line 5\n"]
+      Ref.method!(file, "close")
+    end
+
+    test "an exception during enumeration raises after the items before it" do
+      %{"boom" => boom} =
+        SnakeBridge.eval!("""
+        class Boom:
+            def __iter__(self):
+                yield from range(5)
+                raise RuntimeError("after five")
+        boom = Boom()
+        """)
+
+      parent = self()
+
+      assert_raise PythonError, ~r/\ARuntimeError: after five/, fn ->
+        Enum.each(boom, &send(parent, {:item, &1}))
+      end
+
+      for i <- 0..4, do: assert_received({:item, ^i})
+    end
+  end
 end

@@ -182,9 +182,32 @@ defmodule SnakeBridge.Ref do
   defimpl Enumerable do
     alias SnakeBridge.{Executor, Runtime}
 
+    # Each enumeration gets a fresh iterator of its own, so items may be pulled ahead:
+    # 1, 2, 4, ... up to @max_batch per hand-off (never more than about twice the
+    # items used). An object that is its own iterator (a file) is shared state: it is
+    # stepped strictly one item at a time, as a StreamRef.
+    @max_batch 1024
+
     def reduce(ref, acc, fun) do
       case Executor.run(:iter, {ref.resource}, ref.session_id, nil) do
-        {:ok, stream} -> Enumerable.reduce(stream, acc, fun)
+        {:ok, {stream, true}} -> Enumerable.reduce(stream, acc, fun)
+        {:ok, {stream, false}} -> step([], stream, 1, acc, fun)
+        {:error, reason} -> Runtime.raise_error!({:error, reason})
+      end
+    end
+
+    defp step(_items, _it, _n, {:halt, acc}, _fun), do: {:halted, acc}
+
+    defp step(items, it, n, {:suspend, acc}, fun),
+      do: {:suspended, acc, &step(items, it, n, &1, fun)}
+
+    defp step([item | rest], it, n, {:cont, acc}, fun),
+      do: step(rest, it, n, fun.(item, acc), fun)
+
+    defp step([], it, n, {:cont, acc}, fun) do
+      case Executor.run(:next_batch, {it.resource, n}, it.session_id, nil) do
+        {:ok, items} -> step(items, it, min(2 * n, @max_batch), {:cont, acc}, fun)
+        {:error, :stop_iteration} -> {:done, acc}
         {:error, reason} -> Runtime.raise_error!({:error, reason})
       end
     end

@@ -206,13 +206,18 @@ fn len_op<'a>(
     })
 }
 
-/// A fresh iterator over a Ref's object (each enumeration of a Ref starts afresh).
+/// A fresh iterator over a Ref's object (each enumeration of a Ref starts afresh), and
+/// whether it is the object itself (a file is its own iterator): then its state is
+/// shared, and it must not be pulled ahead.
 fn iter_op<'a>(py: Python<'_>, env: Env<'a>, res: &ResourceArc<PyObj>) -> Result<Term<'a>, Error> {
-    let it = res.inner.obj(py)?.try_iter()?.into_any();
+    let obj = res.inner.obj(py)?;
+    let it = obj.try_iter()?.into_any();
+    let shared = it.is(&obj);
     let kind = snakebridge_core::iter::detect(&it).unwrap_or(StreamType::Iterator);
     let state = StreamState::new(&it, kind)?;
     let inner = objects::new_object(it.unbind(), res.inner.ctx.clone(), Some(state));
-    Ok(ok_tuple(env, objects::stream_struct(env, inner)))
+    let stream = objects::stream_struct(env, inner);
+    Ok(ok_tuple(env, (stream, shared).encode(env)))
 }
 
 /// Releases a session's refs and streams (on its own thread, when it has one).
