@@ -20,8 +20,7 @@ def type_name(t):
 def describe_exception(e, tb=None):
     tb = tb or e.__traceback__
     # The library's own frame (enter) is not the user's business.
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
+    tb = _skip_library_frames(tb)
     text = "".join(traceback.format_exception(type(e), e, tb))
     return type_name(type(e)), str(e), text
 
@@ -126,8 +125,28 @@ def drain():
         pass
 
 
-# ---- helpers (issue 11): SnakeBridge.eval/3, SnakeBridge.reload/2, Ref.setattr/3.
-# Each is called by one operation of ops.rs (`helper_of`).
+# ---- helpers (issue 11): SnakeBridge.eval/3, SnakeBridge.reload/2, Ref.setattr/3 (each
+# called by one operation of ops.rs, `helper_of`), and the frame filter of
+# describe_exception.
+
+
+def _skip_library_frames(tb):
+    """The traceback from the first frame that is the user's: the shim's own frames are
+    skipped, and asyncio's `run_until_complete` right after them (the shim stepping an
+    async generator)."""
+    after_shim = False
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == __file__:
+            after_shim = True
+        elif not (
+            after_shim
+            and code.co_name == "run_until_complete"
+            and code.co_filename.replace("\\", "/").endswith("asyncio/base_events.py")
+        ):
+            return tb
+        tb = tb.tb_next
+    return tb
 
 
 def setattr_path(obj, path, value):
