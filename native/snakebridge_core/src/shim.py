@@ -125,9 +125,9 @@ def drain():
         pass
 
 
-# ---- helpers (issue 11): SnakeBridge.eval/3, SnakeBridge.reload/2, Ref.setattr/3 (each
-# called by one operation of ops.rs, `helper_of`), and the frame filter of
-# describe_exception.
+# ---- helpers (issue 11): SnakeBridge.eval/3, SnakeBridge.reload/2, Ref.setattr/3, the
+# frame filter of describe_exception, and what the application's stop runs (atexit
+# handlers, child processes). Each is called by one operation of ops.rs (`helper_of`).
 
 
 def _skip_library_frames(tb):
@@ -213,3 +213,70 @@ def reload_module(name):
             pass
     importlib.reload(module)
     return True
+
+
+def run_atexit():
+    """Runs the handlers registered with `atexit` (last registered first) and forgets
+    them, as Python does at exit. An exception in one is printed and the next runs.
+    Returns how many there were."""
+    import atexit
+
+    count = atexit._ncallbacks()
+    atexit._run_exitfuncs()
+    return count
+
+
+def end_children(grace):
+    """Ends the child processes Python started that still run: `multiprocessing`
+    processes (`active_children()`) and `subprocess.Popen` objects still reachable
+    (or kept by `subprocess` after they were dropped). Each gets SIGTERM, then SIGKILL
+    after `grace` seconds. Returns their pids."""
+    import time
+
+    procs = []
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None:
+        for p in mp.active_children():
+            try:
+                p.terminate()
+                procs.append(p)
+            except Exception:
+                pass
+    popens = []
+    sp = sys.modules.get("subprocess")
+    if sp is not None:
+        import gc
+
+        seen = set()
+        found = [o for o in gc.get_objects() if issubclass(type(o), sp.Popen)]
+        for p in found + list(getattr(sp, "_active", None) or []):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            try:
+                if p.poll() is None:
+                    p.terminate()
+                    popens.append(p)
+            except Exception:
+                pass
+    deadline = time.monotonic() + grace
+    for p in procs:
+        try:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(1.0)
+        except Exception:
+            pass
+    for p in popens:
+        try:
+            p.wait(max(0.0, deadline - time.monotonic()))
+        except sp.TimeoutExpired:
+            p.kill()
+            try:
+                p.wait(1.0)
+            except Exception:
+                pass
+        except Exception:
+            pass
+    return [p.pid for p in procs] + [p.pid for p in popens]

@@ -46,6 +46,8 @@ rustler::atoms! {
     setattr,
     eval,
     reload,
+    run_atexit,
+    end_children,
     python,
     chunks,
     done,

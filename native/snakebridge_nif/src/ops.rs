@@ -11,8 +11,8 @@ use rustler::{Atom, Binary, Encoder, Env, ResourceArc, Term};
 
 use crate::atoms::error;
 use crate::atoms::{
-    call, eval, getattr, info, iter, len, next, next_batch, noop, push_front, reload, repr,
-    session_release, set_batch, setattr,
+    call, end_children, eval, getattr, info, iter, len, next, next_batch, noop, push_front, reload,
+    repr, run_atexit, session_release, set_batch, setattr,
 };
 use crate::call::{getattr_path, ok_tuple, target};
 use crate::convert::{self, ToTerm};
@@ -145,10 +145,15 @@ fn call_op<'a>(
 
 /// The shim helper (`# ---- helpers` in shim.py) behind an operation that is not a call.
 fn helper_of(op: Atom) -> Option<&'static str> {
-    [(eval(), "eval_code"), (reload(), "reload_module")]
-        .into_iter()
-        .find(|(a, _)| *a == op)
-        .map(|(_, helper)| helper)
+    [
+        (eval(), "eval_code"),
+        (reload(), "reload_module"),
+        (run_atexit(), "run_atexit"),
+        (end_children(), "end_children"),
+    ]
+    .into_iter()
+    .find(|(a, _)| *a == op)
+    .map(|(_, helper)| helper)
 }
 
 /// `helper(on's object, *argv)` (without `on`: `helper(*argv)`), a function of the shim:
