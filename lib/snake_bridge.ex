@@ -21,13 +21,20 @@ defmodule SnakeBridge do
   Calling:
 
     * `call/4`, `call!/4` - `module.function(*args, **kwargs)`; the value, or why not.
+    * `getattr/3`, `getattr!/3` - a module attribute (`math.pi`, `numpy.__version__`).
+    * `eval/3`, `eval!/3` - a snippet of Python code: an expression's value, or the
+      globals that statements leave.
+    * `reload/2` - imports an edited module again (`importlib.reload`).
     * `SnakeBridge.Runtime` - the `__runtime__:` options every call takes (timeouts,
       profiles, session, `stream_batch`, stream flow control).
 
   Refs (Python objects with no Elixir value):
 
     * `SnakeBridge.Ref.getattr/2`, `SnakeBridge.Ref.method/4`, `SnakeBridge.Ref.repr/1` -
-      an attribute, a method call, `repr()`; an iterable Ref is `Enumerable`.
+      an attribute, a method call, `repr()`; `SnakeBridge.Ref.getattr!/2` and
+      `SnakeBridge.Ref.method!/4` raise instead.
+    * `SnakeBridge.Ref.setattr/3` - sets an attribute.
+    * An iterable Ref is `Enumerable` (a fresh iterator each time, pulled in batches).
 
   Streams (Python iterators, generators, async generators):
 
@@ -62,7 +69,12 @@ defmodule SnakeBridge do
     * `t:SnakeBridge.Error.reason/0` - every `{:error, reason}` the library returns.
     * `SnakeBridge.Error.to_exception/1` - the exception a `!` function raises for a reason.
     * `SnakeBridge.PythonError`, `SnakeBridge.ConversionError`, `SnakeBridge.Error` - the
-      exceptions.
+      exceptions; a `PythonError`'s message includes the Python traceback
+      (`SnakeBridge.PythonError.summary/1` is its first line).
+
+  Lifecycle: when the `:snakebridge` application stops (`Application.stop/1`, the node's
+  shutdown), Python's `atexit` handlers run and the child processes Python started are
+  ended; Python itself is not finalised (see the README, "When the application stops").
 
   Bad arguments (a wrong type, an unknown `__runtime__` option) raise `ArgumentError`
   before Python runs. Every other module under `lib/` is internal (`@moduledoc false`).

@@ -4,7 +4,9 @@ defmodule SnakeBridge.Ref do
 
   Passing a Ref back as an argument gives Python the same object. The object is released
   when the BEAM collects the last copy of the Ref. An iterable Ref is `Enumerable`, and
-  each enumeration starts afresh:
+  each enumeration starts afresh, from an iterator of its own that it steps in batches
+  of 1, 2, 4, ... up to 1024 items per hand-off (never more than about twice the items
+  used); an object that is its own iterator (a file) is stepped one item at a time:
 
       iex> {:ok, range} = SnakeBridge.call("builtins", "range", [10])
       iex> Enum.take(range, 5)
