@@ -21,13 +21,20 @@ defmodule SnakeBridge do
   Calling:
 
     * `call/4`, `call!/4` - `module.function(*args, **kwargs)`; the value, or why not.
+    * `getattr/3`, `getattr!/3` - a module attribute (`math.pi`, `numpy.__version__`).
+    * `eval/3`, `eval!/3` - a snippet of Python code: an expression's value, or the
+      globals that statements leave.
+    * `reload/2` - imports an edited module again (`importlib.reload`).
     * `SnakeBridge.Runtime` - the `__runtime__:` options every call takes (timeouts,
       profiles, session, `stream_batch`, stream flow control).
 
   Refs (Python objects with no Elixir value):
 
     * `SnakeBridge.Ref.getattr/2`, `SnakeBridge.Ref.method/4`, `SnakeBridge.Ref.repr/1` -
-      an attribute, a method call, `repr()`; an iterable Ref is `Enumerable`.
+      an attribute, a method call, `repr()`; `SnakeBridge.Ref.getattr!/2` and
+      `SnakeBridge.Ref.method!/4` raise instead.
+    * `SnakeBridge.Ref.setattr/3` - sets an attribute.
+    * An iterable Ref is `Enumerable` (a fresh iterator each time, pulled in batches).
 
   Streams (Python iterators, generators, async generators):
 
@@ -62,7 +69,12 @@ defmodule SnakeBridge do
     * `t:SnakeBridge.Error.reason/0` - every `{:error, reason}` the library returns.
     * `SnakeBridge.Error.to_exception/1` - the exception a `!` function raises for a reason.
     * `SnakeBridge.PythonError`, `SnakeBridge.ConversionError`, `SnakeBridge.Error` - the
-      exceptions.
+      exceptions; a `PythonError`'s message includes the Python traceback
+      (`SnakeBridge.PythonError.summary/1` is its first line).
+
+  Lifecycle: when the `:snakebridge` application stops (`Application.stop/1`, the node's
+  shutdown), Python's `atexit` handlers run and the child processes Python started are
+  ended; Python itself is not finalised (see the README, "When the application stops").
 
   Bad arguments (a wrong type, an unknown `__runtime__` option) raise `ArgumentError`
   before Python runs. Every other module under `lib/` is internal (`@moduledoc false`).
@@ -121,6 +133,129 @@ defmodule SnakeBridge do
       {:error, reason} -> raise SnakeBridge.Error.to_exception(reason)
     end
   end
+
+  @doc """
+  Reads the attribute `name` of the Python module `module` (a dotted path is followed):
+  a constant, a version string, a class, a submodule.
+
+  `opts` takes only `__runtime__: [...]` (see `SnakeBridge.Runtime`: `timeout`,
+  `session_id`, ...). Returns `{:ok, value}` or `{:error, reason}` (an `AttributeError`
+  or `ModuleNotFoundError` as a `SnakeBridge.PythonError`).
+
+      iex> SnakeBridge.getattr("math", "pi")
+      {:ok, 3.141592653589793}
+      iex> {:ok, {major, _minor, _micro, _level, _serial}} = SnakeBridge.getattr("sys", "version_info")
+      iex> major
+      3
+      iex> SnakeBridge.getattr("os", "path.sep")
+      {:ok, "/"}
+      iex> {:error, %SnakeBridge.PythonError{type: "AttributeError"}} = SnakeBridge.getattr("math", "tau2")
+  """
+  @spec getattr(module_name(), String.t(), keyword()) ::
+          {:ok, term()} | {:error, SnakeBridge.Error.reason()}
+  def getattr(module, name, opts \\ [])
+
+  def getattr(module, name, opts) when is_binary(module) and is_binary(name) do
+    runtime = Runtime.runtime_only!("SnakeBridge.getattr/3", opts)
+
+    Runtime.run_op(:getattr, Runtime.library(module), runtime, fn ctx ->
+      {module, name, ctx}
+    end)
+  end
+
+  def getattr(module, name, opts),
+    do: Runtime.bad_args!("SnakeBridge.getattr/3", module: module, name: name, opts: opts)
+
+  @doc """
+  Like `getattr/3`, but returns the value or raises.
+
+      iex> SnakeBridge.getattr!("string", "digits")
+      "0123456789"
+  """
+  @spec getattr!(module_name(), String.t(), keyword()) :: term()
+  def getattr!(module, name, opts \\ []), do: ok!(getattr(module, name, opts))
+
+  @doc """
+  Runs a snippet of Python code.
+
+  When `code` is one expression, returns its value. Otherwise `code` runs as statements
+  and the result is the globals it leaves: a map of every name (those of `globals` too,
+  without `__builtins__`), converted like any result, so modules, functions and classes
+  are `SnakeBridge.Ref`s.
+
+  `globals` is a map of names (string or atom keys) to values, converted as arguments
+  are; it is copied, never changed. `opts` takes only `__runtime__: [...]`: a `timeout`
+  stops the code like a call's (`while True: pass` included). Tracebacks name the code
+  `<snakebridge.eval:N>` and show its lines.
+
+      iex> SnakeBridge.eval("1 + 2")
+      {:ok, 3}
+      iex> SnakeBridge.eval("x * y", %{x: 6, y: 7})
+      {:ok, 42}
+      iex> SnakeBridge.eval("import math\\nr = math.sqrt(n)", %{"n" => 16})
+      ...> |> then(fn {:ok, globals} -> Map.take(globals, ["n", "r"]) end)
+      %{"n" => 16, "r" => 4.0}
+      iex> {:error, %SnakeBridge.PythonError{type: "NameError"}} = SnakeBridge.eval("undefined_name")
+      iex> SnakeBridge.eval("while True: pass", %{}, __runtime__: [timeout: 50])
+      {:error, :timeout}
+  """
+  @spec eval(String.t(), %{optional(String.t() | atom()) => term()}, keyword()) ::
+          {:ok, term()} | {:error, SnakeBridge.Error.reason()}
+  def eval(code, globals \\ %{}, opts \\ [])
+
+  def eval(code, globals, opts) when is_binary(code) and is_map(globals) do
+    unless Enum.all?(Map.keys(globals), &Runtime.global_name?/1),
+      do: Runtime.bad_args!("SnakeBridge.eval/3", code: code, globals: globals, opts: opts)
+
+    runtime = Runtime.runtime_only!("SnakeBridge.eval/3", opts)
+    scope = Map.new(globals, fn {k, v} -> {if(is_atom(k), do: Atom.to_string(k), else: k), v} end)
+    Runtime.run_op(:eval, "builtins", runtime, fn ctx -> {[code, scope], ctx} end)
+  end
+
+  def eval(code, globals, opts),
+    do: Runtime.bad_args!("SnakeBridge.eval/3", code: code, globals: globals, opts: opts)
+
+  @doc """
+  Like `eval/3`, but returns the value or raises.
+
+      iex> SnakeBridge.eval!("[c.upper() for c in s]", %{s: "ab"})
+      ["A", "B"]
+  """
+  @spec eval!(String.t(), %{optional(String.t() | atom()) => term()}, keyword()) :: term()
+  def eval!(code, globals \\ %{}, opts \\ []), do: ok!(eval(code, globals, opts))
+
+  @doc """
+  Imports the Python module `module` again from its source (`importlib.reload`), or for
+  the first time: after editing a module, the next calls run the new code (the iex
+  edit-reload loop).
+
+  The module object stays the same one (refs to the module see the new functions);
+  objects made before (instances, functions held in refs) keep their old code. The
+  module's cached bytecode is dropped first, so an edit is never missed because it came
+  within the second of the last compile. Returns `:ok`, or `{:error, reason}` (a
+  `SyntaxError` in the edited file, say: the module keeps its old contents then).
+
+      iex> SnakeBridge.reload("json")
+      :ok
+      iex> {:error, %SnakeBridge.PythonError{type: "ModuleNotFoundError"}} = SnakeBridge.reload("no_such_module_sb")
+  """
+  @spec reload(module_name(), keyword()) :: :ok | {:error, SnakeBridge.Error.reason()}
+  def reload(module, opts \\ [])
+
+  def reload(module, opts) when is_binary(module) do
+    runtime = Runtime.runtime_only!("SnakeBridge.reload/2", opts)
+
+    case Runtime.run_op(:reload, Runtime.library(module), runtime, &{[module], &1}) do
+      {:ok, true} -> :ok
+      {:error, _} = error -> error
+    end
+  end
+
+  def reload(module, opts),
+    do: Runtime.bad_args!("SnakeBridge.reload/2", module: module, opts: opts)
+
+  defp ok!({:ok, value}), do: value
+  defp ok!({:error, reason}), do: raise(SnakeBridge.Error.to_exception(reason))
 
   @doc """
   Runs `module.function(*args, **kwargs)` on a library thread and calls `callback` with

@@ -8,4 +8,5 @@ defmodule SnakeBridge.DoctestTest do
   doctest SnakeBridge.Wire
   doctest SnakeBridge.Session
   doctest SnakeBridge.Error
+  doctest SnakeBridge.PythonError
 end

@@ -27,8 +27,61 @@ defmodule SnakeBridge.ErrorsTest do
       assert e.traceback =~ "in fail_with"
       assert e.traceback =~ "sb_foundation.py"
       assert e.traceback =~ "ValueError: bad thing"
-      assert Exception.message(e) == "ValueError: bad thing"
+      assert PythonError.summary(e) == "ValueError: bad thing"
       assert_still_works()
+    end
+
+    test "Exception.message/1: the summary line, then the indented traceback" do
+      {:error, e} = SnakeBridge.call(@lib, "nested_failure", ["deep"])
+      [summary, "" | traceback] = String.split(Exception.message(e), "\n")
+
+      assert summary == "ValueError: deep"
+      assert hd(traceback) == "    Traceback (most recent call last):"
+      assert List.last(traceback) == "    ValueError: deep"
+      # Python's lines, in order, each indented; the source lines shown
+      assert Enum.all?(traceback, &(&1 == "" or String.starts_with?(&1, "    ")))
+      text = Enum.join(traceback, "\n")
+      assert text =~ ~r/in nested_failure\n.*\n.*in inner_helper_frame/s
+      assert text =~ ~s(raise ValueError)
+      # no frame of the library's own Python code
+      refute text =~ "snakebridge_shim"
+    end
+
+    test "Exception.message/1 without Python frames is the summary alone" do
+      {:error, e} = SnakeBridge.call("operator", "truediv", [1, 0])
+      assert e.traceback == "ZeroDivisionError: division by zero\n"
+      assert Exception.message(e) == "ZeroDivisionError: division by zero"
+    end
+
+    test "Exception.message/1 of an exception with no message starts with its type" do
+      {:error, e} = SnakeBridge.eval("raise KeyError")
+      assert PythonError.summary(e) == "KeyError"
+
+      assert Exception.message(e) =~
+               ~r/\AKeyError\n\n    Traceback \(most recent call last\):\n      File "<snakebridge.eval:\d+>", line 1, in <module>\n        raise KeyError\n    KeyError\z/
+    end
+
+    test "tracebacks through generators and async generators hide the library's frames" do
+      %{"gen" => gen, "agen" => agen} =
+        SnakeBridge.eval!("""
+        def gen():
+            yield 1
+            raise LookupError("sync boom")
+
+        async def agen():
+            yield 1
+            raise LookupError("async boom")
+        """)
+
+      for {f, boom} <- [{gen, "sync boom"}, {agen, "async boom"}] do
+        stream = SnakeBridge.Ref.method!(f, "__call__")
+        e = assert_raise PythonError, fn -> Enum.to_list(stream) end
+        message = Exception.message(e)
+        assert message =~ ~r/\ALookupError: #{boom}\n\n    Traceback/
+        assert message =~ "raise LookupError(\"#{boom}\")"
+        refute message =~ "snakebridge_shim"
+        refute message =~ "run_until_complete"
+      end
     end
 
     test "the traceback shows every Python frame" do

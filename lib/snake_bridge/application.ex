@@ -8,13 +8,61 @@ defmodule SnakeBridge.Application do
 
     case SnakeBridge.Native.init(executable(), python_paths()) do
       {:ok, _python} ->
-        Supervisor.start_link([SnakeBridge.Sink],
-          strategy: :one_for_one,
-          name: SnakeBridge.Supervisor
-        )
+        shutdown = shutdown_timeout!()
+
+        with {:ok, pid} <-
+               Supervisor.start_link([SnakeBridge.Sink],
+                 strategy: :one_for_one,
+                 name: SnakeBridge.Supervisor
+               ),
+             do: {:ok, pid, %{shutdown_timeout: shutdown}}
 
       {:error, reason} ->
         {:error, {:python_start_failed, reason}}
+    end
+  end
+
+  # When the application stops (Application.stop/1, or System.stop/0 and the node's
+  # shutdown, which stop every application), Python is not finalised: Py_FinalizeEx
+  # cannot run while the library's threads keep their thread states, and CPython cannot
+  # start again in this OS process afterwards. What Python does at exit that matters
+  # outside this process is done instead, on a library thread, each step bounded:
+  #
+  #   1. the `atexit` handlers run (last registered first) and are forgotten, within
+  #      `shutdown_timeout` ms (5000). Past it the handler running is interrupted (and
+  #      so is each later one still running 10 ms later); one blocked in a C call (such
+  #      as multiprocessing's, waiting for a non-daemonic child) stays blocked until the
+  #      call returns, which step 2 usually brings about;
+  #   2. child processes still running are ended: `multiprocessing.active_children()`
+  #      and reachable `subprocess.Popen` objects get SIGTERM, then SIGKILL after 1 s.
+  #
+  # Not done: threading's exit hooks (concurrent.futures executors are not shut down,
+  # only their processes ended), joining Python threads, flushing or closing anything
+  # not registered with atexit. Python keeps running: starting the application again
+  # gives the same interpreter (libraries that shut down in their atexit handlers,
+  # such as logging, stay shut down).
+  @child_grace_ms 1_000
+
+  @impl true
+  def prep_stop(%{shutdown_timeout: timeout} = state) do
+    ctx = {"default", nil, "builtins"}
+    _ = SnakeBridge.Executor.run(:run_atexit, {[], ctx}, nil, timeout)
+    grace = {[@child_grace_ms / 1000], ctx}
+    _ = SnakeBridge.Executor.run(:end_children, grace, nil, max(timeout, 5 * @child_grace_ms))
+    state
+  end
+
+  def prep_stop(state), do: state
+
+  defp shutdown_timeout! do
+    case Application.get_env(:snakebridge, :shutdown_timeout, 5_000) do
+      ms when is_integer(ms) and ms > 0 ->
+        ms
+
+      other ->
+        raise ArgumentError,
+              "config :snakebridge, shutdown_timeout: must be a positive integer (ms), " <>
+                "got: #{inspect(other)}"
     end
   end
 

@@ -4,7 +4,9 @@ defmodule SnakeBridge.Ref do
 
   Passing a Ref back as an argument gives Python the same object. The object is released
   when the BEAM collects the last copy of the Ref. An iterable Ref is `Enumerable`, and
-  each enumeration starts afresh:
+  each enumeration starts afresh, from an iterator of its own that it steps in batches
+  of 1, 2, 4, ... up to 1024 items per hand-off (never more than about twice the items
+  used); an object that is its own iterator (a file) is stepped one item at a time:
 
       iex> {:ok, range} = SnakeBridge.call("builtins", "range", [10])
       iex> Enum.take(range, 5)
@@ -58,6 +60,48 @@ defmodule SnakeBridge.Ref do
   end
 
   @doc """
+  Like `getattr/2`, but returns the value or raises.
+
+      iex> ref = SnakeBridge.call!("fractions", "Fraction", [3, 4])
+      iex> SnakeBridge.Ref.getattr!(ref, "numerator")
+      3
+  """
+  @spec getattr!(t() | StreamRef.t(), String.t()) :: term()
+  def getattr!(ref, name), do: ok!(getattr(ref, name))
+
+  @doc """
+  Sets the attribute `name` of the object to `value` (converted as an argument is; a
+  dotted path sets the last attribute of the path). Works on a `SnakeBridge.StreamRef`
+  too.
+
+  Returns `:ok`, or `{:error, reason}`: an `AttributeError` for a read-only attribute, a
+  `SnakeBridge.ConversionError` for a value with no Python form (Python is not called).
+
+      iex> ns = SnakeBridge.call!("types", "SimpleNamespace", [], a: 1)
+      iex> SnakeBridge.Ref.setattr(ns, "b", [1, 2])
+      :ok
+      iex> SnakeBridge.Ref.getattr(ns, "b")
+      {:ok, [1, 2]}
+      iex> {:error, %SnakeBridge.PythonError{type: "AttributeError"}} =
+      ...>   SnakeBridge.Ref.setattr(SnakeBridge.call!("builtins", "range", [3]), "start", 1)
+  """
+  @spec setattr(t() | StreamRef.t(), String.t(), term()) ::
+          :ok | {:error, SnakeBridge.Error.reason()}
+  def setattr(ref, name, value)
+      when (is_struct(ref, __MODULE__) or is_struct(ref, StreamRef)) and is_binary(name) do
+    timeout = Runtime.deadline(Runtime.resolve_timeout(:timeout, ref.library, []))
+    ctx = {ref.session_id, ref.pool_name, ref.library}
+
+    case Executor.run(:setattr, {ref.resource, [name, value], ctx}, ref.session_id, timeout) do
+      {:ok, true} -> :ok
+      error -> Runtime.result(error)
+    end
+  end
+
+  def setattr(ref, name, _value),
+    do: Runtime.bad_args!("SnakeBridge.Ref.setattr/3", ref: ref, name: name)
+
+  @doc """
   Calls the method `name` with `args`; keyword `opts` are Python kwargs, as in
   `SnakeBridge.call/4`. Works on a `SnakeBridge.StreamRef` too (a sqlite3 cursor is an
   iterator: `Ref.method(cursor, "fetchall")`).
@@ -88,6 +132,19 @@ defmodule SnakeBridge.Ref do
   def method(ref, name, args, opts),
     do:
       Runtime.bad_args!("SnakeBridge.Ref.method/4", ref: ref, name: name, args: args, opts: opts)
+
+  @doc """
+  Like `method/4`, but returns the value or raises.
+
+      iex> date = SnakeBridge.call!("datetime", "date", [2024, 1, 31])
+      iex> SnakeBridge.Ref.method!(date, "weekday")
+      2
+  """
+  @spec method!(t() | StreamRef.t(), String.t(), list(), keyword()) :: term()
+  def method!(ref, name, args \\ [], opts \\ []), do: ok!(method(ref, name, args, opts))
+
+  defp ok!({:ok, value}), do: value
+  defp ok!({:error, reason}), do: raise(SnakeBridge.Error.to_exception(reason))
 
   @doc """
   `repr()` of the object.
@@ -127,9 +184,32 @@ defmodule SnakeBridge.Ref do
   defimpl Enumerable do
     alias SnakeBridge.{Executor, Runtime}
 
+    # Each enumeration gets a fresh iterator of its own, so items may be pulled ahead:
+    # 1, 2, 4, ... up to @max_batch per hand-off (never more than about twice the
+    # items used). An object that is its own iterator (a file) is shared state: it is
+    # stepped strictly one item at a time, as a StreamRef.
+    @max_batch 1024
+
     def reduce(ref, acc, fun) do
       case Executor.run(:iter, {ref.resource}, ref.session_id, nil) do
-        {:ok, stream} -> Enumerable.reduce(stream, acc, fun)
+        {:ok, {stream, true}} -> Enumerable.reduce(stream, acc, fun)
+        {:ok, {stream, false}} -> step([], stream, 1, acc, fun)
+        {:error, reason} -> Runtime.raise_error!({:error, reason})
+      end
+    end
+
+    defp step(_items, _it, _n, {:halt, acc}, _fun), do: {:halted, acc}
+
+    defp step(items, it, n, {:suspend, acc}, fun),
+      do: {:suspended, acc, &step(items, it, n, &1, fun)}
+
+    defp step([item | rest], it, n, {:cont, acc}, fun),
+      do: step(rest, it, n, fun.(item, acc), fun)
+
+    defp step([], it, n, {:cont, acc}, fun) do
+      case Executor.run(:next_batch, {it.resource, n}, it.session_id, nil) do
+        {:ok, items} -> step(items, it, min(2 * n, @max_batch), {:cont, acc}, fun)
+        {:error, :stop_iteration} -> {:done, acc}
         {:error, reason} -> Runtime.raise_error!({:error, reason})
       end
     end

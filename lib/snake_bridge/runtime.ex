@@ -116,6 +116,34 @@ defmodule SnakeBridge.Runtime do
     |> apply_batch(runtime[:stream_batch])
   end
 
+  @doc false
+  # An operation that is not a call (getattr on a module, eval, reload): queued, timed
+  # out and answered like a call. `request` gets the context the answer's refs carry.
+  def run_op(op, library, runtime, request) when is_function(request, 1) do
+    timeout = deadline(resolve_timeout(:timeout, library, runtime))
+    {session, _, _} = ctx = ctx(library, runtime)
+    op |> Executor.run(request.(ctx), session, timeout) |> result()
+  end
+
+  @doc false
+  # Options of a function that takes only `__runtime__: [...]`: the runtime options,
+  # checked (anything else is an ArgumentError naming it).
+  def runtime_only!(_function, []), do: []
+
+  def runtime_only!(function, opts) do
+    unless is_list(opts) and Keyword.keyword?(opts), do: bad_args!(function, opts: opts)
+
+    case Keyword.pop(opts, :__runtime__, []) do
+      {runtime, []} ->
+        validate!(runtime)
+
+      {_, other} ->
+        raise ArgumentError,
+              "#{function}: only __runtime__: [...] options are taken, got: " <>
+                inspect(Keyword.keys(other))
+    end
+  end
+
   # The common case, no options at all, without walking a keyword list.
   defp split_opts([]), do: {[], []}
 
@@ -139,7 +167,8 @@ defmodule SnakeBridge.Runtime do
           "#{function}: #{name} must be #{arg_kind(name)}, got: #{inspect(value, limit: 10)}"
   end
 
-  defp valid_arg?(name, v) when name in [:module, :function, :name], do: is_binary(v)
+  defp valid_arg?(name, v) when name in [:module, :function, :name, :code], do: is_binary(v)
+  defp valid_arg?(:globals, v), do: is_map(v) and Enum.all?(Map.keys(v), &global_name?/1)
   defp valid_arg?(:args, v), do: is_list(v)
   defp valid_arg?(:opts, v), do: is_list(v) and Keyword.keyword?(v)
   defp valid_arg?(:callback, v), do: is_function(v, 1)
@@ -149,9 +178,14 @@ defmodule SnakeBridge.Runtime do
   defp valid_arg?(:json, v), do: is_binary(v)
   defp valid_arg?(_, _), do: true
 
+  @doc false
+  def global_name?(key), do: is_binary(key) or (is_atom(key) and key not in [nil, true, false])
+
   defp arg_kind(:module), do: ~s(a module name string such as "math")
   defp arg_kind(:function), do: ~s(a function name string such as "sqrt")
   defp arg_kind(:name), do: "a string"
+  defp arg_kind(:code), do: "a string of Python code"
+  defp arg_kind(:globals), do: "a map with string or atom keys"
   defp arg_kind(:args), do: "a list"
   defp arg_kind(:opts), do: "a keyword list"
   defp arg_kind(:callback), do: "a function of one argument"

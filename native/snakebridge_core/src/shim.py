@@ -20,8 +20,7 @@ def type_name(t):
 def describe_exception(e, tb=None):
     tb = tb or e.__traceback__
     # The library's own frame (enter) is not the user's business.
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
+    tb = _skip_library_frames(tb)
     text = "".join(traceback.format_exception(type(e), e, tb))
     return type_name(type(e)), str(e), text
 
@@ -243,3 +242,160 @@ def configure_logging(on, level):
     root.addHandler(BeamHandler())
     root.setLevel(level)
     return True
+
+
+# ---- helpers (issue 11): SnakeBridge.eval/3, SnakeBridge.reload/2, Ref.setattr/3, the
+# frame filter of describe_exception, and what the application's stop runs (atexit
+# handlers, child processes). Each is called by one operation of ops.rs (`helper_of`).
+
+
+def _skip_library_frames(tb):
+    """The traceback from the first frame that is the user's: the shim's own frames are
+    skipped, and asyncio's `run_until_complete` right after them (the shim stepping an
+    async generator)."""
+    after_shim = False
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == __file__:
+            after_shim = True
+        elif not (
+            after_shim
+            and code.co_name == "run_until_complete"
+            and code.co_filename.replace("\\", "/").endswith("asyncio/base_events.py")
+        ):
+            return tb
+        tb = tb.tb_next
+    return tb
+
+
+def setattr_path(obj, path, value):
+    """`obj.a.b = value` for the path "a.b"."""
+    *parents, last = path.split(".")
+    for name in parents:
+        obj = getattr(obj, name)
+    setattr(obj, last, value)
+    return True
+
+
+_eval_count = [0]
+_eval_sources = []
+
+
+def _eval_filename(code):
+    """A name of its own for a snippet, with its source in `linecache`, so tracebacks
+    show its lines; the sources of the last 64 snippets are kept."""
+    import linecache
+
+    _eval_count[0] += 1
+    name = f"<snakebridge.eval:{_eval_count[0]}>"
+    linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+    _eval_sources.append(name)
+    while len(_eval_sources) > 64:
+        linecache.cache.pop(_eval_sources.pop(0), None)
+    return name
+
+
+def eval_code(code, scope):
+    """The value of `code` when it is an expression, else the globals it leaves after
+    running it as statements (without `__builtins__`). `scope` is a fresh dict: the
+    caller's map is never changed."""
+    filename = _eval_filename(code)
+    try:
+        compiled = compile(code, filename, "eval")
+    except SyntaxError:
+        compiled = None
+    if compiled is not None:
+        return eval(compiled, scope)
+    # Compiled outside the `except`: a SyntaxError here is not chained to the first.
+    exec(compile(code, filename, "exec"), scope)
+    scope.pop("__builtins__", None)
+    return scope
+
+
+def reload_module(name):
+    """Imports the module again from its source (importlib.reload), or for the first
+    time. Its cached bytecode is dropped first: an edit made in the same second as the
+    last compile, with the same size, would otherwise look unchanged."""
+    import importlib
+    import os
+
+    importlib.invalidate_caches()
+    module = sys.modules.get(name)
+    if module is None:
+        importlib.import_module(name)
+        return True
+    cached = getattr(module, "__cached__", None)
+    if cached:
+        try:
+            os.remove(cached)
+        except OSError:
+            pass
+    importlib.reload(module)
+    return True
+
+
+def run_atexit():
+    """Runs the handlers registered with `atexit` (last registered first) and forgets
+    them, as Python does at exit. An exception in one is printed and the next runs.
+    Returns how many there were."""
+    import atexit
+
+    count = atexit._ncallbacks()
+    atexit._run_exitfuncs()
+    return count
+
+
+def end_children(grace):
+    """Ends the child processes Python started that still run: `multiprocessing`
+    processes (`active_children()`) and `subprocess.Popen` objects still reachable
+    (or kept by `subprocess` after they were dropped). Each gets SIGTERM, then SIGKILL
+    after `grace` seconds. Returns their pids."""
+    import time
+
+    procs = []
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None:
+        for p in mp.active_children():
+            try:
+                p.terminate()
+                procs.append(p)
+            except Exception:
+                pass
+    popens = []
+    sp = sys.modules.get("subprocess")
+    if sp is not None:
+        import gc
+
+        seen = set()
+        found = [o for o in gc.get_objects() if issubclass(type(o), sp.Popen)]
+        for p in found + list(getattr(sp, "_active", None) or []):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            try:
+                if p.poll() is None:
+                    p.terminate()
+                    popens.append(p)
+            except Exception:
+                pass
+    deadline = time.monotonic() + grace
+    for p in procs:
+        try:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(1.0)
+        except Exception:
+            pass
+    for p in popens:
+        try:
+            p.wait(max(0.0, deadline - time.monotonic()))
+        except sp.TimeoutExpired:
+            p.kill()
+            try:
+                p.wait(1.0)
+            except Exception:
+                pass
+        except Exception:
+            pass
+    return [p.pid for p in procs] + [p.pid for p in popens]

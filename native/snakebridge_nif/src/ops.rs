@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 use rustler::{Atom, Binary, Encoder, Env, ResourceArc, Term};
 
 use crate::atoms::error;
 use crate::atoms::{
-    call, getattr, info, iter, len, next, next_batch, noop, push_front, repr, session_release,
-    set_batch,
+    call, end_children, eval, getattr, info, iter, len, next, next_batch, noop, push_front, reload,
+    repr, run_atexit, session_release, set_batch, setattr,
 };
 use crate::call::{getattr_path, ok_tuple, target};
 use crate::convert::{self, ToTerm};
@@ -91,6 +92,20 @@ pub fn dispatch<'a>(
             args.decode::<(String,)>()
                 .map_err(bad)
                 .map(|(id,)| release_op(py, env, &id))
+        } else if op == setattr() {
+            let (on, argv, ctx): (ResourceArc<PyObj>, Term, Term) = args.decode().map_err(bad)?;
+            helper_op(
+                py,
+                env,
+                "setattr_path",
+                Some(&on),
+                (argv, ctx),
+                job,
+                deadline,
+            )
+        } else if let Some(helper) = helper_of(op) {
+            let request = args.decode().map_err(bad)?;
+            helper_op(py, env, helper, None, request, job, deadline)
         } else {
             Err(Error::BadArg(format!("unknown operation {op:?}")))
         }
@@ -128,6 +143,52 @@ fn call_op<'a>(
     })
 }
 
+/// The shim helper (`# ---- helpers` in shim.py) behind an operation that is not a call.
+fn helper_of(op: Atom) -> Option<&'static str> {
+    [
+        (eval(), "eval_code"),
+        (reload(), "reload_module"),
+        (run_atexit(), "run_atexit"),
+        (end_children(), "end_children"),
+    ]
+    .into_iter()
+    .find(|(a, _)| *a == op)
+    .map(|(_, helper)| helper)
+}
+
+/// `helper(on's object, *argv)` (without `on`: `helper(*argv)`), a function of the shim:
+/// converted and run like a call (interruptible; a bad term never reaches Python).
+fn helper_op<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    helper: &str,
+    on: Option<&ResourceArc<PyObj>>,
+    (argv, ctx): (Term<'a>, Term<'a>),
+    job: &Arc<Job>,
+    deadline: Option<Instant>,
+) -> Result<Term<'a>, Error> {
+    let stopper = job.clone();
+    let give_up: convert::GiveUp = Box::new(move || {
+        stopper.stopped().is_some() || deadline.is_some_and(|at| Instant::now() >= at)
+    });
+    let no_kwargs = Vec::<Term<'a>>::new().encode(env);
+    let pargs = match convert::call_args_to_py(py, argv, no_kwargs, Some(give_up)) {
+        Ok((pargs, _)) => pargs,
+        Err(e) => return e.into_result(env).map(|r| (error(), r).encode(env)),
+    };
+    let to_term = ToTerm::lazy(env, ctx);
+    interrupt::run_job(py, job, deadline, |py| {
+        let mut items = Vec::with_capacity(pargs.len() + 1);
+        if let Some(res) = on {
+            items.push(res.inner.obj(py)?);
+        }
+        items.extend(pargs.iter());
+        let func = snakebridge_core::runtime::shim(py)?.getattr(helper)?;
+        let value = func.call1(PyTuple::new(py, items)?)?;
+        Ok(ok_tuple(env, to_term.term(&value)?))
+    })
+}
+
 fn len_op<'a>(
     py: Python<'_>,
     env: Env<'a>,
@@ -150,13 +211,18 @@ fn len_op<'a>(
     })
 }
 
-/// A fresh iterator over a Ref's object (each enumeration of a Ref starts afresh).
+/// A fresh iterator over a Ref's object (each enumeration of a Ref starts afresh), and
+/// whether it is the object itself (a file is its own iterator): then its state is
+/// shared, and it must not be pulled ahead.
 fn iter_op<'a>(py: Python<'_>, env: Env<'a>, res: &ResourceArc<PyObj>) -> Result<Term<'a>, Error> {
-    let it = res.inner.obj(py)?.try_iter()?.into_any();
+    let obj = res.inner.obj(py)?;
+    let it = obj.try_iter()?.into_any();
+    let shared = it.is(&obj);
     let kind = snakebridge_core::iter::detect(&it).unwrap_or(StreamType::Iterator);
     let state = StreamState::new(&it, kind)?;
     let inner = objects::new_object(it.unbind(), res.inner.ctx.clone(), Some(state));
-    Ok(ok_tuple(env, objects::stream_struct(env, inner)))
+    let stream = objects::stream_struct(env, inner);
+    Ok(ok_tuple(env, (stream, shared).encode(env)))
 }
 
 /// Releases a session's refs and streams (on its own thread, when it has one).
