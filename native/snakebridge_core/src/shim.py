@@ -399,3 +399,59 @@ def end_children(grace):
         except Exception:
             pass
     return [p.pid for p in procs] + [p.pid for p in popens]
+
+
+# ---- awaitables: a call that returns a coroutine is awaited on the library's loop
+
+_loop = None
+_loop_lock = None
+
+
+class AwaitTimeout(Exception):
+    """The call's deadline passed: its task was cancelled (its `finally` ran)."""
+
+
+def _library_loop():
+    global _loop, _loop_lock
+    import threading
+
+    if _loop_lock is None:
+        _loop_lock = threading.Lock()
+    with _loop_lock:
+        if _loop is None:
+            import asyncio
+
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(
+                target=loop.run_forever, name="snakebridge-asyncio", daemon=True
+            )
+            thread.start()
+            _loop = loop
+    return _loop
+
+
+async def _await(aw, timeout):
+    import asyncio
+
+    if timeout is None:
+        return await aw
+    task = asyncio.ensure_future(aw)
+    done, _ = await asyncio.wait({task}, timeout=max(timeout, 0))
+    if task in done:
+        return task.result()
+    task.cancel()
+    try:
+        await task
+    except BaseException:
+        pass
+    raise AwaitTimeout()
+
+
+def submit_awaitable(aw, done, timeout):
+    """Runs `aw` on the library's loop; `done(future)` is called when it is over. The
+    returned concurrent future's `cancel()` cancels the task."""
+    import asyncio
+
+    future = asyncio.run_coroutine_threadsafe(_await(aw, timeout), _library_loop())
+    future.add_done_callback(done)
+    return future

@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use rustler::env::SavedTerm;
 use rustler::{Atom, Encoder, Env, LocalPid, Monitor, OwnedEnv, ResourceArc, Term, TermType};
 
-use crate::{ops, output, session};
+use crate::{awaitable, ops, output, session};
 use snakebridge_core::interrupt::{self, Job};
 use snakebridge_core::pool::{self, Pool};
 
@@ -29,6 +29,8 @@ struct State {
     inline: bool,
     /// The answer, left for the watching caller to copy.
     answer: Option<(OwnedEnv, SavedTerm)>,
+    /// The future of an awaitable the call returned, running on the library's loop.
+    awaiting: Option<Py<PyAny>>,
 }
 
 /// What the caller and the pool thread share.
@@ -59,10 +61,28 @@ impl Ctl {
                 return;
             }
             st.cancelled = true;
+            if let Some(future) = st.awaiting.take() {
+                crate::awaitable::cancel_later(future);
+            }
             st.running.clone()
         };
         if let Some(job) = running {
             interrupt::cancel(&job);
+        }
+    }
+
+    /// The call returned an awaitable, now running on the loop as `future`; the answer
+    /// comes from the loop. Cancelled meanwhile: the task is cancelled at once.
+    pub fn awaiting(&self, py: Python<'_>, future: Py<PyAny>) {
+        let mut st = self.state();
+        st.running = None;
+        if st.cancelled {
+            drop(st);
+            if let Err(e) = future.bind(py).call_method0("cancel") {
+                e.write_unraisable(py, None);
+            }
+        } else if !st.finished {
+            st.awaiting = Some(future);
         }
     }
 
@@ -84,6 +104,7 @@ impl Ctl {
         let mut st = self.state();
         st.finished = true;
         st.running = None;
+        st.awaiting = None;
         if st.cancelled {
             env.clear();
         } else if st.inline && small {
@@ -259,6 +280,11 @@ pub fn queue<'a>(
             let small_answer = !printed && small(result, &mut budget);
             (owned.save((tag, result).encode(e)), small_answer)
         });
+        if let Some(aw) = awaitable::take_parked() {
+            // The call returned an awaitable: the loop answers when it is done.
+            awaitable::submit(py, aw, ctl, pid, owned, request, deadline);
+            return;
+        }
         ctl.finish(owned, &pid, msg, small_answer);
     }));
     if taken_now && watch {

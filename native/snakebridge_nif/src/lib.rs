@@ -15,6 +15,7 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 pub mod atoms;
+pub mod awaitable;
 pub mod call;
 pub mod convert;
 pub mod enif;

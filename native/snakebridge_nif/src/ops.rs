@@ -14,6 +14,7 @@ use crate::atoms::{
     call, end_children, eval, getattr, info, iter, len, next, next_batch, noop, push_front, reload,
     repr, run_atexit, session_release, set_batch, setattr,
 };
+use crate::awaitable;
 use crate::call::{getattr_path, ok_tuple, target};
 use crate::convert::{self, ToTerm};
 use crate::error::Error;
@@ -139,6 +140,11 @@ fn call_op<'a>(
     interrupt::run_job(py, job, deadline, |py| {
         let func = getattr_path(target(py, on)?, name)?;
         let value = func.call(pargs, pkwargs.as_ref())?;
+        if awaitable::is_awaitable(&value) {
+            // Awaited on the library's loop, which answers (see job.rs).
+            awaitable::park(value.unbind());
+            return Ok(ok_tuple(env, true.encode(env)));
+        }
         Ok(ok_tuple(env, to_term.term(&value)?))
     })
 }

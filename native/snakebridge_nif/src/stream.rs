@@ -319,6 +319,31 @@ impl LockedStream {
         }
     }
 
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// `async for` over a StreamRef of an async generator: the generator's own
+    /// `__anext__()`, awaited by the caller's loop (the seed's `collect_async`). Another
+    /// process stepping it at the same moment gets Python's "already running" error.
+    fn __anext__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let is_async = self
+            .inner
+            .stream
+            .as_ref()
+            .is_some_and(|s| s.stream_type == StreamType::AsyncGenerator);
+        if !is_async {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "this stream is not an async generator: use a plain for loop",
+            ));
+        }
+        let obj = self
+            .inner
+            .obj(py)
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        Ok(obj.call_method0("__anext__")?.unbind())
+    }
+
     fn __repr__(&self) -> String {
         let name = self
             .inner
