@@ -147,6 +147,7 @@ defmodule SnakeBridge.Runtime do
   defp valid_arg?(:ref, v), do: is_struct(v, SnakeBridge.Ref) or is_struct(v, StreamRef)
   defp valid_arg?(:max, v), do: is_integer(v) and v > 0
   defp valid_arg?(:json, v), do: is_binary(v)
+  defp valid_arg?(:binary, v), do: is_binary(v)
   defp valid_arg?(_, _), do: true
 
   defp arg_kind(:module), do: ~s(a module name string such as "math")
@@ -159,6 +160,7 @@ defmodule SnakeBridge.Runtime do
   defp arg_kind(:ref), do: "a %SnakeBridge.Ref{} or %SnakeBridge.StreamRef{}"
   defp arg_kind(:max), do: "a positive integer"
   defp arg_kind(:json), do: "a binary"
+  defp arg_kind(:binary), do: "a binary"
 
   @doc false
   # Runtime options are checked before Python runs: an unknown key or a bad value is an

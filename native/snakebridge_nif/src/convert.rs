@@ -406,7 +406,9 @@ fn map_to_py<'py, 'a>(
                 .map_err(|_| unconvertible(term))?;
             return stream_arg(py, &res, env);
         }
-        Some(_) => return Err(unconvertible(term)),
+        Some(name) => {
+            return crate::values::struct_to_py(py, term, name).ok_or_else(|| unconvertible(term))
+        }
     }
     if hashable {
         // A map as a dict key (or set member): Python has no hashable dict.
@@ -818,6 +820,10 @@ impl<'a> ToTerm<'a> {
         if let Ok(locked) = obj.cast::<stream::LockedStream>() {
             return Ok(objects::stream_struct(self.env, locked.borrow().inner()));
         }
+        // Dates and times (a few C type checks).
+        if let Some(t) = crate::values::datetime_term(self.env, obj)? {
+            return Ok(t);
+        }
         if let Some(st) = snakebridge_core::iter::detect(obj) {
             let state = stream::StreamState::new(obj, st)?;
             let inner = objects::new_object(obj.clone().unbind(), self.ctx()?, Some(state));
@@ -826,6 +832,10 @@ impl<'a> ToTerm<'a> {
         let ty = obj.get_type();
         let tname: String = ty.qualname().map(|s| s.to_string()).unwrap_or_default();
         let module: String = ty.module().map(|s| s.to_string()).unwrap_or_default();
+        // Decimal, UUID, numpy scalars: by the names a Ref needs anyway.
+        if let Some(t) = crate::values::by_type_name(self, obj, &module, &tname)? {
+            return Ok(t);
+        }
         let inner = objects::new_object(obj.clone().unbind(), self.ctx()?, None);
         Ok(objects::ref_struct(self.env, inner, &tname, &module))
     }
