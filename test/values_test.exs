@@ -6,6 +6,7 @@ defmodule SnakeBridge.ValuesTest do
 
   doctest SnakeBridge.Bytes
   doctest SnakeBridge.Decimal
+  doctest SnakeBridge.ConversionError
 
   @lib "sb_values"
 
@@ -268,6 +269,38 @@ defmodule SnakeBridge.ValuesTest do
       assert_raise ArgumentError, ~r/SnakeBridge.bytes\/1: binary must be a binary/, fn ->
         SnakeBridge.bytes(:abc)
       end
+    end
+  end
+
+  describe "keys that collide after conversion" do
+    test "two map keys that become one Python key are a ConversionError" do
+      assert {:error, %ConversionError{reason: :duplicate_key, path: [{:arg, 1}]} = e} =
+               SnakeBridge.call("sb_foundation", "bump", ["dup", %{{1, 2} => :a, [1, 2] => :b}])
+
+      assert e.term in [{1, 2}, [1, 2]]
+      assert Exception.message(e) =~ "becomes the same Python value as another key"
+      # Python was not called.
+      assert SnakeBridge.call!("sb_foundation", "count", ["dup"]) == 0
+
+      assert {:error, %ConversionError{reason: :duplicate_key, path: [{:arg, 0}, {:key, "m"}]}} =
+               roundtrip(%{"m" => %{:a => 1, "a" => 2}})
+    end
+
+    test "MapSet members and keyword names likewise" do
+      assert {:error, %ConversionError{reason: :duplicate_key, path: [{:arg, 0}]}} =
+               roundtrip(MapSet.new([{1, 2}, [1, 2]]))
+
+      assert {:error, %ConversionError{reason: :duplicate_key, term: :a, path: []} = e} =
+               SnakeBridge.call("builtins", "dict", [], a: 1, a: 2)
+
+      assert Exception.message(e) =~ "the keyword options"
+    end
+
+    test "ordinary maps and sets are unaffected" do
+      m = Map.new(1..1000, &{&1, -&1})
+      assert roundtrip(m) == {:ok, m}
+      assert roundtrip(%{1 => :a, 1.0 => :b}) |> elem(0) == :error
+      assert roundtrip(MapSet.new(1..100)) == {:ok, MapSet.new(1..100)}
     end
   end
 

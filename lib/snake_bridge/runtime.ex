@@ -419,6 +419,9 @@ defmodule SnakeBridge.Runtime do
   defp error({:unconvertible, term, path}),
     do: %SnakeBridge.ConversionError{term: term, path: path}
 
+  defp error({:duplicate_key, term, path}),
+    do: %SnakeBridge.ConversionError{term: term, path: path, reason: :duplicate_key}
+
   defp error(reason), do: reason
 
   @doc false
