@@ -57,3 +57,8 @@ def decimal_equal(d, text):
 
 def uuid_of(text):
     return uuid.UUID(text)
+
+
+def aware_time(hour, minute):
+    """A value that stays a Ref (Elixir's Time has no offset)."""
+    return datetime.time(hour, minute, tzinfo=datetime.timezone.utc)
