@@ -28,6 +28,7 @@ defmodule SnakeBridge do
 
     * `bytes/1` - a binary sent as Python `bytes` (a `SnakeBridge.Bytes`).
     * `SnakeBridge.Decimal` - a Python `decimal.Decimal`, both ways.
+    * `SnakeBridge.Encoder` - a protocol to send your own structs.
 
   Refs (Python objects with no Elixir value):
 

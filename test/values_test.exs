@@ -3,9 +3,11 @@ defmodule SnakeBridge.ValuesTest do
   use ExUnit.Case, async: true
 
   alias SnakeBridge.ConversionError
+  alias SnakeBridge.ValuesTest.{Celsius, Loop, NoEncoder, Point}
 
   doctest SnakeBridge.Bytes
   doctest SnakeBridge.Decimal
+  doctest SnakeBridge.Encoder
   doctest SnakeBridge.ConversionError
 
   @lib "sb_values"
@@ -301,6 +303,73 @@ defmodule SnakeBridge.ValuesTest do
       assert roundtrip(m) == {:ok, m}
       assert roundtrip(%{1 => :a, 1.0 => :b}) |> elem(0) == :error
       assert roundtrip(MapSet.new(1..100)) == {:ok, MapSet.new(1..100)}
+    end
+  end
+
+  describe "SnakeBridge.Encoder" do
+    test "a struct with an implementation is sent as what encode/1 returns" do
+      assert SnakeBridge.call("json", "dumps", [%Point{x: 1, y: 2}], sort_keys: true) ==
+               {:ok, ~s({"x": 1, "y": 2})}
+    end
+
+    test "anywhere in the arguments and keyword options, and in turn" do
+      args = [[%Point{x: 1, y: 2}], %{"p" => {%Celsius{degrees: 20}}}]
+
+      assert SnakeBridge.call("sb_foundation", "args_and_kwargs", args, q: %Point{x: 0, y: 0}) ==
+               {:ok,
+                %{
+                  "args" => [[%{"x" => 1, "y" => 2}], %{"p" => {%{"x" => 20, "y" => "C"}}}],
+                  "kwargs" => %{"q" => %{"x" => 0, "y" => 0}}
+                }}
+    end
+
+    test "for Ref methods and stream/5 too" do
+      {:ok, deque} = SnakeBridge.call("collections", "deque", [[]])
+      assert {:ok, nil} = SnakeBridge.Ref.method(deque, "append", [%Point{x: 3, y: 4}])
+      assert SnakeBridge.call("builtins", "list", [deque]) == {:ok, [%{"x" => 3, "y" => 4}]}
+
+      me = self()
+
+      assert :ok =
+               SnakeBridge.stream("builtins", "iter", [[%Point{x: 5, y: 6}]], [], fn item ->
+                 send(me, {:item, item})
+                 :ok
+               end)
+
+      assert_received {:item, %{"x" => 5, "y" => 6}}
+    end
+
+    test "a struct with no implementation is still a ConversionError" do
+      s = %NoEncoder{a: 1}
+
+      assert {:error, %ConversionError{term: ^s, path: [{:arg, 2}]}} =
+               SnakeBridge.call("sb_foundation", "bump", ["noenc", %Point{x: 1, y: 1}, s])
+
+      assert SnakeBridge.call!("sb_foundation", "count", ["noenc"]) == 0
+    end
+
+    test "an implementation defined after protocols were consolidated (iex) works" do
+      # As typed in iex: the protocol is consolidated, the implementation is found by name.
+      ExUnit.CaptureIO.capture_io(:stderr, fn ->
+        Code.eval_string("""
+        defmodule SnakeBridge.ValuesTest.Late do
+          defstruct [:v]
+        end
+
+        defimpl SnakeBridge.Encoder, for: SnakeBridge.ValuesTest.Late do
+          def encode(%{v: v}), do: [v, v]
+        end
+        """)
+      end)
+
+      late = struct(SnakeBridge.ValuesTest.Late, v: 7)
+      assert SnakeBridge.call("sb_foundation", "identity", [late]) == {:ok, [7, 7]}
+    end
+
+    test "an encode/1 that never ends raises ArgumentError" do
+      assert_raise ArgumentError, ~r/more than 100 encode\/1 calls/, fn ->
+        SnakeBridge.call("builtins", "repr", [%Loop{n: 0}])
+      end
     end
   end
 

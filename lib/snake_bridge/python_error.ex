@@ -18,7 +18,8 @@ end
 defmodule SnakeBridge.ConversionError do
   @moduledoc """
   An Elixir term that has no Python value (a pid, a function, a port, a reference, a
-  struct SnakeBridge does not know). Python is not called when one is found.
+  struct SnakeBridge does not know and no `SnakeBridge.Encoder` converts). Python is not
+  called when one is found.
 
   `:path` says where it sat: `[{:arg, 0}, {:index, 2}, {:key, "a"}]` is `args[0][2]["a"]`.
   `:reason` is `:unconvertible`, or `:duplicate_key` when two keys of one map (members of

@@ -110,8 +110,10 @@ defmodule SnakeBridge.Runtime do
     timeout = deadline(resolve_timeout(:timeout, library, runtime))
     {session, _, _} = ctx = ctx(library, runtime)
 
-    :call
-    |> Executor.run({on, function, args, kwargs, ctx}, session, timeout)
+    args
+    |> SnakeBridge.Encoding.with_encoders(kwargs, fn args, kwargs ->
+      Executor.run(:call, {on, function, args, kwargs, ctx}, session, timeout)
+    end)
     |> result()
     |> apply_batch(runtime[:stream_batch])
   end
