@@ -59,13 +59,19 @@ defmodule SnakeBridge.Encoding do
   # once more with every encodable struct encoded. Any other result is returned as is.
   def with_encoders(args, kwargs, send) do
     case send.(args, kwargs) do
-      {:error, {:unconvertible, %{__struct__: mod}, _path}} = refused ->
-        if encoder(mod), do: send.(encode(args, 0), encode(kwargs, 0)), else: refused
-
-      result ->
-        result
+      {:error, _} = refused -> retry(refused, args, kwargs, send)
+      result -> result
     end
   end
+
+  @doc false
+  # The retry alone, for callers that make the first attempt themselves (no closure on
+  # the call path).
+  def retry({:error, {:unconvertible, %{__struct__: mod}, _path}} = refused, args, kwargs, send) do
+    if encoder(mod), do: send.(encode(args, 0), encode(kwargs, 0)), else: refused
+  end
+
+  def retry(refused, _args, _kwargs, _send), do: refused
 
   defp encoder(mod) when mod in @known, do: nil
 

@@ -110,10 +110,16 @@ defmodule SnakeBridge.Runtime do
     timeout = deadline(resolve_timeout(:timeout, library, runtime))
     {session, _, _} = ctx = ctx(library, runtime)
 
-    args
-    |> SnakeBridge.Encoding.with_encoders(kwargs, fn args, kwargs ->
-      Executor.run(:call, {on, function, args, kwargs, ctx}, session, timeout)
-    end)
+    case Executor.run(:call, {on, function, args, kwargs, ctx}, session, timeout) do
+      {:ok, _} = ok ->
+        ok
+
+      # A struct refused before Python ran: sent again if a SnakeBridge.Encoder encodes it.
+      {:error, _} = refused ->
+        SnakeBridge.Encoding.retry(refused, args, kwargs, fn args, kwargs ->
+          Executor.run(:call, {on, function, args, kwargs, ctx}, session, timeout)
+        end)
+    end
     |> result()
     |> apply_batch(runtime[:stream_batch])
   end
