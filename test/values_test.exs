@@ -74,6 +74,19 @@ defmodule SnakeBridge.ValuesTest do
       assert SnakeBridge.call(@lib, "aware", [-60]) == {:ok, ~U[2024-03-10 13:30:15.000250Z]}
     end
 
+    test "an aware datetime whose UTC instant is before year 1 is an OverflowError" do
+      assert {:error, %SnakeBridge.PythonError{type: "OverflowError"}} =
+               eval_with(
+                 ["datetime"],
+                 "datetime.datetime(1, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))"
+               )
+    end
+
+    test "a datetime subclass (as pandas' Timestamp) converts too" do
+      assert SnakeBridge.call(@lib, "stamp_utc", [2024, 5, 6, 7, 8, 9, 10]) ==
+               {:ok, ~U[2024-05-06 07:08:09.000010Z]}
+    end
+
     test "Elixir to Python: UTC, and another offset kept as a fixed offset" do
       assert describe(~U[2024-03-10 12:30:15.000250Z]) ==
                {"datetime.datetime",
@@ -240,6 +253,29 @@ defmodule SnakeBridge.ValuesTest do
       s = "12345678-1234-5678-1234-567812345678"
       assert {:ok, ^s} = SnakeBridge.call(@lib, "uuid_of", [s])
       assert describe(s) == {"builtins.str", inspect(s) |> String.replace("\"", "'")}
+    end
+  end
+
+  describe "in streams" do
+    test "StreamRef items and stream/5 chunks convert the same way" do
+      expected = [
+        ~D[2024-01-30],
+        ~D[2024-01-31],
+        ~D[2024-02-01],
+        %SnakeBridge.Decimal{value: "0.5"},
+        "00000000-0000-0000-0000-000000000001"
+      ]
+
+      {:ok, stream} = SnakeBridge.call(@lib, "days", [3])
+      assert Enum.to_list(stream) == expected
+
+      {:ok, batched} = SnakeBridge.call(@lib, "days", [3], __runtime__: [stream_batch: 2])
+      assert Enum.to_list(batched) == expected
+
+      me = self()
+      callback = fn x -> send(me, {:item, x}) && :ok end
+      assert :ok = SnakeBridge.stream(@lib, "days", [3], [], callback)
+      assert for(_ <- expected, do: receive(do: ({:item, x} -> x))) == expected
     end
   end
 

@@ -62,3 +62,20 @@ def uuid_of(text):
 def aware_time(hour, minute):
     """A value that stays a Ref (Elixir's Time has no offset)."""
     return datetime.time(hour, minute, tzinfo=datetime.timezone.utc)
+
+
+class Stamp(datetime.datetime):
+    """A datetime subclass, as pandas' Timestamp is."""
+
+
+def stamp_utc(*fields):
+    return Stamp(*fields, tzinfo=datetime.timezone.utc)
+
+
+def days(n):
+    """A generator of n dates from 2024-01-30, and a Decimal and a UUID at the end."""
+    start = datetime.date(2024, 1, 30)
+    for i in range(n):
+        yield start + datetime.timedelta(days=i)
+    yield decimal.Decimal("0.5")
+    yield uuid.UUID(int=1)
