@@ -11,7 +11,7 @@ use rustler::types::map::MapIterator;
 use rustler::{BigInt, Binary, Encoder, Env, ListIterator, ResourceArc, Term, TermType};
 
 use crate::atoms::{
-    arg, element, index, infinity, key, kwarg, map, mapset, nan, neg_infinity, nil,
+    arg, duplicate_key, element, index, infinity, key, kwarg, map, mapset, nan, neg_infinity, nil,
     unconvertible_term, version,
 };
 use crate::enif;
@@ -101,8 +101,6 @@ fn duplicate(term: Term<'_>) -> ToPyError<'_> {
         path: Vec::new(),
     }
 }
-
-rustler::atoms! { duplicate_key }
 
 impl From<PyErr> for ToPyError<'_> {
     fn from(e: PyErr) -> Self {

@@ -15,30 +15,11 @@ use rustler::{BigInt, Binary, Encoder, Env, Term};
 use crate::convert::ToTerm;
 use crate::enif;
 
-rustler::atoms! {
-    __struct__,
-    calendar,
-    year,
-    month,
-    day,
-    hour,
-    minute,
-    second,
-    microsecond,
-    utc_offset,
-    std_offset,
-    time_zone,
-    zone_abbr,
-    data,
-    value,
-    calendar_iso = "Elixir.Calendar.ISO",
-    date = "Elixir.Date",
-    date_time = "Elixir.DateTime",
-    naive_date_time = "Elixir.NaiveDateTime",
-    time = "Elixir.Time",
-    sb_decimal = "Elixir.SnakeBridge.Decimal",
-}
-
+use crate::atoms::{
+    __struct__, calendar, calendar_iso, data, date, date_time, day, hour, microsecond, minute,
+    month, naive_date_time, sb_decimal, second, std_offset, time, time_zone, utc_offset, value,
+    year, zone_abbr,
+};
 // ---------------------------------------------------------------- Elixir -> Python
 
 /// The Python value of a struct known by its name (`Date`, `DateTime`, `NaiveDateTime`,
