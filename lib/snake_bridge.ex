@@ -28,6 +28,12 @@ defmodule SnakeBridge do
     * `SnakeBridge.Runtime` - the `__runtime__:` options every call takes (timeouts,
       profiles, session, `stream_batch`, stream flow control).
 
+  Values (see the README's Values table):
+
+    * `bytes/1` - a binary sent as Python `bytes` (a `SnakeBridge.Bytes`).
+    * `SnakeBridge.Decimal` - a Python `decimal.Decimal`, both ways.
+    * `SnakeBridge.Encoder` - a protocol to send your own structs.
+
   Refs (Python objects with no Elixir value):
 
     * `SnakeBridge.Ref.getattr/2`, `SnakeBridge.Ref.method/4`, `SnakeBridge.Ref.repr/1` -
@@ -256,6 +262,19 @@ defmodule SnakeBridge do
 
   defp ok!({:ok, value}), do: value
   defp ok!({:error, reason}), do: raise(SnakeBridge.Error.to_exception(reason))
+
+  @doc """
+  Marks `binary` to be sent to Python as `bytes` (a plain binary that is valid UTF-8
+  becomes a `str`).
+
+      iex> SnakeBridge.call("builtins", "len", [SnakeBridge.bytes("héllo")])
+      {:ok, 6}
+      iex> SnakeBridge.call("builtins", "bytes.hex", [SnakeBridge.bytes("abc")])
+      {:ok, "616263"}
+  """
+  @spec bytes(binary()) :: SnakeBridge.Bytes.t()
+  def bytes(binary) when is_binary(binary), do: %SnakeBridge.Bytes{data: binary}
+  def bytes(other), do: Runtime.bad_args!("SnakeBridge.bytes/1", binary: other)
 
   @doc """
   Runs `module.function(*args, **kwargs)` on a library thread and calls `callback` with

@@ -106,19 +106,21 @@ defmodule SnakeBridge.HelpersTest do
 
   describe "Ref.getattr!/2 and Ref.method!/4" do
     test "return the value or raise" do
-      date = SnakeBridge.call!("datetime", "date", [2024, 2, 29])
-      assert Ref.getattr!(date, "month") == 2
-      assert Ref.method!(date, "isoformat") == "2024-02-29"
-      assert Ref.method!(date, "strftime", ["%Y"]) == "2024"
-      assert %Ref{type_name: "date"} = Ref.method!(date, "replace", [], day: 1)
+      # (a date would convert to an Elixir Date: an aware time stays a Ref)
+      utc = SnakeBridge.getattr!("datetime", "timezone.utc")
+      time = SnakeBridge.call!("datetime", "time", [12, 30], tzinfo: utc)
+      assert Ref.getattr!(time, "minute") == 30
+      assert Ref.method!(time, "isoformat") == "12:30:00+00:00"
+      assert Ref.method!(time, "strftime", ["%H"]) == "12"
+      assert %Ref{type_name: "time"} = Ref.method!(time, "replace", [], minute: 1)
 
-      assert_raise PythonError, ~r/\AAttributeError/, fn -> Ref.getattr!(date, "nope") end
+      assert_raise PythonError, ~r/\AAttributeError/, fn -> Ref.getattr!(time, "nope") end
 
       assert_raise PythonError, ~r/\AValueError/, fn ->
-        Ref.method!(date, "replace", [], year: 2023)
+        Ref.method!(time, "replace", [], hour: 25)
       end
 
-      assert_raise ArgumentError, fn -> Ref.method!(date, :isoformat) end
+      assert_raise ArgumentError, fn -> Ref.method!(time, :isoformat) end
     end
   end
 

@@ -37,10 +37,11 @@ defmodule SnakeBridge.RefTest do
       assert Ref.getattr(ref, "denominator") == {:ok, 4}
       assert Ref.getattr(ref, "real.denominator") == {:ok, 4}
 
-      date = SnakeBridge.call!("datetime", "date", [2024, 2, 29])
-      assert Ref.getattr(date, "year") == {:ok, 2024}
-      assert {:ok, %Ref{type_name: "type"}} = Ref.getattr(date, "__class__")
-      assert Ref.getattr(date, "__class__.__name__") == {:ok, "date"}
+      # An aware datetime.time: it stays a Ref (dates convert to Date).
+      time = SnakeBridge.call!("sb_values", "aware_time", [13, 45])
+      assert Ref.getattr(time, "hour") == {:ok, 13}
+      assert {:ok, %Ref{type_name: "type"}} = Ref.getattr(time, "__class__")
+      assert Ref.getattr(time, "__class__.__name__") == {:ok, "time"}
     end
 
     test "a missing attribute is an AttributeError" do
@@ -57,16 +58,16 @@ defmodule SnakeBridge.RefTest do
 
   describe "method/4" do
     test "with positional args and kwargs" do
-      date = SnakeBridge.call!("datetime", "date", [2024, 2, 29])
-      assert Ref.method(date, "isoformat") == {:ok, "2024-02-29"}
-      assert Ref.method(date, "strftime", ["%d/%m/%Y"]) == {:ok, "29/02/2024"}
+      time = SnakeBridge.call!("sb_values", "aware_time", [13, 45])
+      assert Ref.method(time, "isoformat") == {:ok, "13:45:00+00:00"}
+      assert Ref.method(time, "strftime", ["%H.%M"]) == {:ok, "13.45"}
 
-      assert {:ok, %Ref{type_name: "date"} = later} =
-               Ref.method(date, "replace", [], year: 2028, day: 1)
+      assert {:ok, %Ref{type_name: "time"} = later} =
+               Ref.method(time, "replace", [], hour: 8, minute: 1)
 
-      assert Ref.method(later, "isoformat") == {:ok, "2028-02-01"}
+      assert Ref.method(later, "isoformat") == {:ok, "08:01:00+00:00"}
       # the original is unchanged
-      assert Ref.method(date, "isoformat") == {:ok, "2024-02-29"}
+      assert Ref.method(time, "isoformat") == {:ok, "13:45:00+00:00"}
 
       cal = SnakeBridge.call!("calendar", "TextCalendar", [], firstweekday: 6)
       assert Ref.getattr(cal, "firstweekday") == {:ok, 6}
@@ -74,14 +75,14 @@ defmodule SnakeBridge.RefTest do
     end
 
     test "method errors are PythonErrors" do
-      date = SnakeBridge.call!("datetime", "date", [2024, 2, 29])
+      time = SnakeBridge.call!("sb_values", "aware_time", [13, 45])
 
       assert {:error, %PythonError{type: "ValueError"}} =
-               Ref.method(date, "replace", [], year: 2023)
+               Ref.method(time, "replace", [], hour: 25)
 
-      assert {:error, %PythonError{type: "AttributeError"}} = Ref.method(date, "no_method")
+      assert {:error, %PythonError{type: "AttributeError"}} = Ref.method(time, "no_method")
 
-      assert {:error, %PythonError{type: "TypeError"}} = Ref.method(date, "replace", [], bogus: 1)
+      assert {:error, %PythonError{type: "TypeError"}} = Ref.method(time, "replace", [], bogus: 1)
     end
 
     test "mutating methods act on the one object" do

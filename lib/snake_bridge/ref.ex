@@ -106,12 +106,12 @@ defmodule SnakeBridge.Ref do
   `SnakeBridge.call/4`. Works on a `SnakeBridge.StreamRef` too (a sqlite3 cursor is an
   iterator: `Ref.method(cursor, "fetchall")`).
 
-      iex> {:ok, date} = SnakeBridge.call("datetime", "date", [2024, 1, 31])
-      iex> SnakeBridge.Ref.method(date, "isoformat")
-      {:ok, "2024-01-31"}
-      iex> {:ok, first} = SnakeBridge.Ref.method(date, "replace", [], day: 1)
-      iex> SnakeBridge.Ref.method(first, "isoformat")
-      {:ok, "2024-01-01"}
+      iex> {:ok, third} = SnakeBridge.call("fractions", "Fraction", [1, 3])
+      iex> SnakeBridge.Ref.method(third, "as_integer_ratio")
+      {:ok, {1, 3}}
+      iex> {:ok, half} = SnakeBridge.Ref.method(third, "limit_denominator", [], max_denominator: 2)
+      iex> SnakeBridge.Ref.method(half, "as_integer_ratio")
+      {:ok, {1, 2}}
   """
   @spec method(t() | StreamRef.t(), String.t(), list(), keyword()) ::
           {:ok, term()} | {:error, SnakeBridge.Error.reason()}
@@ -136,9 +136,9 @@ defmodule SnakeBridge.Ref do
   @doc """
   Like `method/4`, but returns the value or raises.
 
-      iex> date = SnakeBridge.call!("datetime", "date", [2024, 1, 31])
-      iex> SnakeBridge.Ref.method!(date, "weekday")
-      2
+      iex> half = SnakeBridge.call!("fractions", "Fraction", [1, 2])
+      iex> SnakeBridge.Ref.method!(half, "as_integer_ratio")
+      {1, 2}
   """
   @spec method!(t() | StreamRef.t(), String.t(), list(), keyword()) :: term()
   def method!(ref, name, args \\ [], opts \\ []), do: ok!(method(ref, name, args, opts))

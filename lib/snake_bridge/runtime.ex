@@ -110,8 +110,16 @@ defmodule SnakeBridge.Runtime do
     timeout = deadline(resolve_timeout(:timeout, library, runtime))
     {session, _, _} = ctx = ctx(library, runtime)
 
-    :call
-    |> Executor.run({on, function, args, kwargs, ctx}, session, timeout)
+    case Executor.run(:call, {on, function, args, kwargs, ctx}, session, timeout) do
+      {:ok, _} = ok ->
+        ok
+
+      # A struct refused before Python ran: sent again if a SnakeBridge.Encoder encodes it.
+      {:error, _} = refused ->
+        SnakeBridge.Encoding.retry(refused, args, kwargs, fn args, kwargs ->
+          Executor.run(:call, {on, function, args, kwargs, ctx}, session, timeout)
+        end)
+    end
     |> result()
     |> apply_batch(runtime[:stream_batch])
   end
@@ -176,6 +184,7 @@ defmodule SnakeBridge.Runtime do
   defp valid_arg?(:ref, v), do: is_struct(v, SnakeBridge.Ref) or is_struct(v, StreamRef)
   defp valid_arg?(:max, v), do: is_integer(v) and v > 0
   defp valid_arg?(:json, v), do: is_binary(v)
+  defp valid_arg?(:binary, v), do: is_binary(v)
   defp valid_arg?(_, _), do: true
 
   @doc false
@@ -193,6 +202,7 @@ defmodule SnakeBridge.Runtime do
   defp arg_kind(:ref), do: "a %SnakeBridge.Ref{} or %SnakeBridge.StreamRef{}"
   defp arg_kind(:max), do: "a positive integer"
   defp arg_kind(:json), do: "a binary"
+  defp arg_kind(:binary), do: "a binary"
 
   @doc false
   # Runtime options are checked before Python runs: an unknown key or a bad value is an
@@ -450,6 +460,9 @@ defmodule SnakeBridge.Runtime do
 
   defp error({:unconvertible, term, path}),
     do: %SnakeBridge.ConversionError{term: term, path: path}
+
+  defp error({:duplicate_key, term, path}),
+    do: %SnakeBridge.ConversionError{term: term, path: path, reason: :duplicate_key}
 
   defp error(reason), do: reason
 

@@ -25,27 +25,24 @@ defmodule SnakeBridge.Streamer do
     end
 
     deadline = if timeout == :infinity, do: :infinity, else: now() + timeout
-    tag = make_ref()
     window = Keyword.get(runtime, :stream_window, @window)
     chunk = Keyword.get(runtime, :stream_chunk, @chunk)
     bytes = Keyword.get(runtime, :stream_bytes, @bytes)
+    ctx = Runtime.ctx(library, runtime)
 
-    started =
-      Native.stream_start(
-        module,
-        function,
-        args,
-        kwargs,
-        Runtime.ctx(library, runtime),
-        self(),
-        tag,
-        {window, chunk, bytes}
-      )
+    # Arguments are converted before Python runs: a struct refused there (its error comes
+    # with :done, before any item) is sent again encoded (SnakeBridge.Encoder).
+    args
+    |> SnakeBridge.Encoding.with_encoders(kwargs, fn args, kwargs ->
+      tag = make_ref()
+      limits = {window, chunk, bytes}
 
-    case started do
-      {:ok, job} -> loop(job, tag, callback, deadline)
-      {:error, _} = error -> Runtime.result(error)
-    end
+      case Native.stream_start(module, function, args, kwargs, ctx, self(), tag, limits) do
+        {:ok, job} -> loop(job, tag, callback, deadline)
+        {:error, _} = error -> error
+      end
+    end)
+    |> normalize()
   end
 
   defp loop(job, tag, callback, deadline) do
@@ -72,7 +69,7 @@ defmodule SnakeBridge.Streamer do
         end
 
       {^tag, :done, result} ->
-        normalize(result)
+        result
 
       {^tag, :io, device, text} ->
         SnakeBridge.Executor.write(device, text)

@@ -11,7 +11,7 @@ use rustler::types::map::MapIterator;
 use rustler::{BigInt, Binary, Encoder, Env, ListIterator, ResourceArc, Term, TermType};
 
 use crate::atoms::{
-    arg, element, index, infinity, key, kwarg, map, mapset, nan, neg_infinity, nil,
+    arg, duplicate_key, element, index, infinity, key, kwarg, map, mapset, nan, neg_infinity, nil,
     unconvertible_term, version,
 };
 use crate::enif;
@@ -47,6 +47,12 @@ pub enum ToPyError<'a> {
         term: Term<'a>,
         path: Vec<Seg<'a>>,
     },
+    /// Two keys of one map (or two members of a MapSet, two keyword names) became the
+    /// same Python value: `term` is the later one.
+    Duplicate {
+        term: Term<'a>,
+        path: Vec<Seg<'a>>,
+    },
     Python(PyErr),
     /// The call ran out of time (or was cancelled) before Python was called.
     Stop(crate::error::Error),
@@ -54,7 +60,8 @@ pub enum ToPyError<'a> {
 
 impl<'a> ToPyError<'a> {
     fn at(mut self, seg: Seg<'a>) -> Self {
-        if let ToPyError::Unconvertible { path, .. } = &mut self {
+        if let ToPyError::Unconvertible { path, .. } | ToPyError::Duplicate { path, .. } = &mut self
+        {
             path.push(seg);
         }
         self
@@ -66,20 +73,32 @@ impl<'a> ToPyError<'a> {
             ToPyError::Python(e) => Err(e.into()),
             ToPyError::Stop(e) => Err(e),
             ToPyError::Unconvertible { term, path } => {
-                let segs: Vec<Term<'a>> = path
-                    .iter()
-                    .rev()
-                    .map(|s| match s {
-                        Seg::Arg(i) => (arg(), *i).encode(env),
-                        Seg::Kwarg(k) => (kwarg(), *k).encode(env),
-                        Seg::Index(i) => (index(), *i).encode(env),
-                        Seg::Key(k) => (key(), *k).encode(env),
-                        Seg::Element => element().encode(env),
-                    })
-                    .collect();
-                Ok((unconvertible_term(), term, segs).encode(env))
+                Ok((unconvertible_term(), term, segs(env, &path)).encode(env))
+            }
+            ToPyError::Duplicate { term, path } => {
+                Ok((duplicate_key(), term, segs(env, &path)).encode(env))
             }
         }
+    }
+}
+
+fn segs<'a>(env: Env<'a>, path: &[Seg<'a>]) -> Vec<Term<'a>> {
+    path.iter()
+        .rev()
+        .map(|s| match s {
+            Seg::Arg(i) => (arg(), *i).encode(env),
+            Seg::Kwarg(k) => (kwarg(), *k).encode(env),
+            Seg::Index(i) => (index(), *i).encode(env),
+            Seg::Key(k) => (key(), *k).encode(env),
+            Seg::Element => element().encode(env),
+        })
+        .collect()
+}
+
+fn duplicate(term: Term<'_>) -> ToPyError<'_> {
+    ToPyError::Duplicate {
+        term,
+        path: Vec::new(),
     }
 }
 
@@ -136,13 +155,17 @@ pub fn kwargs_to_py<'py, 'a>(
         return Ok(None);
     }
     let dict = PyDict::new(py);
-    for (k, v) in items {
+    for (n, (k, v)) in items.into_iter().enumerate() {
         let name = match k.atom_to_string() {
             Ok(s) => s,
             Err(_) => k.decode::<String>().map_err(|_| unconvertible(k))?,
         };
         let value = to_py(py, v, false).map_err(|e| e.at(Seg::Kwarg(k)))?;
         dict.set_item(name, value)?;
+        // A name given twice would be silently dropped.
+        if dict.len() != n + 1 {
+            return Err(duplicate(k));
+        }
     }
     Ok(Some(dict))
 }
@@ -393,11 +416,15 @@ fn map_to_py<'py, 'a>(
             for (k, _) in iter {
                 items.push(to_py_at(py, k, true, depth + 1).map_err(|e| e.at(Seg::Element))?);
             }
-            return Ok(if hashable {
+            let set = if hashable {
                 PyFrozenSet::new(py, &items)?.into_any()
             } else {
                 PySet::new(py, &items)?.into_any()
-            });
+            };
+            if set.len()? != items.len() {
+                return Err(set_duplicate(py, inner, &items));
+            }
+            return Ok(set);
         }
         Some("Elixir.SnakeBridge.StreamRef") | Some("Elixir.SnakeBridge.Ref") => {
             let res = term
@@ -406,7 +433,9 @@ fn map_to_py<'py, 'a>(
                 .map_err(|_| unconvertible(term))?;
             return stream_arg(py, &res, env);
         }
-        Some(_) => return Err(unconvertible(term)),
+        Some(name) => {
+            return crate::values::struct_to_py(py, term, name).ok_or_else(|| unconvertible(term))
+        }
     }
     if hashable {
         // A map as a dict key (or set member): Python has no hashable dict.
@@ -414,12 +443,43 @@ fn map_to_py<'py, 'a>(
     }
     let dict = PyDict::new(py);
     let iter = MapIterator::new(term).ok_or_else(|| unconvertible(term))?;
-    for (k, v) in iter {
+    for (n, (k, v)) in iter.enumerate() {
         let pk = to_py_at(py, k, true, depth + 1).map_err(|e| e.at(Seg::Key(k)))?;
         let pv = to_py_at(py, v, false, depth + 1).map_err(|e| e.at(Seg::Key(k)))?;
         dict.set_item(pk, pv)?;
+        // Two keys that became one Python key (`{1, 2}` and `[1, 2]`): an error, not a
+        // silent loss (a length read per key).
+        if dict.len() != n + 1 {
+            return Err(duplicate(k));
+        }
     }
     Ok(dict.into_any())
+}
+
+/// The MapSet member whose Python value another member already had (the error path:
+/// the set is built again member by member, in the order `items` were converted).
+fn set_duplicate<'py, 'a>(
+    py: Python<'py>,
+    inner: Term<'a>,
+    items: &[Bound<'py, PyAny>],
+) -> ToPyError<'a> {
+    let seen = match PySet::empty(py) {
+        Ok(seen) => seen,
+        Err(e) => return e.into(),
+    };
+    let members = MapIterator::new(inner)
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k);
+    for (n, (item, k)) in items.iter().zip(members).enumerate() {
+        if let Err(e) = seen.add(item) {
+            return e.into();
+        }
+        if seen.len() != n + 1 {
+            return duplicate(k);
+        }
+    }
+    unconvertible(inner)
 }
 
 // ---------------------------------------------------------------- Python -> Elixir
@@ -818,6 +878,10 @@ impl<'a> ToTerm<'a> {
         if let Ok(locked) = obj.cast::<stream::LockedStream>() {
             return Ok(objects::stream_struct(self.env, locked.borrow().inner()));
         }
+        // Dates and times (a few C type checks).
+        if let Some(t) = crate::values::datetime_term(self.env, obj)? {
+            return Ok(t);
+        }
         if let Some(st) = snakebridge_core::iter::detect(obj) {
             let state = stream::StreamState::new(obj, st)?;
             let inner = objects::new_object(obj.clone().unbind(), self.ctx()?, Some(state));
@@ -826,6 +890,10 @@ impl<'a> ToTerm<'a> {
         let ty = obj.get_type();
         let tname: String = ty.qualname().map(|s| s.to_string()).unwrap_or_default();
         let module: String = ty.module().map(|s| s.to_string()).unwrap_or_default();
+        // Decimal, UUID, numpy scalars: by the names a Ref needs anyway.
+        if let Some(t) = crate::values::by_type_name(self, obj, &module, &tname)? {
+            return Ok(t);
+        }
         let inner = objects::new_object(obj.clone().unbind(), self.ctx()?, None);
         Ok(objects::ref_struct(self.env, inner, &tname, &module))
     }

@@ -7,6 +7,8 @@
 //! - `ops`: the one dispatch every operation goes through (call, getattr, next, ...);
 //! - `convert` (terms ⇄ Python objects), `objects` (the resources behind `%Ref{}` and
 //!   `%StreamRef{}`), `stream` (a stream's buffered items), `wire` (JSON);
+//! - `values`: dates and times, `Decimal`, `UUID`, numpy scalars, `SnakeBridge.Bytes`
+//!   (called by `convert` only for structs and objects it does not know);
 //! - `atoms`, `error`: every atom, and how an error reaches Elixir.
 //!
 //! Everything about Python itself (starting it, its threads, interrupts, iteration, the
@@ -28,6 +30,7 @@ pub mod output;
 pub mod pymod;
 pub mod session;
 pub mod stream;
+pub mod values;
 pub mod wire;
 pub mod worker;
 
