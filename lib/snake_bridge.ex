@@ -106,7 +106,7 @@ defmodule SnakeBridge do
       iex> {:error, %SnakeBridge.PythonError{type: "ZeroDivisionError"}} =
       ...>   SnakeBridge.call("operator", "truediv", [1, 0])
       iex> {:error, %SnakeBridge.ConversionError{path: [{:arg, 0}]}} =
-      ...>   SnakeBridge.call("builtins", "len", [self()])
+      ...>   SnakeBridge.call("builtins", "len", [make_ref()])
   """
   @spec call(module_name(), String.t(), list(), keyword()) ::
           {:ok, term()} | {:error, SnakeBridge.Error.reason()}

@@ -62,9 +62,11 @@ defmodule SnakeBridge.ErrorReasonTest do
       SnakeBridge.call!("operator", "truediv", [1, 0])
     end
 
-    assert_raise SnakeBridge.ConversionError, ~r/cannot convert #PID<.*> .*at args\[0\]/, fn ->
-      SnakeBridge.call!("builtins", "len", [self()])
-    end
+    assert_raise SnakeBridge.ConversionError,
+                 ~r/cannot convert #Reference<.*> .*at args\[0\]/,
+                 fn ->
+                   SnakeBridge.call!("builtins", "len", [make_ref()])
+                 end
   end
 
   test "call! raises the timeout's exception" do

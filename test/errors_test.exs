@@ -177,7 +177,7 @@ defmodule SnakeBridge.ErrorsTest do
 
     test "raises ConversionError for a term with no Python value" do
       assert_raise SnakeBridge.ConversionError, ~r/cannot convert/, fn ->
-        SnakeBridge.call!("builtins", "len", [self()])
+        SnakeBridge.call!("builtins", "len", [make_ref()])
       end
     end
 

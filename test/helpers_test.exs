@@ -89,8 +89,8 @@ defmodule SnakeBridge.HelpersTest do
 
       ns = SnakeBridge.call!("types", "SimpleNamespace", [])
 
-      assert {:error, %ConversionError{term: pid}} = Ref.setattr(ns, "p", self())
-      assert pid == self()
+      ref = make_ref()
+      assert {:error, %ConversionError{term: ^ref}} = Ref.setattr(ns, "p", ref)
       # Python was not called: nothing was set
       assert {:error, %PythonError{type: "AttributeError"}} = Ref.getattr(ns, "p")
 
@@ -202,7 +202,7 @@ defmodule SnakeBridge.HelpersTest do
       end
 
       assert {:error, %ConversionError{path: [{:arg, 1}, {:key, "p"}]}} =
-               SnakeBridge.eval("p", %{p: self()})
+               SnakeBridge.eval("p", %{p: make_ref()})
     end
 
     test "a timeout stops the code (its finally runs), and the thread is free again" do

@@ -175,7 +175,7 @@ defmodule SnakeBridge.RobustnessTest do
     assert Runtime.stream_next(s) == {:ok, 1}
 
     assert {:error, %SnakeBridge.ConversionError{}} =
-             SnakeBridge.call("builtins", "print", [s, self()])
+             SnakeBridge.call("builtins", "print", [s, make_ref()])
 
     assert Enum.to_list(s) == [2, 3, 4, 5]
   end

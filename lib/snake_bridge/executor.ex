@@ -43,6 +43,10 @@ defmodule SnakeBridge.Executor do
           {^tag, :io, device, text} ->
             write(device, text)
             await(job, tag, after_ms(timeout), started)
+
+          {^tag, :callback, id, fun, args} ->
+            callback(id, fun, args)
+            await(job, tag, after_ms(timeout), started)
         after
           after_ms(timeout) -> give_up(job, tag)
         end
@@ -64,9 +68,27 @@ defmodule SnakeBridge.Executor do
       {^tag, :io, device, text} ->
         write(device, text)
         await(job, tag, wait, started)
+
+      {^tag, :callback, id, fun, args} ->
+        callback(id, fun, args)
+        await(job, tag, wait, started)
     after
       left -> give_up(job, tag)
     end
+  end
+
+  @doc false
+  # Python called an Elixir function (a `snakebridge.Function`): it runs here, in the
+  # process that made the call, and its result (or what it raised) goes back to Python.
+  def callback(id, fun, args) do
+    reply =
+      try do
+        {:ok, apply(fun, args)}
+      catch
+        kind, reason -> {:error, Exception.format_banner(kind, reason, __STACKTRACE__)}
+      end
+
+    Native.callback_reply(id, reply)
   end
 
   @doc false
@@ -93,6 +115,10 @@ defmodule SnakeBridge.Executor do
     receive do
       {^tag, :io, device, text} ->
         write(device, text)
+        drain(tag)
+
+      {^tag, :callback, id, _fun, _args} ->
+        Native.callback_reply(id, {:error, "the caller stopped waiting (timeout)"})
         drain(tag)
 
       {^tag, _} ->

@@ -34,6 +34,16 @@ defmodule SnakeBridge.Sink do
   @impl true
   def init(nil) do
     true = SnakeBridge.Native.set_sink(self())
+    timeout = Application.get_env(:snakebridge, :callback_timeout, 5_000)
+
+    unless is_integer(timeout) and timeout > 0,
+      do:
+        raise(
+          ArgumentError,
+          "callback_timeout must be a positive integer (ms), got: #{inspect(timeout)}"
+        )
+
+    true = SnakeBridge.Native.set_callback_timeout(timeout)
     configure_logging()
     {:ok, nil}
   end
@@ -41,6 +51,12 @@ defmodule SnakeBridge.Sink do
   @impl true
   def handle_info({:snakebridge_io, device, text}, state) do
     SnakeBridge.Executor.write(device, text)
+    {:noreply, state}
+  end
+
+  # An Elixir function called from a Python thread with no caller: a process of its own.
+  def handle_info({:snakebridge_callback, id, fun, args}, state) do
+    spawn(SnakeBridge.Executor, :callback, [id, fun, args])
     {:noreply, state}
   end
 

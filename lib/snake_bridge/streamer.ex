@@ -74,6 +74,10 @@ defmodule SnakeBridge.Streamer do
       {^tag, :io, device, text} ->
         SnakeBridge.Executor.write(device, text)
         loop(job, tag, callback, deadline)
+
+      {^tag, :callback, id, fun, args} ->
+        SnakeBridge.Executor.callback(id, fun, args)
+        loop(job, tag, callback, deadline)
     after
       remaining(deadline) ->
         if remaining(deadline) == 0 do
@@ -153,6 +157,10 @@ defmodule SnakeBridge.Streamer do
     receive do
       {^tag, :io, device, text} ->
         SnakeBridge.Executor.write(device, text)
+        flush(tag)
+
+      {^tag, :callback, id, _fun, _args} ->
+        Native.callback_reply(id, {:error, "the stream was stopped"})
         flush(tag)
 
       {^tag, _, _} ->

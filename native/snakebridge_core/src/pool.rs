@@ -155,6 +155,7 @@ impl Pool {
 
     fn thread_main(&'static self) {
         crate::bigstack::on_own_stack();
+        CURRENT.with(|c| c.set(Some(self)));
         let ended = std::sync::Arc::new(AtomicBool::new(false));
         let ended_in_loop = ended.clone();
         let _ = runtime::attach(|py| {
@@ -173,6 +174,11 @@ impl Pool {
             self.state().threads -= 1;
         }
         runtime::forget_thread_state();
+    }
+
+    /// The pool whose thread this is (`None` on other threads).
+    pub fn current() -> Option<&'static Pool> {
+        CURRENT.with(|c| c.get())
     }
 
     /// Runs one queued task on this (the pool's own, busy) thread, if one waits.
@@ -298,6 +304,11 @@ impl Pool {
         self.spinning.store(false, Ordering::SeqCst);
         found
     }
+}
+
+thread_local! {
+    /// The pool of this thread, if it is a pool thread.
+    static CURRENT: std::cell::Cell<Option<&'static Pool>> = const { std::cell::Cell::new(None) };
 }
 
 /// Calls, methods, attributes and `stream_next` outside thread-affine sessions.

@@ -79,4 +79,6 @@ rustler::atoms! {
     stderr,
     snakebridge_io,
     snakebridge_log,
+    snakebridge_callback,
+    callback,
 }

@@ -231,6 +231,12 @@ fn to_py_at<'py, 'a>(
             PyTuple::new(py, out)?.into_any()
         }
         TermType::Map => map_to_py(py, term, hashable, depth)?,
+        // Python can send to a pid, and call a function (callback.rs).
+        TermType::Pid => {
+            let pid = term.decode().map_err(|_| unconvertible(term))?;
+            Bound::new(py, crate::callback::PyPid { pid })?.into_any()
+        }
+        TermType::Fun => Bound::new(py, crate::callback::PyFun::new(term))?.into_any(),
         _ => return Err(unconvertible(term)),
     };
     Ok(obj)
@@ -877,6 +883,13 @@ impl<'a> ToTerm<'a> {
         // A StreamRef that went to Python comes back as the same StreamRef.
         if let Ok(locked) = obj.cast::<stream::LockedStream>() {
             return Ok(objects::stream_struct(self.env, locked.borrow().inner()));
+        }
+        // An Elixir pid or function that went to Python comes back as itself.
+        if let Ok(pid) = obj.cast::<crate::callback::PyPid>() {
+            return Ok(pid.get().pid.encode(self.env));
+        }
+        if let Ok(fun) = obj.cast::<crate::callback::PyFun>() {
+            return Ok(fun.get().term(self.env));
         }
         // Dates and times (a few C type checks).
         if let Some(t) = crate::values::datetime_term(self.env, obj)? {

@@ -19,6 +19,7 @@
 pub mod atoms;
 pub mod awaitable;
 pub mod call;
+pub mod callback;
 pub mod convert;
 pub mod enif;
 pub mod error;

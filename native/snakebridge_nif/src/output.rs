@@ -157,6 +157,26 @@ fn send(target: &mut Target, dev: Device, upto: usize) {
     }
 }
 
+/// Sends `make(env, tag)` to the caller of the job running on this thread: `None` when
+/// there is none, else whether it was sent (false once the caller stopped waiting).
+pub fn to_caller(make: &mut dyn for<'a> FnMut(Env<'a>, Term<'a>) -> Term<'a>) -> Option<bool> {
+    TARGETS.with(|t| {
+        let targets = t.borrow();
+        let target = targets.last()?;
+        let (env, tag) = (target.env, target.tag);
+        let mut build = message(|e| {
+            // SAFETY: as in `send`: the target's job runs on this thread, so its env and
+            // tag are alive.
+            let tag = unsafe { Term::new(Env::new(&(), env), tag) };
+            make(e, tag.in_env(e))
+        });
+        let mut msg = OwnedEnv::new();
+        // SAFETY: the recipient outlives the scope this target lives in (see `scoped`).
+        let recipient = unsafe { &*target.recipient };
+        Some(recipient.send_live(&target.pid, &mut msg, &mut build))
+    })
+}
+
 /// Gives a closure the higher-ranked type `Recipient::send_live` takes.
 pub fn message<F: for<'a> FnMut(Env<'a>) -> Term<'a>>(f: F) -> F {
     f

@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
-use crate::output;
+use crate::{callback, output};
 
 /// Makes the module (`sys.modules["snakebridge"]`) and routes Python's output through it.
 pub fn install(py: Python<'_>) -> PyResult<()> {
@@ -11,6 +11,10 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(output::write, &m)?)?;
     m.add_function(wrap_pyfunction!(output::flush, &m)?)?;
     m.add_function(wrap_pyfunction!(output::log, &m)?)?;
+    m.add_function(wrap_pyfunction!(callback::send_fn, &m)?)?;
+    m.add_class::<callback::PyPid>()?;
+    m.add_class::<callback::PyFun>()?;
+    m.add("ElixirError", py.get_type::<callback::ElixirError>())?;
     let shim = snakebridge_core::runtime::shim(py)?;
     m.setattr("_configure_logging", shim.getattr("configure_logging")?)?;
     m.setattr(

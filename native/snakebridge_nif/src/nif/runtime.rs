@@ -5,7 +5,7 @@ use snakebridge_core::{janitor, runtime};
 
 use crate::call::reply;
 use crate::error::Error;
-use crate::{job, objects, output, pymod};
+use crate::{callback, job, objects, output, pymod};
 
 /// Starts Python (on a dirty scheduler: start-up takes ~100 ms).
 #[rustler::nif(schedule = "DirtyIo")]
@@ -13,6 +13,19 @@ fn init(env: Env<'_>, executable: Option<String>, paths: Vec<String>) -> Term<'_
     let started = runtime::init(executable, paths)
         .and_then(|()| runtime::attach(|py| pymod::install(py).map_err(Error::from))?);
     reply(env, started.map(|()| runtime::BUILD_PYTHON.encode(env)))
+}
+
+/// The answer of the BEAM to an Elixir function Python called (see callback.rs).
+#[rustler::nif]
+fn callback_reply(id: u64, result: Term<'_>) -> bool {
+    callback::reply(id, result)
+}
+
+/// How long Python waits for an Elixir function it called.
+#[rustler::nif]
+fn set_callback_timeout(ms: u64) -> bool {
+    callback::set_timeout(ms);
+    true
 }
 
 /// The process that takes output of threads with no caller (`SnakeBridge.Sink`).
