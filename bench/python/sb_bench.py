@@ -154,3 +154,30 @@ class _Finalized:
 def finalized(n):
     """n objects with a __del__ (released when Elixir drops their Refs)."""
     return [_Finalized() for _ in range(n)]
+
+
+def print_lines(n):
+    for i in range(n):
+        print("line", i)
+
+
+def print_lines_devnull(n):
+    import os
+
+    with open(os.devnull, "w") as f:
+        for i in range(n):
+            print("line", i, file=f)
+
+
+async def async_nap(seconds):
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+def sync_nap(seconds):
+    import time
+
+    time.sleep(seconds)
+    return seconds

@@ -26,6 +26,7 @@ defmodule SnakeBridge.Native do
   def stats, do: err()
   def build_python, do: err()
   def set_sink(_pid), do: err()
+  def set_output_routing(_on), do: err()
   def callback_reply(_id, _result), do: err()
   def set_callback_timeout(_ms), do: err()
 
