@@ -58,6 +58,15 @@ defmodule SnakeBridge do
     * `SnakeBridge.Session.with_session/2`, `SnakeBridge.Session.current/0` - the session
       of the calls a process makes.
 
+  Python in a BEAM world (see the README's section of that name):
+
+    * What Python prints during a call goes to the caller's group leader (stderr to
+      `:standard_error`); `config :snakebridge, python_logging: :logger` sends Python's
+      `logging` records to `Logger`.
+    * A call whose result is a coroutine (or any awaitable) returns the awaited value.
+    * A pid given to Python has `.send(value)` (and `snakebridge.send(pid, value)`); a
+      function given to Python is callable there and runs in the calling process.
+
   Runtime and configuration:
 
     * `SnakeBridge.Runtime.resolve_timeout/3` - the timeout a call gets, by precedence.
