@@ -218,7 +218,9 @@ fn numpy_scalar<'a>(conv: &ToTerm<'a>, obj: &Bound<'_, PyAny>) -> PyResult<Optio
     Ok(Some(conv.term(&item)?))
 }
 
-fn naive_datetime_term<'a>(env: Env<'a>, dt: &Bound<'_, PyDateTime>) -> PyResult<Term<'a>> {
+/// The fields a NaiveDateTime and a DateTime share (date and time of day), without
+/// `__struct__`: keys and values.
+fn date_time_fields(env: Env<'_>, dt: &Bound<'_, PyDateTime>) -> Fields {
     let (mut k, mut v) = date_fields(env, dt.get_year(), dt.get_month(), dt.get_day());
     let (tk, tv) = time_fields(
         env,
@@ -229,20 +231,16 @@ fn naive_datetime_term<'a>(env: Env<'a>, dt: &Bound<'_, PyDateTime>) -> PyResult
     );
     k.extend_from_slice(&tk[1..]);
     v.extend_from_slice(&tv[1..]);
+    (k, v)
+}
+
+fn naive_datetime_term<'a>(env: Env<'a>, dt: &Bound<'_, PyDateTime>) -> PyResult<Term<'a>> {
+    let (k, v) = date_time_fields(env, dt);
     struct_term(env, naive_date_time(), &k, &v)
 }
 
 fn utc_datetime_term<'a>(env: Env<'a>, dt: &Bound<'_, PyDateTime>) -> PyResult<Term<'a>> {
-    let (mut k, mut v) = date_fields(env, dt.get_year(), dt.get_month(), dt.get_day());
-    let (tk, tv) = time_fields(
-        env,
-        dt.get_hour(),
-        dt.get_minute(),
-        dt.get_second(),
-        dt.get_microsecond(),
-    );
-    k.extend_from_slice(&tk[1..]);
-    v.extend_from_slice(&tv[1..]);
+    let (mut k, mut v) = date_time_fields(env, dt);
     let zero = 0i64.encode(env).as_c_arg();
     k.extend([
         utc_offset().as_c_arg(),
