@@ -7,8 +7,6 @@ defmodule SnakeBridge.Library.Generator do
   # source). Nothing here runs when a generated function is called: see
   # SnakeBridge.Library.Runtime for that.
 
-  alias SnakeBridge.Library.Runtime, as: LR
-
   @reserved ~w(do end fn when in and or not true false nil after else catch rescue)
   @max_unknown 8
   @builtin ~w(__functions__ __classes__ __mix_recompile__? __info__ module_info)
@@ -94,24 +92,38 @@ defmodule SnakeBridge.Library.Generator do
 
     classes_info = Enum.map(classes, &{class_mods[&1["name"]], &1["name"]})
 
-    quote do
-      unquote_splicing(fun_defs)
-      unquote_splicing(stream_defs)
-      unquote_splicing(const_defs)
-      unquote_splicing(class_defs)
+    flatten(
+      quote do
+        unquote_splicing(fun_defs)
+        unquote_splicing(stream_defs)
+        unquote_splicing(const_defs)
+        unquote_splicing(class_defs)
 
-      @doc """
-      The generated functions: `{name, arity, python_signature}` for every arity of every
-      function (bang variants and `_stream` variants not listed) and constant.
-      """
-      @spec __functions__() :: [{atom(), non_neg_integer(), String.t()}]
-      def __functions__, do: unquote(Macro.escape(functions_info))
+        @doc """
+        The generated functions: `{name, arity, python_signature}` for every arity of every
+        function (bang variants and `_stream` variants not listed) and constant.
+        """
+        @spec __functions__() :: [{atom(), non_neg_integer(), String.t()}]
+        def __functions__, do: unquote(Macro.escape(functions_info))
 
-      @doc "The generated class modules: `{module, python_class_name}`."
-      @spec __classes__() :: [{module(), String.t()}]
-      def __classes__, do: unquote(Macro.escape(classes_info))
-    end
+        @doc "The generated class modules: `{module, python_class_name}`."
+        @spec __classes__() :: [{module(), String.t()}]
+        def __classes__, do: unquote(Macro.escape(classes_info))
+      end
+    )
   end
+
+  # Nested blocks (one per generated function) spliced into one: the printed source has
+  # no parentheses around each group.
+  defp flatten(ast) do
+    Macro.prewalk(ast, fn
+      {:__block__, meta, items} -> {:__block__, meta, Enum.flat_map(items, &unblock/1)}
+      other -> other
+    end)
+  end
+
+  defp unblock({:__block__, _, items}), do: Enum.flat_map(items, &unblock/1)
+  defp unblock(other), do: [other]
 
   # ------------------------------------------------------------------ names
 
@@ -363,7 +375,13 @@ defmodule SnakeBridge.Library.Generator do
 
         def unquote(name)(unquote_splicing(args)),
           do:
-            unquote(runtime_call(c, quote(do: LR.split_last(unquote(init), unquote(last))), info))
+            unquote(
+              runtime_call(
+                c,
+                quote(do: SnakeBridge.Library.Runtime.split_last(unquote(init), unquote(last))),
+                info
+              )
+            )
       end
     else
       quote do
@@ -436,14 +454,22 @@ defmodule SnakeBridge.Library.Generator do
 
     case c.target do
       {:call, module, name} ->
-        quote(do: LR.call(unquote(module), unquote(name), unquote(split), unquote(info)))
+        quote(
+          do:
+            SnakeBridge.Library.Runtime.call(
+              unquote(module),
+              unquote(name),
+              unquote(split),
+              unquote(info)
+            )
+        )
 
       {:method, name, class} ->
         self = Macro.var(String.to_atom(c.self.var), nil)
 
         quote(
           do:
-            LR.method(
+            SnakeBridge.Library.Runtime.method(
               unquote(self),
               unquote(Macro.escape(class)),
               unquote(name),
@@ -455,7 +481,7 @@ defmodule SnakeBridge.Library.Generator do
   end
 
   # Instance methods: the fast path only for a Ref of exactly this class (matched in
-  # the head, no Python); anything else goes through LR.method, which checks it.
+  # the head, no Python); anything else goes through SnakeBridge.Library.Runtime.method, which checks it.
   defp guarded(%{self: nil}, call, _pos, _opts, _info), do: call
 
   defp guarded(c, call, pos, opts, info) do
@@ -477,25 +503,41 @@ defmodule SnakeBridge.Library.Generator do
   defp bangs(c, arities, with_opts?) do
     sv = self_vars(c)
     bang = :"#{c.ex}!"
-
-    sets =
-      Enum.map(arities, &length(elem(&1, 0))) ++
-        if with_opts?, do: [length(elem(List.last(arities), 0)) + 1], else: []
-
     main = length(sv) + length(elem(hd(arities), 0))
+    doc = "Like `#{c.ex}/#{main}`, but returns the value or raises."
+    {last, _} = List.last(arities)
+    opts = Macro.var(:opts, nil)
 
-    Enum.with_index(sets, fn n, i ->
-      args = for j <- 1..(n + length(sv))//1, do: Macro.var(:"arg#{j}", nil)
-      doc = if i == 0, do: "Like `#{c.ex}/#{main}`, but returns the value or raises.", else: false
+    if with_opts? and length(arities) == 1 do
+      args = vars_ast(sv ++ last)
+      types = types_ast(sv ++ last) ++ [quote(do: keyword())]
 
-      quote do
-        @doc unquote(doc)
-        @spec unquote(bang)(unquote_splicing(Enum.map(args, fn _ -> quote(do: term()) end))) ::
-                unquote(c.returns)
-        def unquote(bang)(unquote_splicing(args)),
-          do: LR.ok!(__MODULE__.unquote(c.ex)(unquote_splicing(args)))
-      end
-    end)
+      [
+        quote do
+          @doc unquote(doc)
+          @spec unquote(bang)(unquote_splicing(types)) :: unquote(c.returns)
+          def unquote(bang)(unquote_splicing(args), unquote(opts) \\ []),
+            do:
+              SnakeBridge.Library.Runtime.ok!(
+                __MODULE__.unquote(c.ex)(unquote_splicing(args), unquote(opts))
+              )
+        end
+      ]
+    else
+      sets =
+        Enum.map(arities, &vars_ast(sv ++ elem(&1, 0))) ++
+          if with_opts?, do: [vars_ast(sv ++ last) ++ [opts]], else: []
+
+      Enum.with_index(sets, fn args, i ->
+        quote do
+          @doc unquote(if i == 0, do: doc, else: false)
+          @spec unquote(bang)(unquote_splicing(Enum.map(args, fn _ -> quote(do: term()) end))) ::
+                  unquote(c.returns)
+          def unquote(bang)(unquote_splicing(args)),
+            do: SnakeBridge.Library.Runtime.ok!(__MODULE__.unquote(c.ex)(unquote_splicing(args)))
+        end
+      end)
+    end
   end
 
   # ------------------------------------------------------------------ streaming
@@ -533,7 +575,7 @@ defmodule SnakeBridge.Library.Generator do
               :ok | {:error, SnakeBridge.Error.reason()}
       def unquote(name)(unquote_splicing(pos), unquote(opts), unquote(cb)),
         do:
-          LR.stream(
+          SnakeBridge.Library.Runtime.stream(
             unquote(module),
             unquote(fname),
             unquote(pos),
@@ -547,11 +589,18 @@ defmodule SnakeBridge.Library.Generator do
               :ok | {:ok, list()} | {:error, SnakeBridge.Error.reason()}
       def unquote(name)(unquote_splicing(pos), unquote(cb)) when is_function(unquote(cb), 1),
         do:
-          LR.stream(unquote(module), unquote(fname), unquote(pos), [], unquote(cb), unquote(info))
+          SnakeBridge.Library.Runtime.stream(
+            unquote(module),
+            unquote(fname),
+            unquote(pos),
+            [],
+            unquote(cb),
+            unquote(info)
+          )
 
       def unquote(name)(unquote_splicing(pos), unquote(opts)),
         do:
-          LR.stream(
+          SnakeBridge.Library.Runtime.stream(
             unquote(module),
             unquote(fname),
             unquote(pos),
@@ -564,7 +613,15 @@ defmodule SnakeBridge.Library.Generator do
       @spec unquote(name)(unquote_splicing(types)) ::
               {:ok, list()} | {:error, SnakeBridge.Error.reason()}
       def unquote(name)(unquote_splicing(pos)),
-        do: LR.stream(unquote(module), unquote(fname), unquote(pos), [], nil, unquote(info))
+        do:
+          SnakeBridge.Library.Runtime.stream(
+            unquote(module),
+            unquote(fname),
+            unquote(pos),
+            [],
+            nil,
+            unquote(info)
+          )
     end
   end
 
@@ -632,8 +689,15 @@ defmodule SnakeBridge.Library.Generator do
         "`SnakeBridge.Ref`), the other functions take it first." <>
         if(cls["doc"], do: "\n\n" <> cls["doc"], else: "")
 
+    # In printed source, nested by its short name (a full alias inside the parent
+    # would nest twice).
+    name =
+      if ctx.source,
+        do: {:__aliases__, [], [class_alias(cls["name"])]},
+        else: mod
+
     quote do
-      defmodule unquote(mod) do
+      defmodule unquote(name) do
         @moduledoc unquote(doc_value(moduledoc, ctx))
 
         @typedoc "An instance of the Python class (a `SnakeBridge.Ref`)."
@@ -671,7 +735,7 @@ defmodule SnakeBridge.Library.Generator do
 
       def unquote(name)(unquote(var)),
         do:
-          LR.getattr(
+          SnakeBridge.Library.Runtime.getattr(
             unquote(var),
             unquote(Macro.escape(class)),
             unquote(py),
@@ -680,7 +744,8 @@ defmodule SnakeBridge.Library.Generator do
 
       @doc "Like `#{unquote(name)}/1`, but returns the value or raises."
       @spec unquote(bang)(t()) :: unquote(type)
-      def unquote(bang)(unquote(var)), do: LR.ok!(__MODULE__.unquote(name)(unquote(var)))
+      def unquote(bang)(unquote(var)),
+        do: SnakeBridge.Library.Runtime.ok!(__MODULE__.unquote(name)(unquote(var)))
     end
   end
 
