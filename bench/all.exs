@@ -5,7 +5,8 @@ Code.require_file("support.exs", __DIR__)
 :persistent_term.put(:bench_all, true)
 
 # Memory first: its RSS figures start from a BEAM that the other runs have not grown.
-scripts = ~w(memory stream_next batch ref_enum callback_stream call_overhead convert execution)
+scripts =
+  ~w(memory stream_next batch ref_enum callback_stream call_overhead convert execution library)
 
 modules =
   for script <- scripts,
