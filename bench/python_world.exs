@@ -1,4 +1,4 @@
-# 9. Python in a BEAM world (issue 11): what routing Python's output to the caller costs
+# 10. Python in a BEAM world (issue 11): what routing Python's output to the caller costs
 # a call that prints nothing (calls with routing on and off, interleaved in the same
 # run), 100k `print` lines reaching the caller's group leader (beside Python printing
 # them to os.devnull itself), and 100 calls of a coroutine awaiting asyncio.sleep(0.2)
@@ -66,14 +66,14 @@ defmodule Bench.PythonWorld do
       concurrently("sync_nap") |> then(&report("100 sleeping calls (0.2 s each)", &1, "ms"))
 
     [
-      row("9a output routing, per call (nothing printed; min of 9x100k)", cost * 1000, "ns",
+      row("10a output routing, per call (nothing printed; min of 9x100k)", cost * 1000, "ns",
         limit: {:<, 200},
         baseline: "call #{fmt(plain.median)} µs unrouted"
       ),
-      row("9b 100k print lines to the group leader", printed.median, "ms",
+      row("10b 100k print lines to the group leader", printed.median, "ms",
         baseline: {"Python to os.devnull", devnull.median}
       ),
-      row("9c 100 concurrent awaiting calls", awaited.median, "ms",
+      row("10c 100 concurrent awaiting calls", awaited.median, "ms",
         limit: {:<, 600},
         baseline: {"100 time.sleep calls", blocking.median},
         min_speedup: 3

@@ -51,6 +51,15 @@ defmodule SnakeBridge do
     * `stream/5` - runs a producer on a library thread and calls back with every item,
       with backpressure, `:halt` and a timeout.
 
+  Generated wrappers:
+
+    * `use SnakeBridge.Library, python: "module"` (`SnakeBridge.Library`) - an Elixir
+      module generated at compile time from a Python module: documented, typespecced
+      functions and `!` variants, `name_stream` variants (`streaming:`), class modules
+      (`new`, methods, getters), constants, `__functions__/0`, `__classes__/0`.
+    * `mix snakebridge.gen module [--out path]` (`Mix.Tasks.Snakebridge.Gen`) - the same
+      code as a source file.
+
   Sessions:
 
     * `SnakeBridge.Session.start/1`, `SnakeBridge.Session.release/1` - a group of refs

@@ -4,9 +4,7 @@ defmodule SnakeBridge.Application do
 
   @impl true
   def start(_type, _args) do
-    SnakeBridge.Runtime.reload_config()
-
-    case SnakeBridge.Native.init(executable(), python_paths()) do
+    case start_python() do
       {:ok, _python} ->
         shutdown = shutdown_timeout!()
 
@@ -20,6 +18,15 @@ defmodule SnakeBridge.Application do
       {:error, reason} ->
         {:error, {:python_start_failed, reason}}
     end
+  end
+
+  @doc false
+  # Starts the embedded Python (once per OS process; a second start only adds paths).
+  # Also used by `use SnakeBridge.Library` at compile time when the application cannot be
+  # started yet: compiling this project's own test support, before its .app exists.
+  def start_python(extra_paths \\ []) do
+    SnakeBridge.Runtime.reload_config()
+    SnakeBridge.Native.init(executable(), python_paths() ++ extra_paths)
   end
 
   # When the application stops (Application.stop/1, or System.stop/0 and the node's

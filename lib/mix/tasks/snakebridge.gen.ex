@@ -1,0 +1,84 @@
+defmodule Mix.Tasks.Snakebridge.Gen do
+  @shortdoc "Prints (or writes) the Elixir wrapper module of a Python module"
+  @moduledoc """
+  Prints the module `use SnakeBridge.Library` would generate, as an ordinary Elixir
+  source file, for users who want to commit generated modules and read them:
+
+      mix snakebridge.gen my_module
+      mix snakebridge.gen my_module --out lib/my_app/my_module.ex --module MyApp.MyModule
+
+  Options:
+
+    * `--out path` - write the file there instead of printing it;
+    * `--module Name` - the Elixir module (default: the Python name camelized,
+      `os.path` → `Os.Path`);
+    * `--streaming name` (repeatable), `--only name`, `--except name` (repeatable),
+      `--no-classes` - as the options of `use SnakeBridge.Library`.
+
+  The file is the same code, without `@external_resource` and `__mix_recompile__?/0`: a
+  committed module is not regenerated when the Python source changes (run the task
+  again).
+  """
+  use Mix.Task
+
+  @switches [
+    out: :string,
+    module: :string,
+    streaming: :keep,
+    only: :keep,
+    except: :keep,
+    classes: :boolean
+  ]
+
+  @impl Mix.Task
+  def run(args) do
+    case OptionParser.parse(args, strict: @switches) do
+      {opts, [python], []} ->
+        Mix.Task.run("compile")
+        generate(python, opts)
+
+      _ ->
+        Mix.raise(
+          "usage: mix snakebridge.gen python_module [--out path] [--module Name] " <>
+            "[--streaming name] [--only name] [--except name] [--no-classes]"
+        )
+    end
+  end
+
+  defp generate(python, opts) do
+    module =
+      case opts[:module] do
+        nil -> python |> String.split(".") |> Enum.map(&Macro.camelize/1) |> Module.concat()
+        name -> Module.concat([name])
+      end
+
+    library_opts =
+      [
+        streaming: Keyword.get_values(opts, :streaming),
+        except: Keyword.get_values(opts, :except),
+        classes: Keyword.get(opts, :classes, true)
+      ] ++
+        case Keyword.get_values(opts, :only) do
+          [] -> []
+          only -> [only: only]
+        end
+
+    source =
+      try do
+        SnakeBridge.Library.source(python, module, library_opts)
+      rescue
+        e in [SnakeBridge.Library.Generator.Error, ArgumentError] ->
+          Mix.raise(Exception.message(e))
+      end
+
+    case opts[:out] do
+      nil ->
+        Mix.shell().info(source)
+
+      path ->
+        File.mkdir_p!(Path.dirname(path))
+        File.write!(path, source)
+        Mix.shell().info("* wrote #{path} (#{inspect(module)})")
+    end
+  end
+end
