@@ -1,5 +1,6 @@
 defmodule SnakeBridge.CallbackTest do
-  use ExUnit.Case, async: true
+  # Not async: one test lowers the node-wide callback_timeout for a moment.
+  use ExUnit.Case, async: false
 
   alias SnakeBridge.{PythonError, Session}
 
