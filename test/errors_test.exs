@@ -3,6 +3,8 @@ defmodule SnakeBridge.ErrorsTest do
   # GIL would delay the stop.
   use ExUnit.Case, async: false
 
+  import SnakeBridge.TestHelpers
+
   alias SnakeBridge.PythonError
 
   @lib "sb_foundation"
@@ -204,8 +206,10 @@ defmodule SnakeBridge.ErrorsTest do
       assert elapsed >= 190, "returned after #{elapsed} ms, before the deadline"
       # Typically within a few ms (bench/execution.exs); the margin is for a loaded machine.
       assert elapsed <= 1_200, "returned after #{elapsed} ms, deadline 200 ms"
-      # the loop was really stopped (its finally ran), not left running
-      assert count(t <> ":finally") == 1
+      # the loop was really stopped (its finally ran), not left running; the caller
+      # stops waiting 100 ms past the deadline, the finally may come after on a loaded
+      # machine
+      assert eventually(fn -> count(t <> ":finally") == 1 end, timeout: 10_000)
       assert_still_works()
     end
 
@@ -239,8 +243,8 @@ defmodule SnakeBridge.ErrorsTest do
       assert SnakeBridge.call(@lib, "swallow_attempt", [t], __runtime__: [timeout: 100]) ==
                {:error, :timeout}
 
+      assert eventually(fn -> count(t <> ":finally") == 1 end, timeout: 10_000)
       assert count(t <> ":swallowed") == 0
-      assert count(t <> ":finally") == 1
       assert_still_works()
     end
 
