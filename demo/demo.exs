@@ -32,3 +32,13 @@ show.(
   "a busy call with a 100 ms timeout",
   SnakeBridge.call("builtins", "eval", [busy], __runtime__: [timeout: 100])
 )
+
+IO.puts("Python's print goes to the caller:")
+{:ok, nil} = SnakeBridge.call("builtins", "print", ["  hello from Python"])
+
+show.(
+  "an Elixir function as sorted's key",
+  SnakeBridge.call("builtins", "sorted", [["b", "C", "a"]], key: &String.downcase/1)
+)
+
+show.("asyncio.sleep(0.1, 'awaited')", SnakeBridge.call("asyncio", "sleep", [0.1, "awaited"]))
