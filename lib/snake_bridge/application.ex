@@ -5,22 +5,31 @@ defmodule SnakeBridge.Application do
   @impl true
   def start(_type, _args) do
     SnakeBridge.Runtime.reload_config()
+    pools = SnakeBridge.Pool.config!()
 
-    case SnakeBridge.Native.init(executable(), python_paths()) do
-      {:ok, _python} ->
-        shutdown = shutdown_timeout!()
+    # `config :snakebridge, embedded: false`: a node that only routes to pools (no Python).
+    embedded = Application.get_env(:snakebridge, :embedded, true) != false
+    :persistent_term.put({SnakeBridge.Pool, :embedded}, embedded)
+    pool_children = [SnakeBridge.Pool.Keeper, {SnakeBridge.Pool.Supervisor, pools}]
 
-        with {:ok, pid} <-
-               Supervisor.start_link([SnakeBridge.Sink],
-                 strategy: :one_for_one,
-                 name: SnakeBridge.Supervisor
-               ),
-             do: {:ok, pid, %{shutdown_timeout: shutdown}}
+    if embedded do
+      case SnakeBridge.Native.init(executable(), python_paths()) do
+        {:ok, _python} ->
+          shutdown = shutdown_timeout!()
 
-      {:error, reason} ->
-        {:error, {:python_start_failed, reason}}
+          with {:ok, pid} <- supervise([SnakeBridge.Sink | pool_children]),
+               do: {:ok, pid, %{shutdown_timeout: shutdown}}
+
+        {:error, reason} ->
+          {:error, {:python_start_failed, reason}}
+      end
+    else
+      supervise(pool_children)
     end
   end
+
+  defp supervise(children),
+    do: Supervisor.start_link(children, strategy: :one_for_one, name: SnakeBridge.Supervisor)
 
   # When the application stops (Application.stop/1, or System.stop/0 and the node's
   # shutdown, which stop every application), Python is not finalised: Py_FinalizeEx

@@ -15,6 +15,21 @@ defmodule SnakeBridge.Executor do
   @doc false
   # `route` is a session id (or nil); `timeout` is milliseconds or nil.
   def run(op, request, route, timeout) do
+    case SnakeBridge.Pool.route(op, request) do
+      :local -> op |> local(request, route, timeout) |> elsewhere()
+      {:remote, node} -> SnakeBridge.Pool.Remote.call(node, op, request, route, timeout)
+      {:error, _} = error -> error
+    end
+  end
+
+  # A ref of another node (a pool worker) given to a call that runs here.
+  defp elsewhere({:error, {:unconvertible, %{resource: r}, _}})
+       when is_reference(r) and node(r) != node(),
+       do: {:error, {:ref_on_other_node, node(r), node()}}
+
+  defp elsewhere(result), do: result
+
+  defp local(op, request, route, timeout) do
     tag = make_ref()
 
     job =
@@ -80,16 +95,68 @@ defmodule SnakeBridge.Executor do
   @doc false
   # Python called an Elixir function (a `snakebridge.Function`): it runs here, in the
   # process that made the call, and its result (or what it raised) goes back to Python.
-  def callback(id, fun, args) do
-    reply =
-      try do
-        {:ok, apply(fun, args)}
-      catch
-        kind, reason -> {:error, Exception.format_banner(kind, reason, __STACKTRACE__)}
+  def callback(id, fun, args), do: Native.callback_reply(id, callback_result(fun, args))
+
+  @doc false
+  def callback_result(fun, args) do
+    {:ok, apply(fun, args)}
+  catch
+    kind, reason -> {:error, Exception.format_banner(kind, reason, __STACKTRACE__)}
+  end
+
+  @doc false
+  # On a worker node, for a caller on another node (see SnakeBridge.Pool.Remote): runs
+  # the operation here; Elixir functions Python calls are sent to the caller to run;
+  # the caller's death cancels the job.
+  def run_for(caller, ctag, cmref, op, request, route, timeout) do
+    tag = make_ref()
+
+    job =
+      case Native.submit(tag, op, request, route, timeout) do
+        :large -> Native.submit_large(tag, op, request, route, timeout)
+        job -> job
       end
 
-    Native.callback_reply(id, reply)
+    case job do
+      {^tag, result} ->
+        result
+
+      {:error, _} = error ->
+        error
+
+      job ->
+        relay({job, tag, caller, ctag, cmref}, after_ms(timeout), now())
+    end
   end
+
+  defp relay({job, tag, caller, ctag, cmref} = state, wait, started) do
+    left = if wait == :infinity, do: :infinity, else: max(wait - (now() - started), 0)
+
+    receive do
+      {^tag, result} ->
+        result
+
+      {^tag, :io, device, text} ->
+        write(device, text)
+        relay(state, wait, started)
+
+      {^tag, :callback, id, fun, args} ->
+        send(caller, {ctag, :callback, id, fun, args, self()})
+        relay(state, wait, started)
+
+      {^ctag, :callback_reply, id, reply} ->
+        Native.callback_reply(id, reply)
+        relay(state, wait, started)
+
+      {:DOWN, ^cmref, :process, _, _} ->
+        give_up(job, tag)
+        exit(:normal)
+    after
+      left -> give_up(job, tag)
+    end
+  end
+
+  defp now, do: System.monotonic_time(:millisecond)
 
   @doc false
   # Python's stdout goes to the group leader (the caller's: iex, capture_io), its

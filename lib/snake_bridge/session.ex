@@ -96,9 +96,22 @@ defmodule SnakeBridge.Session do
   """
   @spec release(id()) :: :ok
   def release(id) when is_binary(id) do
-    case Executor.run(:session_release, {id}, id, nil) do
-      {:ok, _} -> :ok
-      {:error, :released} -> :ok
+    # Its refs on pool workers (connected ones) are released too.
+    connected = Node.list()
+
+    for pool <- SnakeBridge.Pool.pools(),
+        node <- SnakeBridge.Pool.nodes(pool),
+        node in connected do
+      SnakeBridge.Pool.Remote.call(node, :session_release, {id}, id, nil)
+    end
+
+    if SnakeBridge.Pool.embedded?() do
+      case Executor.run(:session_release, {id}, id, nil) do
+        {:ok, _} -> :ok
+        {:error, :released} -> :ok
+      end
+    else
+      :ok
     end
   end
 end
