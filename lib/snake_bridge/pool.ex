@@ -28,8 +28,9 @@ defmodule SnakeBridge.Pool do
   restarted.
 
   Routing: a call with a `session_id` (other than the default session) goes to the
-  worker `:erlang.phash2(session_id, n)` (the same one every time); a call without one to
-  the worker with the fewest calls in flight from this node. A ref or stream made on a
+  worker `:erlang.phash2(session_id, n)` (the same one every time); a call without one
+  that is given a ref of the pool goes to that ref's worker; any other call to the
+  worker with the fewest calls in flight from this node. A ref or stream made on a
   worker lives there (its `resource` is a reference of that node: `node(ref.resource)`,
   also `node_of/1`), and every operation on it (methods, attributes, `Enum`,
   `stream_next`, passing it as an argument) runs there, from any process on any
@@ -187,16 +188,12 @@ defmodule SnakeBridge.Pool do
       nodes ->
         ref_nodes = request |> refs_in(op) |> Enum.uniq()
 
+        # A session's worker first (its refs live there), then the refs' worker.
         target =
-          case ref_nodes do
-            [n | _] ->
-              n
-
-            [] when session != "default" ->
-              elem(nodes, :erlang.phash2(session, tuple_size(nodes)))
-
-            [] ->
-              least_busy(nodes)
+          cond do
+            session != "default" -> elem(nodes, :erlang.phash2(session, tuple_size(nodes)))
+            ref_nodes != [] -> hd(ref_nodes)
+            true -> least_busy(nodes)
           end
 
         case Enum.find(ref_nodes, &(&1 != target)) do

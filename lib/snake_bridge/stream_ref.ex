@@ -105,7 +105,9 @@ defmodule SnakeBridge.StreamRef do
       )
 
   @doc """
-  The stream as the seed's wire map (string keys).
+  The stream as the seed's wire map (string keys). A stream that lives on another node
+  (a pool worker) has one more key, `"node"`: the name of that node (`from_wire_format/1`
+  on that node gives it back).
 
       iex> {:ok, gen} = SnakeBridge.call("builtins", "iter", [[1]])
       iex> wire = SnakeBridge.StreamRef.to_wire_format(gen)
@@ -113,6 +115,13 @@ defmodule SnakeBridge.StreamRef do
       %{"__type__" => "stream_ref", "__schema__" => 1, "stream_type" => "iterator", "type_name" => "list_iterator"}
   """
   @spec to_wire_format(t()) :: map()
+  def to_wire_format(%__MODULE__{resource: res} = ref) when node(res) != node(),
+    do:
+      ref
+      |> Map.put(:resource, nil)
+      |> to_wire_format()
+      |> Map.put("node", Atom.to_string(node(res)))
+
   def to_wire_format(%__MODULE__{} = ref) do
     %{
       "__type__" => "stream_ref",

@@ -50,15 +50,22 @@ defmodule SnakeBridge.Streamer do
           end
 
         {:remote, node} ->
-          stream_args = [self(), tag, module, function, args, kwargs, ctx, limits]
-          {pid, mref} = :erlang.spawn_monitor(node, SnakeBridge.Pool.Remote, :stream, stream_args)
-          loop({:remote, pid, mref}, tag, callback, deadline)
+          if SnakeBridge.Pool.Remote.connected?(node),
+            do:
+              remote(node, tag, [module, function, args, kwargs, ctx, limits], callback, deadline),
+            else: SnakeBridge.Pool.Remote.down()
 
         {:error, _} = error ->
           error
       end
     end)
     |> normalize()
+  end
+
+  defp remote(node, tag, [module, function, args, kwargs, ctx, limits], callback, deadline) do
+    stream_args = [self(), tag, module, function, args, kwargs, ctx, limits]
+    {pid, mref} = :erlang.spawn_monitor(node, SnakeBridge.Pool.Remote, :stream, stream_args)
+    loop({:remote, pid, mref}, tag, callback, deadline)
   end
 
   defp loop(job, tag, callback, deadline) do

@@ -89,7 +89,8 @@ defmodule SnakeBridge.Pool.Peer do
     if Node.alive?() do
       [base, _host] = node() |> Atom.to_string() |> String.split("@", parts: 2)
       name = String.to_atom("#{base}_#{pool}_#{slot}_#{gen}")
-      paths = Enum.flat_map(:code.get_path(), &[~c"-pa", &1])
+      # Hidden: workers do not join the cluster's full mesh (nor `global`'s partitions).
+      paths = [~c"-hidden" | Enum.flat_map(:code.get_path(), &[~c"-pa", &1])]
 
       with {:ok, peer, node} <- :peer.start_link(%{name: name, args: paths, wait_boot: 60_000}),
            :ok <- setup(peer, node) do

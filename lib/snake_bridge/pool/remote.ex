@@ -24,6 +24,20 @@ defmodule SnakeBridge.Pool.Remote do
   # --------------------------------------------------------------- caller side
 
   def call(node, op, request, route, timeout) do
+    if connected?(node), do: spawn_call(node, op, request, route, timeout), else: down()
+  end
+
+  @doc false
+  # A node we are not connected to is tried once (a restarted or unreachable worker
+  # fails here, without a remote spawn that logs its failure).
+  def connected?(node) do
+    node in :erlang.nodes(:connected) or :net_kernel.connect_node(node) == true
+  end
+
+  @doc false
+  def down, do: {:error, {:worker_down, :noconnection}}
+
+  defp spawn_call(node, op, request, route, timeout) do
     tag = make_ref()
     Pool.busy(node, 1)
 
@@ -198,7 +212,7 @@ defmodule SnakeBridge.Pool.Keeper do
     case Map.pop(holders, holder) do
       {{mref, _, _}, holders} ->
         Process.demonitor(mref, [:flush])
-        {:noreply, holders}
+        {:noreply, holders, :hibernate}
 
       {nil, holders} ->
         {:noreply, holders}
@@ -211,8 +225,10 @@ defmodule SnakeBridge.Pool.Keeper do
   end
 
   @impl true
+  # Hibernating collects the dropped resources now (they are released when the last
+  # term holding them is collected, and this process may not collect for a long time).
   def handle_info({:DOWN, _mref, :process, holder, _}, holders),
-    do: {:noreply, Map.delete(holders, holder)}
+    do: {:noreply, Map.delete(holders, holder), :hibernate}
 
   def handle_info(_msg, holders), do: {:noreply, holders}
 end
