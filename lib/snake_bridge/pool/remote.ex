@@ -3,13 +3,13 @@ defmodule SnakeBridge.Pool.Remote do
   # Both ends of an operation that runs on another node.
   #
   # The caller spawns (and monitors) a process on the worker node that runs the
-  # operation there through the worker's own executor and sends the answer back. While
-  # it waits:
+  # operation there through the worker's own executor and exits with the answer. While
+  # the caller waits:
   #   * Python's output is written by the worker-side process to its group leader,
   #     which is the caller's (a spawned process inherits it across nodes);
   #   * an Elixir function Python calls runs in the caller: the worker-side process
-  #     forwards `{tag, :callback, id, fun, args, from}` and the caller answers
-  #     `{tag, :callback_reply, id, reply}`;
+  #     forwards `{alias, :callback, id, fun, args, from}` to the caller's alias and
+  #     the caller answers `{alias, :callback_reply, id, reply}`;
   #   * the caller's death (or its node's disconnection) stops the worker-side process,
   #     which cancels the Python job (the job watches the process that submitted it);
   #   * the worker's death is a `DOWN` of that process: `{:error, {:worker_down, reason}}`.
@@ -24,7 +24,28 @@ defmodule SnakeBridge.Pool.Remote do
   # --------------------------------------------------------------- caller side
 
   def call(node, op, request, route, timeout) do
-    if connected?(node), do: spawn_call(node, op, request, route, timeout), else: down()
+    # As :erpc does: an asynchronous remote spawn (an error is the only reply), the
+    # answer in the exit reason of the spawned process (its DOWN), and an alias for the
+    # messages it sends during the call (callbacks), so nothing arrives after we stop
+    # waiting.
+    alias = :erlang.alias()
+    Pool.busy(node, 1)
+
+    req =
+      :erlang.spawn_request(
+        node,
+        __MODULE__,
+        :serve,
+        [self(), alias, op, request, route, timeout],
+        [{:reply, :error_only}, :monitor]
+      )
+
+    try do
+      await(req, alias, wait_ms(timeout))
+    after
+      :erlang.unalias(alias)
+      Pool.busy(node, -1)
+    end
   end
 
   @doc false
@@ -37,47 +58,32 @@ defmodule SnakeBridge.Pool.Remote do
   @doc false
   def down, do: {:error, {:worker_down, :noconnection}}
 
-  defp spawn_call(node, op, request, route, timeout) do
-    tag = make_ref()
-    Pool.busy(node, 1)
-
-    {pid, mref} =
-      :erlang.spawn_monitor(node, __MODULE__, :serve, [self(), tag, op, request, route, timeout])
-
-    try do
-      await(pid, mref, tag, wait_ms(timeout))
-    after
-      Pool.busy(node, -1)
-    end
-  end
-
   defp wait_ms(nil), do: :infinity
   defp wait_ms(ms) when ms + 100 + @margin < 0xFFFFFFFF, do: ms + 100 + @margin
   defp wait_ms(_), do: :infinity
 
-  defp await(pid, mref, tag, wait) do
+  defp await(req, alias, wait) do
     receive do
-      {^tag, result} ->
-        Process.demonitor(mref, [:flush])
+      {:DOWN, ^req, :process, _, {^alias, :result, result}} ->
         result
 
-      {^tag, :callback, id, fun, args, from} ->
-        send(from, {tag, :callback_reply, id, Executor.callback_result(fun, args)})
-        await(pid, mref, tag, wait)
+      {^alias, :callback, id, fun, args, from} ->
+        send(from, {alias, :callback_reply, id, Executor.callback_result(fun, args)})
+        await(req, alias, wait)
 
-      {:DOWN, ^mref, :process, _, reason} ->
+      {:DOWN, ^req, :process, _, reason} ->
+        flush(alias)
+        {:error, {:worker_down, down_reason(reason)}}
+
+      {:spawn_reply, ^req, :error, reason} ->
         {:error, {:worker_down, down_reason(reason)}}
     after
+      # The worker stops the Python code at the deadline itself; this is for a worker
+      # that cannot answer (overloaded, or a call blocked in C code).
       wait ->
-        Process.exit(pid, :kill)
-
-        receive do
-          {:DOWN, ^mref, :process, _, _} -> :ok
-        after
-          @margin -> Process.demonitor(mref, [:flush])
-        end
-
-        flush(tag)
+        :erlang.demonitor(req, [:flush])
+        :erlang.unalias(alias)
+        flush(alias)
         {:error, :timeout}
     end
   end
@@ -88,7 +94,6 @@ defmodule SnakeBridge.Pool.Remote do
 
   defp flush(tag) do
     receive do
-      {^tag, _} -> flush(tag)
       {^tag, :callback, _, _, _, _} -> flush(tag)
     after
       0 -> :ok
@@ -98,11 +103,11 @@ defmodule SnakeBridge.Pool.Remote do
   # --------------------------------------------------------------- worker side
 
   @doc false
-  def serve(caller, tag, op, request, route, timeout) do
+  def serve(caller, alias, op, request, route, timeout) do
     cmref = Process.monitor(caller)
-    result = Executor.run_for(caller, tag, cmref, op, request, route, timeout)
+    result = Executor.run_for(alias, alias, cmref, op, request, route, timeout)
     SnakeBridge.Pool.Keeper.keep(caller, result)
-    send(caller, {tag, result})
+    exit({alias, :result, result})
   end
 
   @doc false
