@@ -4,8 +4,9 @@
 #   * one call to a peer worker, and strict stream_next across nodes, beside a bare
 #     `:erpc.call(node, :erlang, :abs, [1])` (interleaved runs of 2000 calls);
 #   * stream_next_batch(it, 1000) and stream/5 across nodes over range(2M);
-#   * 100k remote refs made and dropped (100 short-lived processes x 1000): the worker's
-#     live Python objects of that type before and after.
+#   * 100k remote refs made and dropped by 4 processes that stay alive (released by
+#     garbage collection here): the worker's live Python objects of that type before
+#     and after.
 Code.require_file("support.exs", __DIR__)
 
 defmodule Bench.Pools do
@@ -159,26 +160,32 @@ defmodule Bench.Pools do
 
   # ------------------------------------------------------------- lifetimes
 
+  # 100k remote refs: 1000 calls of 100 objects each, from 4 processes that stay alive
+  # (so only garbage collection on this node can release them).
   defp lifetime_rows(a, on_a) do
     before = namespaces(a)
+    parent = self()
+    code = "[__import__('types').SimpleNamespace(i=i) for i in range(100)]"
 
-    {us, _} =
+    {us, holders} =
       :timer.tc(fn ->
-        1..100
-        |> Enum.map(fn _ ->
-          Task.async(fn ->
-            for i <- 1..1000,
-                do: SnakeBridge.call!("types", "SimpleNamespace", [], [i: i] ++ on_a)
+        holders =
+          for _ <- 1..4 do
+            spawn(fn ->
+              for _ <- 1..250, do: [_ | _] = SnakeBridge.eval!(code, %{}, on_a)
+              :erlang.garbage_collect()
+              send(parent, {:made, self()})
+              receive do: (:exit -> :ok)
+            end)
+          end
 
-            :ok
-          end)
-        end)
-        |> Task.await_many(:infinity)
+        for h <- holders, do: receive(do: ({:made, ^h} -> h))
       end)
 
-    IO.puts("  100k remote refs made in #{fmt(us / 1000)} ms")
+    IO.puts("  100k remote refs made and dropped in #{fmt(us / 1000)} ms")
     left = settle_objects(a, before, 100)
     IO.puts("  SimpleNamespace objects on the worker: before #{before}, after #{before + left}")
+    Enum.each(holders, &send(&1, :exit))
 
     [row("10 objects left after 100k remote refs dropped", left, "objects", limit: {:<, 1})]
   end

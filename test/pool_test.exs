@@ -221,7 +221,7 @@ defmodule SnakeBridge.PoolTest do
   end
 
   describe "lifetimes" do
-    test "a ref held by a process of another node lives until that process exits" do
+    test "a remote ref lives until the BEAM collects it on the holder's node" do
       [a, _] = Pool.nodes(@pool)
       rt = [__runtime__: [pool_name: @pool, session_id: session_on(a, "life")]]
       before = namespaces(a)
@@ -229,21 +229,66 @@ defmodule SnakeBridge.PoolTest do
 
       holder =
         spawn(fn ->
+          receive do
+            {:refs, refs} ->
+              send(parent, {:holding, length(refs)})
+              receive do: (:drop -> :ok)
+              :erlang.garbage_collect()
+              send(parent, :dropped)
+              receive do: (:exit -> :ok)
+          end
+        end)
+
+      # made by a process that exits, held by another one
+      maker =
+        spawn(fn ->
           refs =
             for i <- 1..2_000, do: SnakeBridge.call!("types", "SimpleNamespace", [], [i: i] ++ rt)
 
-          send(parent, {:made, length(refs)})
-          receive do: (:drop -> :ok)
+          send(holder, {:refs, refs})
         end)
 
-      assert_receive {:made, 2_000}, 30_000
+      ref = Process.monitor(maker)
+      assert_receive {:DOWN, ^ref, _, _, _}, 30_000
+      assert_receive {:holding, 2_000}, 30_000
       :erlang.garbage_collect()
-      # alive while the holder lives, although this node GCs at will
       assert namespaces(a) >= before + 2_000
-      ref = Process.monitor(holder)
+
+      # the holder drops them and collects: released on the worker, although it lives on
       send(holder, :drop)
-      assert_receive {:DOWN, ^ref, _, _, _}
+      assert_receive :dropped
       wait_until(fn -> namespaces(a) <= before end)
+      send(holder, :exit)
+    end
+
+    test "a remote ref is released when its session is released" do
+      {:ok, session} = SnakeBridge.Session.start(pool_name: @pool)
+      rt = [__runtime__: [pool_name: @pool, session_id: session]]
+      {:ok, frac} = SnakeBridge.call("fractions", "Fraction", [1, 3], rt)
+      assert {:ok, 3} = Ref.getattr(frac, "denominator")
+      :ok = SnakeBridge.Session.release(session)
+      assert {:error, :released} = Ref.getattr(frac, "denominator")
+
+      # and when its owner exits
+      parent = self()
+
+      owner =
+        spawn(fn ->
+          {:ok, s} = SnakeBridge.Session.start(pool_name: @pool)
+
+          send(
+            parent,
+            {:ref,
+             SnakeBridge.call!("fractions", "Fraction", [1, 5],
+               __runtime__: [pool_name: @pool, session_id: s]
+             )}
+          )
+        end)
+
+      assert_receive {:ref, five}
+      mref = Process.monitor(owner)
+      assert_receive {:DOWN, ^mref, _, _, _}
+      wait_until(fn -> Ref.getattr(five, "denominator") == {:error, :released} end)
     end
   end
 

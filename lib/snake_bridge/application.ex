@@ -10,7 +10,12 @@ defmodule SnakeBridge.Application do
     # `config :snakebridge, embedded: false`: a node that only routes to pools (no Python).
     embedded = Application.get_env(:snakebridge, :embedded, true) != false
     :persistent_term.put({SnakeBridge.Pool, :embedded}, embedded)
-    pool_children = [SnakeBridge.Pool.Keeper, {SnakeBridge.Pool.Supervisor, pools}]
+
+    pool_children = [
+      SnakeBridge.Pool.Keeper,
+      SnakeBridge.Pool.Releaser,
+      {SnakeBridge.Pool.Supervisor, pools}
+    ]
 
     if embedded do
       case SnakeBridge.Native.init(executable(), python_paths()) do

@@ -40,12 +40,12 @@ defmodule SnakeBridge.Pool do
   A node that only routes sets `config :snakebridge, embedded: false`: it starts no
   Python, and a call without a pool returns `{:error, :not_embedded}`.
 
-  Lifetimes: an object returned to a process on another node stays alive on its worker
-  until that process exits (or its node disconnects), or its session is released
-  (`SnakeBridge.Session.release/1` releases a session on every pool worker too). It is
-  not released by garbage collection of the caller's copy: a long-lived process that
-  makes many remote refs should release them by session, or make them from a process
-  that exits.
+  Lifetimes: an object returned to another node stays alive on its worker until the
+  BEAM collects the last copy of its refs on that node (they carry a `handle`, a
+  resource of that node whose collection tells the worker), or its session is released,
+  or that node disconnects. A session started with `SnakeBridge.Session.start(pool_name:
+  pool)` lives on the session's worker too: `SnakeBridge.Session.release/1` and its
+  owner's exit release its refs there.
 
   Output and callbacks: what Python prints goes to the caller's group leader; an
   Elixir function given to Python runs in the calling process on its own node. A pid

@@ -35,6 +35,7 @@ defmodule SnakeBridge.StreamRef do
     :python_module,
     :library,
     :resource,
+    :handle,
     exhausted: false,
     batch: 1
   ]
@@ -49,6 +50,7 @@ defmodule SnakeBridge.StreamRef do
           python_module: String.t(),
           library: String.t() | nil,
           resource: reference(),
+          handle: reference() | nil,
           exhausted: boolean(),
           batch: pos_integer()
         }

@@ -73,25 +73,11 @@ defmodule SnakeBridge.Streamer do
 
     receive do
       {^tag, :chunks, items} ->
-        # Acknowledge first: the producer makes the next batch while the callback runs.
-        ack(job, tag)
+        chunk(items, job, tag, callback, deadline)
 
-        case apply_each(items, callback, deadline) do
-          :ok ->
-            loop(job, tag, callback, deadline)
-
-          :halt ->
-            stop(job, tag)
-            :ok
-
-          :timeout ->
-            stop(job, tag)
-            {:error, :timeout}
-
-          {:raise, kind, reason, stack} ->
-            stop(job, tag)
-            :erlang.raise(kind, reason, stack)
-        end
+      # Items with refs from a worker: they get this node's handle (see Pool.Keeper).
+      {^tag, :chunks, items, kept} ->
+        items |> SnakeBridge.Pool.Keeper.attach(kept) |> chunk(job, tag, callback, deadline)
 
       {^tag, :done, result} ->
         if mref, do: Process.demonitor(mref, [:flush])
@@ -120,6 +106,28 @@ defmodule SnakeBridge.Streamer do
         else
           loop(job, tag, callback, deadline)
         end
+    end
+  end
+
+  defp chunk(items, job, tag, callback, deadline) do
+    # Acknowledge first: the producer makes the next batch while the callback runs.
+    ack(job, tag)
+
+    case apply_each(items, callback, deadline) do
+      :ok ->
+        loop(job, tag, callback, deadline)
+
+      :halt ->
+        stop(job, tag)
+        :ok
+
+      :timeout ->
+        stop(job, tag)
+        {:error, :timeout}
+
+      {:raise, kind, reason, stack} ->
+        stop(job, tag)
+        :erlang.raise(kind, reason, stack)
     end
   end
 
@@ -222,6 +230,9 @@ defmodule SnakeBridge.Streamer do
         flush(tag)
 
       {^tag, :callback, _id, _fun, _args, _from} ->
+        flush(tag)
+
+      {^tag, :chunks, _, _} ->
         flush(tag)
 
       {^tag, _, _} ->

@@ -13,7 +13,8 @@ defmodule SnakeBridge.Pool.Remote do
   #   * the caller's death (or its node's disconnection) stops the worker-side process,
   #     which cancels the Python job (the job watches the process that submitted it);
   #   * the worker's death is a `DOWN` of that process: `{:error, {:worker_down, reason}}`.
-  # Refs in an answer are kept alive on the worker for the caller (see Keeper).
+  # Refs in an answer are kept alive on the worker until the caller's node collects
+  # them (see Keeper).
 
   alias SnakeBridge.{Executor, Native, Pool}
 
@@ -64,8 +65,8 @@ defmodule SnakeBridge.Pool.Remote do
 
   defp await(req, alias, wait) do
     receive do
-      {:DOWN, ^req, :process, _, {^alias, :result, result}} ->
-        result
+      {:DOWN, ^req, :process, _, {^alias, :result, result, kept}} ->
+        SnakeBridge.Pool.Keeper.attach(result, kept)
 
       {^alias, :callback, id, fun, args, from} ->
         send(from, {alias, :callback_reply, id, Executor.callback_result(fun, args)})
@@ -106,8 +107,7 @@ defmodule SnakeBridge.Pool.Remote do
   def serve(caller, alias, op, request, route, timeout) do
     cmref = Process.monitor(caller)
     result = Executor.run_for(alias, alias, cmref, op, request, route, timeout)
-    SnakeBridge.Pool.Keeper.keep(caller, result)
-    exit({alias, :result, result})
+    exit({alias, :result, result, SnakeBridge.Pool.Keeper.keep(caller, result)})
   end
 
   @doc false
@@ -126,8 +126,11 @@ defmodule SnakeBridge.Pool.Remote do
   defp relay(job, caller, tag, cmref) do
     receive do
       {^tag, :chunks, items} = msg ->
-        SnakeBridge.Pool.Keeper.keep(caller, items)
-        send(caller, msg)
+        case SnakeBridge.Pool.Keeper.keep(caller, items) do
+          nil -> send(caller, msg)
+          kept -> send(caller, {tag, :chunks, items, kept})
+        end
+
         relay(job, caller, tag, cmref)
 
       {^tag, :ack} ->
@@ -161,32 +164,65 @@ end
 
 defmodule SnakeBridge.Pool.Keeper do
   @moduledoc false
-  # Keeps alive, on a worker node, the objects returned to processes of other nodes:
-  # a resource lives while a local term holds it, and the caller's copy (on its own
-  # node) does not. They are dropped when the holder process exits or its node
-  # disconnects (a monitor), or when `release/1` is called for the holder.
+  # Keeps alive, on a worker node, the objects returned to another node: a resource
+  # lives while a term of its own node holds it, and the copy on the caller's node does
+  # not count. The objects of one answer are kept under a key; the caller's node gives
+  # the refs of that answer a handle of its own (a NIF resource, `attach/2`) whose
+  # collection there sends `{:release, node, key}` to that node's Releaser, which tells
+  # this keeper. Everything kept for a node is dropped when that node disconnects.
 
   use GenServer
 
+  alias SnakeBridge.{Ref, StreamRef}
+
   def start_link(_), do: GenServer.start_link(__MODULE__, nil, name: __MODULE__)
 
+  @doc false
+  # On the worker: keeps the objects of `term` for `holder`'s node; the key, or nil
+  # when there is nothing to keep.
   def keep(holder, term) when node(holder) != node() do
     case resources(term, []) do
-      [] -> :ok
-      resources -> GenServer.cast(__MODULE__, {:keep, holder, resources})
+      [] ->
+        nil
+
+      resources ->
+        key = :erlang.unique_integer([:positive])
+        GenServer.cast(__MODULE__, {:keep, key, node(holder), resources})
+        {node(), key}
     end
   end
 
-  def keep(_holder, _term), do: :ok
+  def keep(_holder, _term), do: nil
 
   @doc false
-  # How many objects are kept, per holder (for tests and benchmarks).
-  def count do
-    GenServer.call(__MODULE__, :count)
+  # On the caller's node: gives the refs of an answer the handle that releases them.
+  def attach(term, nil), do: term
+
+  def attach(term, kept) do
+    releaser = Process.whereis(SnakeBridge.Pool.Releaser)
+    put_handle(term, SnakeBridge.Native.remote_handle(releaser, kept))
   end
 
-  defp resources(%SnakeBridge.Ref{resource: r}, acc), do: [r | acc]
-  defp resources(%SnakeBridge.StreamRef{resource: r}, acc), do: [r | acc]
+  defp put_handle(%Ref{} = ref, h), do: %{ref | handle: h}
+  defp put_handle(%StreamRef{} = ref, h), do: %{ref | handle: h}
+  defp put_handle([x | rest], h), do: [put_handle(x, h) | put_handle(rest, h)]
+
+  defp put_handle(t, h) when is_tuple(t) and tuple_size(t) > 0,
+    do: t |> Tuple.to_list() |> put_handle(h) |> List.to_tuple()
+
+  defp put_handle(%_{} = s, _h), do: s
+
+  defp put_handle(m, h) when is_map(m) and map_size(m) > 0,
+    do: Map.new(m, fn {k, v} -> {put_handle(k, h), put_handle(v, h)} end)
+
+  defp put_handle(x, _h), do: x
+
+  @doc false
+  # How many objects are kept (for tests and benchmarks).
+  def count, do: GenServer.call(__MODULE__, :count)
+
+  defp resources(%Ref{resource: r}, acc), do: [r | acc]
+  defp resources(%StreamRef{resource: r}, acc), do: [r | acc]
   defp resources([h | t], acc), do: resources(t, resources(h, acc))
 
   defp resources(t, acc) when is_tuple(t) and tuple_size(t) > 0,
@@ -197,43 +233,52 @@ defmodule SnakeBridge.Pool.Keeper do
   defp resources(_, acc), do: acc
 
   @impl true
-  def init(nil), do: {:ok, %{}}
-
-  @impl true
-  def handle_cast({:keep, holder, resources}, holders) do
-    holders =
-      case holders do
-        %{^holder => {mref, n, kept}} ->
-          %{holders | holder => {mref, n + length(resources), [resources | kept]}}
-
-        _ ->
-          Map.put(holders, holder, {Process.monitor(holder), length(resources), [resources]})
-      end
-
-    {:noreply, holders}
-  end
-
-  def handle_cast({:release, holder}, holders) do
-    case Map.pop(holders, holder) do
-      {{mref, _, _}, holders} ->
-        Process.demonitor(mref, [:flush])
-        {:noreply, holders, :hibernate}
-
-      {nil, holders} ->
-        {:noreply, holders}
-    end
+  def init(nil) do
+    :ok = :net_kernel.monitor_nodes(true, node_type: :all)
+    {:ok, %{}}
   end
 
   @impl true
-  def handle_call(:count, _from, holders) do
-    {:reply, Enum.reduce(holders, 0, fn {_, {_, n, _}}, acc -> acc + n end), holders}
+  def handle_cast({:keep, key, node, resources}, kept),
+    do: {:noreply, Map.put(kept, key, {node, length(resources), resources})}
+
+  def handle_cast({:release, key}, kept) do
+    kept = Map.delete(kept, key)
+    # Collected now: a resource is released when the last term holding it is collected,
+    # and this process may not collect for a long time.
+    if map_size(kept) == 0, do: {:noreply, kept, :hibernate}, else: {:noreply, kept}
   end
 
   @impl true
-  # Hibernating collects the dropped resources now (they are released when the last
-  # term holding them is collected, and this process may not collect for a long time).
-  def handle_info({:DOWN, _mref, :process, holder, _}, holders),
-    do: {:noreply, Map.delete(holders, holder), :hibernate}
+  def handle_call(:count, _from, kept) do
+    {:reply, Enum.reduce(kept, 0, fn {_, {_, n, _}}, acc -> acc + n end), kept}
+  end
 
-  def handle_info(_msg, holders), do: {:noreply, holders}
+  @impl true
+  def handle_info({:nodedown, node, _}, kept) do
+    {:noreply, Map.reject(kept, fn {_, {n, _, _}} -> n == node end), :hibernate}
+  end
+
+  def handle_info(_msg, kept), do: {:noreply, kept}
+end
+
+defmodule SnakeBridge.Pool.Releaser do
+  @moduledoc false
+  # Gets `{node, key}` from the NIF when this node collects the handle of refs that live
+  # on `node`, and tells that node's Keeper.
+
+  use GenServer
+
+  def start_link(_), do: GenServer.start_link(__MODULE__, nil, name: __MODULE__)
+
+  @impl true
+  def init(nil), do: {:ok, nil}
+
+  @impl true
+  def handle_info({node, key}, state) when is_atom(node) do
+    GenServer.cast({SnakeBridge.Pool.Keeper, node}, {:release, key})
+    {:noreply, state}
+  end
+
+  def handle_info(_msg, state), do: {:noreply, state}
 end
