@@ -339,6 +339,42 @@ defmodule SnakeBridge.PoolTest do
       assert {:error, {:worker_down, _}} = Ref.getattr(frac, "numerator")
     end
 
+    test "a segfault in a C extension on a worker is worker_down, and the pool restarts it" do
+      crt = [__runtime__: [pool_name: :crashy]]
+      [old] = Pool.nodes(:crashy)
+      {:ok, frac} = SnakeBridge.call("fractions", "Fraction", [1, 3], crt)
+
+      assert {:error, {:worker_down, _}} = SnakeBridge.call("ctypes", "string_at", [0], crt)
+      assert {:error, {:worker_down, _}} = Ref.method(frac, "as_integer_ratio")
+      :ok = Pool.ready(:crashy, 60_000)
+      assert [new] = Pool.nodes(:crashy)
+      assert new != old
+      assert {:ok, 3} = SnakeBridge.call("operator", "add", [1, 2], crt)
+    end
+
+    test "kill -9 of a worker's OS process fails its calls in flight within 1 s" do
+      crt = [__runtime__: [pool_name: :crashy]]
+      [worker] = Pool.nodes(:crashy)
+      os_pid = :erpc.call(worker, System, :pid, [])
+      parent = self()
+
+      task =
+        Task.async(fn ->
+          send(parent, :sent)
+          result = SnakeBridge.eval("sum(1 for _ in iter(int, 1))", %{}, crt)
+          {result, System.monotonic_time(:millisecond)}
+        end)
+
+      assert_receive :sent
+      wait_until(fn -> busy(worker) == 1 end)
+      t0 = System.monotonic_time(:millisecond)
+      {_, 0} = System.cmd("kill", ["-9", os_pid])
+      assert {{:error, {:worker_down, _}}, t} = Task.await(task, 5_000)
+      assert t - t0 < 1_000
+      :ok = Pool.ready(:crashy, 60_000)
+      assert {:ok, 2} = SnakeBridge.call("operator", "add", [1, 1], crt)
+    end
+
     test "a stream/5 whose worker dies returns worker_down" do
       crt = [__runtime__: [pool_name: :crashy]]
 

@@ -37,8 +37,13 @@ defmodule SnakeBridge.Pool.Peer do
   def handle_continue(:boot, state), do: {:noreply, boot(state)}
 
   @impl true
-  def handle_call(:await, _from, %{peer: peer} = state) when peer != nil, do: {:reply, :ok, state}
-  def handle_call(:await, from, state), do: {:noreply, %{state | waiters: [from | state.waiters]}}
+  # A worker whose connection is gone is down, although its :peer exit may not have
+  # arrived yet: the waiter then gets its successor.
+  def handle_call(:await, from, %{peer: peer, node: node} = state) do
+    if peer != nil and node in :erlang.nodes(:connected),
+      do: {:reply, :ok, state},
+      else: {:noreply, %{state | waiters: [from | state.waiters]}}
+  end
 
   @impl true
   def handle_info(:boot, %{peer: nil} = state), do: {:noreply, boot(state)}
