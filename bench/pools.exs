@@ -2,7 +2,7 @@
 #   * CPU-bound pure Python (a ~50 ms loop) from 16 processes at once, on the pool beside
 #     the embedded interpreter (one GIL), in the same run;
 #   * one call to a peer worker, and strict stream_next across nodes, beside a bare
-#     `:erpc.call(node, :erlang, :abs, [1])` (interleaved runs of 2000 calls);
+#     `:erpc.call(node, :erlang, :abs, [1])` (interleaved runs of 1000 calls);
 #   * stream_next_batch(it, 1000) and stream/5 across nodes over range(2M);
 #   * 100k remote refs made and dropped by 4 processes that stay alive (released by
 #     garbage collection here): the worker's live Python objects of that type before
@@ -14,7 +14,7 @@ defmodule Bench.Pools do
 
   @pool :bench_pool
   @rt [__runtime__: [pool_name: @pool]]
-  @calls 2_000
+  @calls 1_000
   @n 2_000_000
 
   def run do

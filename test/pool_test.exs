@@ -114,6 +114,12 @@ defmodule SnakeBridge.PoolTest do
       {:ok, it} = SnakeBridge.call("builtins", "iter", [[1, 2]], @rt)
       assert %{"node" => node} = StreamRef.to_wire_format(it)
       assert node == Atom.to_string(Pool.node_of(it))
+      assert {:ok, 1} = StreamRef.next(it)
+
+      # read back on this node: the same stream, on its worker
+      assert {:ok, again} = StreamRef.from_wire_format(StreamRef.to_wire_format(it))
+      assert Pool.node_of(again) == Pool.node_of(it)
+      assert {:ok, 2} = StreamRef.next(again)
     end
 
     test "timeouts stop the Python code on the worker" do

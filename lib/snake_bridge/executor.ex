@@ -22,12 +22,13 @@ defmodule SnakeBridge.Executor do
     end
   end
 
+  @doc false
   # A ref of another node (a pool worker) given to a call that runs here.
-  defp elsewhere({:error, {:unconvertible, %{resource: r}, _}})
-       when is_reference(r) and node(r) != node(),
-       do: {:error, {:ref_on_other_node, node(r), node()}}
+  def elsewhere({:error, {:unconvertible, %{resource: r}, _}})
+      when is_reference(r) and node(r) != node(),
+      do: {:error, {:ref_on_other_node, node(r), node()}}
 
-  defp elsewhere(result), do: result
+  def elsewhere(result), do: result
 
   defp local(op, request, route, timeout) do
     tag = make_ref()

@@ -137,7 +137,8 @@ defmodule SnakeBridge.StreamRef do
   end
 
   @doc """
-  The StreamRef a wire map names, while that stream is alive on this node.
+  The StreamRef a wire map names, while that stream is alive on this node (or, for a
+  map with a `"node"` key, on that node: a pool worker).
 
   Ids are random (128 bits, a keyed hash): one id tells nothing about another. A wire map
   is honoured only with its own `session_id`: the same id under another session is
@@ -147,6 +148,13 @@ defmodule SnakeBridge.StreamRef do
   stream of that session has the id, `{:unsupported_schema, v}`, or `:not_a_stream_ref`.
   """
   @spec from_wire_format(map()) :: {:ok, t()} | {:error, SnakeBridge.Error.reason()}
+  def from_wire_format(%{"__type__" => "stream_ref", "__schema__" => 1, "node" => owner} = wire)
+      when is_binary(owner) do
+    if owner == Atom.to_string(node()),
+      do: wire |> Map.delete("node") |> from_wire_format(),
+      else: SnakeBridge.Pool.Remote.lookup(owner, Map.delete(wire, "node"))
+  end
+
   def from_wire_format(%{"__type__" => "stream_ref", "__schema__" => 1, "id" => id} = wire)
       when is_binary(id) do
     case Map.get(wire, "session_id", "default") do

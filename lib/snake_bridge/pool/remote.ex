@@ -101,12 +101,35 @@ defmodule SnakeBridge.Pool.Remote do
     end
   end
 
+  @doc false
+  # StreamRef.from_wire_format/1 of a stream that lives on `owner` (a node name).
+  def lookup(owner, wire) do
+    node = String.to_existing_atom(owner)
+    {result, kept} = :erpc.call(node, __MODULE__, :lookup_here, [wire, self()])
+    SnakeBridge.Pool.Keeper.attach(result, kept)
+  rescue
+    ArgumentError -> {:error, :unknown_stream}
+  catch
+    :error, {:erpc, reason} -> {:error, {:worker_down, down_reason(reason)}}
+  end
+
+  @doc false
+  def lookup_here(wire, holder) do
+    result = SnakeBridge.StreamRef.from_wire_format(wire)
+    {result, SnakeBridge.Pool.Keeper.keep(holder, result)}
+  end
+
   # --------------------------------------------------------------- worker side
 
   @doc false
   def serve(caller, alias, op, request, route, timeout) do
     cmref = Process.monitor(caller)
-    result = Executor.run_for(alias, alias, cmref, op, request, route, timeout)
+
+    result =
+      alias
+      |> Executor.run_for(alias, cmref, op, request, route, timeout)
+      |> Executor.elsewhere()
+
     exit({alias, :result, result, SnakeBridge.Pool.Keeper.keep(caller, result)})
   end
 
@@ -243,10 +266,12 @@ defmodule SnakeBridge.Pool.Keeper do
     do: {:noreply, Map.put(kept, key, {node, length(resources), resources})}
 
   def handle_cast({:release, key}, kept) do
-    kept = Map.delete(kept, key)
-    # Collected now: a resource is released when the last term holding it is collected,
-    # and this process may not collect for a long time.
-    if map_size(kept) == 0, do: {:noreply, kept, :hibernate}, else: {:noreply, kept}
+    # A resource is released when the last term holding it is collected, and this
+    # process may not collect for a long time: a collection follows releases (one per
+    # 50 ms at most).
+    unless Process.get(:gc_due), do: Process.send_after(self(), :gc, 50)
+    Process.put(:gc_due, true)
+    {:noreply, Map.delete(kept, key)}
   end
 
   @impl true
@@ -257,6 +282,12 @@ defmodule SnakeBridge.Pool.Keeper do
   @impl true
   def handle_info({:nodedown, node, _}, kept) do
     {:noreply, Map.reject(kept, fn {_, {n, _, _}} -> n == node end), :hibernate}
+  end
+
+  def handle_info(:gc, kept) do
+    Process.delete(:gc_due)
+    :erlang.garbage_collect()
+    {:noreply, kept}
   end
 
   def handle_info(_msg, kept), do: {:noreply, kept}
