@@ -88,12 +88,14 @@ defmodule Bench.Pools do
 
   defp call_rows(a, on_a) do
     {:ok, it} = SnakeBridge.call("itertools", "count", [], on_a)
+    sqrt = ["math", "sqrt", [2.0]]
 
     runs =
       interleave(
         [
           erpc: times(fn -> :erpc.call(a, :erlang, :abs, [1]) end, @calls),
           call: times(fn -> {:ok, _} = SnakeBridge.call("math", "sqrt", [2.0], on_a) end, @calls),
+          erpc_call: times(fn -> {:ok, _} = :erpc.call(a, SnakeBridge, :call, sqrt) end, @calls),
           next: times(fn -> {:ok, _} = SnakeBridge.Runtime.stream_next(it) end, @calls)
         ],
         reps: 7
@@ -109,8 +111,18 @@ defmodule Bench.Pools do
     next =
       runs[:next] |> stats(@calls) |> then(&report("strict stream_next across nodes", &1, "µs"))
 
+    # What the worker's own call costs when it comes over the network: the same call
+    # made by a bare :erpc.call of SnakeBridge.call on the worker (no pool routing).
+    erpc_call =
+      runs[:erpc_call]
+      |> stats(@calls)
+      |> then(&report(":erpc.call(node, SnakeBridge, :call, sqrt)", &1, "µs"))
+
     [
       row("10 call to a peer worker", call.median, "µs", baseline: {"erpc", erpc.median}, max: 1.5),
+      row("10 the same call as :erpc of SnakeBridge.call", erpc_call.median, "µs",
+        baseline: {"pool call", call.median}
+      ),
       row("10 strict stream_next across nodes", next.median, "µs",
         baseline: {"erpc", erpc.median},
         max: 1.5
