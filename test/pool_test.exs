@@ -193,6 +193,19 @@ defmodule SnakeBridge.PoolTest do
       refute_received _
     end
 
+    test "a callback that raises stops the producer on the worker; the error reaches the caller" do
+      rt = [__runtime__: [pool_name: @pool, stream_chunk: 10]]
+
+      assert_raise RuntimeError, "boom at 15", fn ->
+        SnakeBridge.stream("itertools", "count", [], rt, fn
+          15 -> raise "boom at 15"
+          _ -> :ok
+        end)
+      end
+
+      refute_received _
+    end
+
     test "a timeout stops the stream" do
       rt = [__runtime__: [pool_name: @pool, stream_timeout: 300]]
       t0 = System.monotonic_time(:millisecond)

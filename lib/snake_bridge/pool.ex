@@ -24,7 +24,8 @@ defmodule SnakeBridge.Pool do
   supervised: when one dies, in-flight calls on it return
   `{:error, {:worker_down, reason}}` and a new worker replaces it (under a new node name,
   so refs of the dead one keep answering `{:error, {:worker_down, _}}`). `ready/2` waits
-  for a pool's workers. `nodes:` workers are used as they are: not started, not
+  for a pool's workers. `config :snakebridge, peer_args: ["+sbwt", "none"]` adds
+  arguments to the `erl` command of every peer. `nodes:` workers are used as they are: not started, not
   restarted.
 
   Routing: a call with a `session_id` (other than the default session) goes to the

@@ -96,8 +96,10 @@ defmodule SnakeBridge.Pool.Peer do
       name = String.to_atom("#{base}_#{pool}_#{slot}_#{gen}")
       # Hidden: workers do not join the cluster's full mesh (nor `global`'s partitions).
       paths = [~c"-hidden" | Enum.flat_map(:code.get_path(), &[~c"-pa", &1])]
+      extra = Enum.map(Application.get_env(:snakebridge, :peer_args, []), &to_charlist/1)
 
-      with {:ok, peer, node} <- :peer.start_link(%{name: name, args: paths, wait_boot: 60_000}),
+      with {:ok, peer, node} <-
+             :peer.start_link(%{name: name, args: paths ++ extra, wait_boot: 60_000}),
            :ok <- setup(peer, node) do
         {:ok, peer, node}
       else
