@@ -107,9 +107,11 @@ defmodule SnakeBridge.Executor do
 
   @doc false
   # On a worker node, for a caller on another node (see SnakeBridge.Pool.Remote): runs
-  # the operation here; Elixir functions Python calls are sent to the caller to run;
-  # the caller's death cancels the job.
-  def run_for(caller, ctag, cmref, op, request, route, timeout) do
+  # the operation here; Elixir functions Python calls are sent to `dest` (the caller's
+  # alias) to run; the caller's death cancels the job. The caller is monitored only once
+  # the job has run for @watch_after ms: a monitor of a process of another node costs
+  # two messages over the connection, more than a short call.
+  def run_for(dest, ctag, caller, op, request, route, timeout) do
     tag = make_ref()
 
     job =
@@ -126,12 +128,20 @@ defmodule SnakeBridge.Executor do
         error
 
       job ->
-        relay({job, tag, caller, ctag, cmref}, after_ms(timeout), now())
+        relay({job, tag, dest, ctag, {:unwatched, caller}}, after_ms(timeout), now())
     end
   end
 
-  defp relay({job, tag, caller, ctag, cmref} = state, wait, started) do
+  @watch_after 5
+
+  defp relay({job, tag, dest, ctag, watch} = state, wait, started) do
     left = if wait == :infinity, do: :infinity, else: max(wait - (now() - started), 0)
+
+    {cmref, after_ms} =
+      case watch do
+        {:unwatched, _} -> {nil, min(left, @watch_after)}
+        cmref -> {cmref, left}
+      end
 
     receive do
       {^tag, result} ->
@@ -142,7 +152,7 @@ defmodule SnakeBridge.Executor do
         relay(state, wait, started)
 
       {^tag, :callback, id, fun, args} ->
-        send(caller, {ctag, :callback, id, fun, args, self()})
+        send(dest, {ctag, :callback, id, fun, args, self()})
         relay(state, wait, started)
 
       {^ctag, :callback_reply, id, reply} ->
@@ -153,7 +163,14 @@ defmodule SnakeBridge.Executor do
         give_up(job, tag)
         exit(:normal)
     after
-      left -> give_up(job, tag)
+      after_ms ->
+        case watch do
+          {:unwatched, caller} when after_ms < left ->
+            relay({job, tag, dest, ctag, Process.monitor(caller)}, wait, started)
+
+          _ ->
+            give_up(job, tag)
+        end
     end
   end
 

@@ -123,11 +123,9 @@ defmodule SnakeBridge.Pool.Remote do
 
   @doc false
   def serve(caller, alias, op, request, route, timeout) do
-    cmref = Process.monitor(caller)
-
     result =
       alias
-      |> Executor.run_for(alias, cmref, op, request, route, timeout)
+      |> Executor.run_for(alias, caller, op, request, route, timeout)
       |> Executor.elsewhere()
 
     exit({alias, :result, result, SnakeBridge.Pool.Keeper.keep(caller, result)})
