@@ -10,8 +10,9 @@ defmodule SnakeBridge.Pool.Remote do
   #   * an Elixir function Python calls runs in the caller: the worker-side process
   #     forwards `{alias, :callback, id, fun, args, from}` to the caller's alias and
   #     the caller answers `{alias, :callback_reply, id, reply}`;
-  #   * the caller's death (or its node's disconnection) stops the worker-side process,
-  #     which cancels the Python job (the job watches the process that submitted it);
+  #   * the caller's death (or its node's disconnection) stops the worker-side process
+  #     (it monitors the caller once the job has run 5 ms), which cancels the Python job
+  #     (the job watches the process that submitted it);
   #   * the worker's death is a `DOWN` of that process: `{:error, {:worker_down, reason}}`.
   # Refs in an answer are kept alive on the worker until the caller's node collects
   # them (see Keeper).
