@@ -411,6 +411,23 @@ defmodule SnakeBridge.PoolTest do
     end
   end
 
+  describe "starting" do
+    test "a call to a pool whose workers are still starting is worker_down at once" do
+      # (an interpreter takes far longer to start than this call to be refused)
+      :ok = Pool.start(:starting, peers: 1)
+      on_exit(fn -> Pool.stop(:starting) end)
+
+      assert {:error, {:worker_down, :starting}} =
+               SnakeBridge.call("math", "sqrt", [4], __runtime__: [pool_name: :starting])
+
+      assert Pool.nodes(:starting) == []
+      :ok = Pool.ready(:starting, 60_000)
+
+      assert {:ok, 2.0} =
+               SnakeBridge.call("math", "sqrt", [4], __runtime__: [pool_name: :starting])
+    end
+  end
+
   describe "a routing-only node (embedded: false)" do
     test "routes calls from its processes to a pool and runs no Python itself" do
       [worker | _] = Pool.nodes(@pool)

@@ -62,7 +62,7 @@ defmodule SnakeBridge.Pool do
   def nodes(pool) do
     case :persistent_term.get({__MODULE__, pool}, nil) do
       nil -> []
-      nodes -> Tuple.to_list(nodes)
+      nodes -> nodes |> Tuple.to_list() |> Enum.reject(&is_nil/1)
     end
   end
 
@@ -198,6 +198,7 @@ defmodule SnakeBridge.Pool do
           end
 
         case Enum.find(ref_nodes, &(&1 != target)) do
+          _ when target == nil -> {:error, {:worker_down, :starting}}
           nil when target == node() -> local()
           nil -> {:remote, target}
           other -> {:error, {:ref_on_other_node, other, target}}
@@ -227,14 +228,19 @@ defmodule SnakeBridge.Pool do
   defp collect(m, acc) when is_map(m) and map_size(m) > 0, do: collect(Map.to_list(m), acc)
   defp collect(_, acc), do: acc
 
+  # (A slot still starting is nil: chosen only when no worker is up.)
   defp least_busy(nodes) do
     nodes
     |> Tuple.to_list()
-    |> Enum.min_by(fn n ->
-      case :ets.lookup(@busy, n) do
-        [{_, busy}] -> busy
-        [] -> 0
-      end
+    |> Enum.min_by(fn
+      nil ->
+        :infinity
+
+      n ->
+        case :ets.lookup(@busy, n) do
+          [{_, busy}] -> busy
+          [] -> 0
+        end
     end)
   end
 

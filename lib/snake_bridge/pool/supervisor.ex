@@ -25,9 +25,8 @@ defmodule SnakeBridge.Pool.Supervisor do
   end
 
   defp publish(name, {:peers, n}) do
-    # Until a worker is up its slot names no node (calls get :worker_down).
-    placeholder = for slot <- 0..(n - 1), do: :"#{name}_#{slot}_starting@nohost"
-    :persistent_term.put({SnakeBridge.Pool, name}, List.to_tuple(placeholder))
+    # Until a worker is up its slot is nil (its calls get {:worker_down, :starting}).
+    :persistent_term.put({SnakeBridge.Pool, name}, List.to_tuple(List.duplicate(nil, n)))
     slots = for slot <- 0..(n - 1), do: SnakeBridge.Pool.Peer.name(name, slot)
     :persistent_term.put({SnakeBridge.Pool, name, :slots}, slots)
     for slot <- 0..(n - 1), do: {SnakeBridge.Pool.Peer, {name, slot}}
