@@ -243,7 +243,8 @@ defmodule SnakeBridge.PoolTest do
     test "a remote ref lives until the BEAM collects it on the holder's node" do
       [a, _] = Pool.nodes(@pool)
       rt = [__runtime__: [pool_name: @pool, session_id: session_on(a, "life")]]
-      before = namespaces(a)
+      # objects tagged for this test only: nothing else counts
+      assert namespaces(a, "life") == 0
       parent = self()
 
       holder =
@@ -262,7 +263,8 @@ defmodule SnakeBridge.PoolTest do
       maker =
         spawn(fn ->
           refs =
-            for i <- 1..2_000, do: SnakeBridge.call!("types", "SimpleNamespace", [], [i: i] ++ rt)
+            for i <- 1..2_000,
+                do: SnakeBridge.call!("types", "SimpleNamespace", [], [i: i, tag: "life"] ++ rt)
 
           send(holder, {:refs, refs})
         end)
@@ -271,12 +273,12 @@ defmodule SnakeBridge.PoolTest do
       assert_receive {:DOWN, ^ref, _, _, _}, 30_000
       assert_receive {:holding, 2_000}, 30_000
       :erlang.garbage_collect()
-      assert namespaces(a) >= before + 2_000
+      assert namespaces(a, "life") == 2_000
 
       # the holder drops them and collects: released on the worker, although it lives on
       send(holder, :drop)
       assert_receive :dropped
-      wait_until(fn -> namespaces(a) <= before end)
+      wait_until(fn -> namespaces(a, "life") == 0 end)
       send(holder, :exit)
     end
 
@@ -469,19 +471,29 @@ defmodule SnakeBridge.PoolTest do
                  :erpc.call(router, SnakeBridge, :call, ["os", "getpid", []])
 
         refute :erpc.call(router, SnakeBridge.Pool, :embedded?, [])
-      after
+
+        # objects held on the router live while it does, and go when it goes away
+        make = "[__import__('types').SimpleNamespace(tag='router') for _ in range(50)]"
+        {:ok, _agent} = :erpc.call(router, Agent, :start, [SnakeBridge, :eval!, [make, %{}, rt]])
+        :erlang.garbage_collect()
+        assert namespaces(worker, "router") == 50
         :peer.stop(peer)
+        wait_until(fn -> namespaces(worker, "router") == 0 end)
+      after
+        if Process.alive?(peer), do: :peer.stop(peer)
       end
     end
   end
 
   defp busy(node), do: :erpc.call(node, SnakeBridge.Runtime, :thread_stats, []).calls.busy
 
-  defp namespaces(node) do
-    code =
-      "sum(1 for o in __import__('gc').get_objects() if type(o).__name__ == 'SimpleNamespace')"
+  defp namespaces(node, tag) do
+    code = """
+    sum(1 for o in __import__('gc').get_objects()
+        if type(o).__name__ == 'SimpleNamespace' and getattr(o, 'tag', None) == tag)
+    """
 
-    :erpc.call(node, SnakeBridge, :eval!, [code])
+    :erpc.call(node, SnakeBridge, :eval!, [code, %{"tag" => tag}])
   end
 
   # Polls a condition the test cannot get a message for (state on another node).
