@@ -76,6 +76,17 @@ defmodule SnakeBridge do
     * A pid given to Python has `.send(value)` (and `snakebridge.send(pid, value)`); a
       function given to Python is callable there and runs in the calling process.
 
+  Pools (Python on other BEAM nodes; see the README's "Pools and other nodes"):
+
+    * `config :snakebridge, pools: [name: [peers: n] | [nodes: [...]]]` and
+      `__runtime__: [pool_name: name]` - run a call on a worker node; its refs and
+      streams stay there and every operation on them is routed there.
+    * `SnakeBridge.Pool.nodes/1`, `SnakeBridge.Pool.ready/2`, `SnakeBridge.Pool.node_of/1`,
+      `SnakeBridge.Pool.start/2`, `SnakeBridge.Pool.stop/1` - a pool's workers, waiting
+      for them, where a ref lives, pools at run time.
+    * `config :snakebridge, embedded: false` - a node that only routes (no Python).
+    * A worker that dies: `{:error, {:worker_down, reason}}` for its calls and refs.
+
   Runtime and configuration:
 
     * `SnakeBridge.Runtime.resolve_timeout/3` - the timeout a call gets, by precedence.

@@ -99,11 +99,15 @@ defmodule SnakeBridge.CancellationTest do
   test "a deadline that passes inside a C call is not carried over to the next item" do
     {:ok, s} = SnakeBridge.call("sb_robust", "sleeping_iter", [3, 0.04])
     # time.sleep cannot be interrupted: the item arrives late (within the 100 ms the
-    # caller waits past a deadline), but it arrives.
-    assert Runtime.stream_next(s, timeout: 10) == {:ok, nil}
-    assert Runtime.stream_next(s) == {:ok, nil}
-    assert Runtime.stream_next(s) == {:ok, nil}
-    assert Runtime.stream_next(s) == {:error, :stop_iteration}
+    # caller waits past a deadline), but it arrives. On a heavily loaded machine the
+    # thread may be later still, and then the caller has given up: either is fine here.
+    first = Runtime.stream_next(s, timeout: 10)
+    assert first in [{:ok, nil}, {:error, :timeout}]
+    # What matters: the next steps, with no deadline, are not hit by the old one.
+    rest = Stream.repeatedly(fn -> Runtime.stream_next(s) end)
+    rest = Enum.take_while(rest, &(&1 != {:error, :stop_iteration}))
+    assert Enum.all?(rest, &(&1 == {:ok, nil})), inspect(rest)
+    assert length(rest) in if(first == {:ok, nil}, do: [2], else: [2, 3])
   end
 
   test "many cancelled calls leak nothing: threads free, Python object count back" do

@@ -20,7 +20,13 @@ defmodule SnakeBridge.ErrorReasonTest do
     {:python_not_started, Error,
      "the embedded Python is not running (is the :snakebridge application started?)"},
     {{:init_failed, "no encodings"}, Error, "the embedded Python failed to start: no encodings"},
-    {{:internal_error, "lost job"}, Error, "SnakeBridge internal error: lost job"}
+    {{:internal_error, "lost job"}, Error, "SnakeBridge internal error: lost job"},
+    {{:worker_down, :noconnection}, Error,
+     "the pool worker is down (:noconnection): its calls and refs are gone"},
+    {{:ref_on_other_node, :a@h, :b@h}, Error,
+     "a ref of node a@h was passed to a call that runs on b@h"},
+    {:not_embedded, Error,
+     "this node runs no Python (config :snakebridge, embedded: false): give a pool_name"}
   ]
 
   test "each reason gives its exception with a message of its own" do

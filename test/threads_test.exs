@@ -81,14 +81,15 @@ defmodule SnakeBridge.ThreadsTest do
 
   test "a queued call's timeout counts from the call: it times out without running" do
     with_config([threads: 1], fn ->
-      blocker = Task.async(fn -> SnakeBridge.call(@lib, "sleep", [0.5]) end)
-      assert eventually(fn -> Runtime.thread_stats().calls.busy == 1 end)
+      # The blocker holds the one thread long enough to be seen busy on a loaded machine.
+      blocker = Task.async(fn -> SnakeBridge.call(@lib, "sleep", [3.0]) end)
+      assert eventually(fn -> Runtime.thread_stats().calls.busy == 1 end, timeout: 2_500)
       t = "q#{System.unique_integer([:positive])}"
 
       assert SnakeBridge.call(@lib, "spin", [t], __runtime__: [timeout: 50]) ==
                {:error, :timeout}
 
-      assert Task.await(blocker) == {:ok, 0.5}
+      assert Task.await(blocker, 30_000) == {:ok, 3.0}
       assert SnakeBridge.call!(@lib, "tag_get", [t, "started"]) == 0
     end)
   end

@@ -4,21 +4,37 @@ defmodule SnakeBridge.Application do
 
   @impl true
   def start(_type, _args) do
-    case start_python() do
-      {:ok, _python} ->
-        shutdown = shutdown_timeout!()
+    SnakeBridge.Runtime.reload_config()
+    pools = SnakeBridge.Pool.config!()
 
-        with {:ok, pid} <-
-               Supervisor.start_link([SnakeBridge.Sink],
-                 strategy: :one_for_one,
-                 name: SnakeBridge.Supervisor
-               ),
-             do: {:ok, pid, %{shutdown_timeout: shutdown}}
+    # `config :snakebridge, embedded: false`: a node that only routes to pools (no Python).
+    embedded = Application.get_env(:snakebridge, :embedded, true) != false
+    :persistent_term.put({SnakeBridge.Pool, :embedded}, embedded)
 
-      {:error, reason} ->
-        {:error, {:python_start_failed, reason}}
+    pool_children = [
+      SnakeBridge.Pool.Keeper,
+      SnakeBridge.Pool.Releaser,
+      {SnakeBridge.Pool.Supervisor, pools}
+    ]
+
+    if embedded do
+      case start_python() do
+        {:ok, _python} ->
+          shutdown = shutdown_timeout!()
+
+          with {:ok, pid} <- supervise([SnakeBridge.Sink | pool_children]),
+               do: {:ok, pid, %{shutdown_timeout: shutdown}}
+
+        {:error, reason} ->
+          {:error, {:python_start_failed, reason}}
+      end
+    else
+      supervise(pool_children)
     end
   end
+
+  defp supervise(children),
+    do: Supervisor.start_link(children, strategy: :one_for_one, name: SnakeBridge.Supervisor)
 
   @doc false
   # Starts the embedded Python (once per OS process; a second start only adds paths).

@@ -15,6 +15,22 @@ defmodule SnakeBridge.Executor do
   @doc false
   # `route` is a session id (or nil); `timeout` is milliseconds or nil.
   def run(op, request, route, timeout) do
+    case SnakeBridge.Pool.route(op, request) do
+      :local -> op |> local(request, route, timeout) |> elsewhere()
+      {:remote, node} -> SnakeBridge.Pool.Remote.call(node, op, request, route, timeout)
+      {:error, _} = error -> error
+    end
+  end
+
+  @doc false
+  # A ref of another node (a pool worker) given to a call that runs here.
+  def elsewhere({:error, {:unconvertible, %{resource: r}, _}})
+      when is_reference(r) and node(r) != node(),
+      do: {:error, {:ref_on_other_node, node(r), node()}}
+
+  def elsewhere(result), do: result
+
+  defp local(op, request, route, timeout) do
     tag = make_ref()
 
     job =
@@ -80,16 +96,85 @@ defmodule SnakeBridge.Executor do
   @doc false
   # Python called an Elixir function (a `snakebridge.Function`): it runs here, in the
   # process that made the call, and its result (or what it raised) goes back to Python.
-  def callback(id, fun, args) do
-    reply =
-      try do
-        {:ok, apply(fun, args)}
-      catch
-        kind, reason -> {:error, Exception.format_banner(kind, reason, __STACKTRACE__)}
+  def callback(id, fun, args), do: Native.callback_reply(id, callback_result(fun, args))
+
+  @doc false
+  def callback_result(fun, args) do
+    {:ok, apply(fun, args)}
+  catch
+    kind, reason -> {:error, Exception.format_banner(kind, reason, __STACKTRACE__)}
+  end
+
+  @doc false
+  # On a worker node, for a caller on another node (see SnakeBridge.Pool.Remote): runs
+  # the operation here; Elixir functions Python calls are sent to `dest` (the caller's
+  # alias) to run; the caller's death cancels the job. The caller is monitored only once
+  # the job has run for @watch_after ms: a monitor of a process of another node costs
+  # two messages over the connection, more than a short call.
+  def run_for(dest, ctag, caller, op, request, route, timeout) do
+    tag = make_ref()
+
+    job =
+      case Native.submit(tag, op, request, route, timeout) do
+        :large -> Native.submit_large(tag, op, request, route, timeout)
+        job -> job
       end
 
-    Native.callback_reply(id, reply)
+    case job do
+      {^tag, result} ->
+        result
+
+      {:error, _} = error ->
+        error
+
+      job ->
+        relay({job, tag, dest, ctag, {:unwatched, caller}}, after_ms(timeout), now())
+    end
   end
+
+  @watch_after 5
+
+  defp relay({job, tag, dest, ctag, watch} = state, wait, started) do
+    left = if wait == :infinity, do: :infinity, else: max(wait - (now() - started), 0)
+
+    {cmref, after_ms} =
+      case watch do
+        {:unwatched, _} -> {nil, min(left, @watch_after)}
+        cmref -> {cmref, left}
+      end
+
+    receive do
+      {^tag, result} ->
+        result
+
+      {^tag, :io, device, text} ->
+        write(device, text)
+        relay(state, wait, started)
+
+      {^tag, :callback, id, fun, args} ->
+        send(dest, {ctag, :callback, id, fun, args, self()})
+        relay(state, wait, started)
+
+      {^ctag, :callback_reply, id, reply} ->
+        Native.callback_reply(id, reply)
+        relay(state, wait, started)
+
+      {:DOWN, ^cmref, :process, _, _} ->
+        give_up(job, tag)
+        exit(:normal)
+    after
+      after_ms ->
+        case watch do
+          {:unwatched, caller} when after_ms < left ->
+            relay({job, tag, dest, ctag, Process.monitor(caller)}, wait, started)
+
+          _ ->
+            give_up(job, tag)
+        end
+    end
+  end
+
+  defp now, do: System.monotonic_time(:millisecond)
 
   @doc false
   # Python's stdout goes to the group leader (the caller's: iex, capture_io), its

@@ -14,6 +14,7 @@ defmodule SnakeBridge.Native do
   def pool_stats, do: err()
   def configure_pools(_calls, _streams, _spin_us, _idle_ms), do: err()
   def session_start(_affinity, _owner), do: err()
+  def session_start_as(_id, _affinity, _owner), do: err()
   def stream_next_ready(_res), do: err()
   def stream_lookup(_id, _session), do: err()
   def stream_start(_module, _function, _argv, _kwargs, _ctx, _pid, _tag, _opts), do: err()
@@ -28,6 +29,7 @@ defmodule SnakeBridge.Native do
   def set_sink(_pid), do: err()
   def set_output_routing(_on), do: err()
   def callback_reply(_id, _result), do: err()
+  def remote_handle(_pid, _note), do: err()
   def set_callback_timeout(_ms), do: err()
 
   defp err, do: :erlang.nif_error(:nif_not_loaded)

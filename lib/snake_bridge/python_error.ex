@@ -135,6 +135,11 @@ defmodule SnakeBridge.Error do
     * `:not_a_stream_ref`, `{:unsupported_schema, version}` - not a stream wire map we read;
     * `{:bad_argument, message}` - the NIF refused an argument (JSON it cannot encode or read);
     * `:python_not_started`, `{:init_failed, message}` - the embedded Python is not running;
+    * `{:worker_down, reason}` - the pool worker that ran the call (or holds the ref)
+      died or is unreachable (see `SnakeBridge.Pool`);
+    * `{:ref_on_other_node, ref_node, target_node}` - a ref of one node was passed to a
+      call that runs on another;
+    * `:not_embedded` - a call with no pool on a node with `embedded: false`;
     * `{:internal_error, message}` - a bug in SnakeBridge.
   """
   @type reason ::
@@ -152,6 +157,9 @@ defmodule SnakeBridge.Error do
           | {:bad_argument, String.t()}
           | :python_not_started
           | {:init_failed, String.t()}
+          | {:worker_down, term()}
+          | {:ref_on_other_node, node(), node()}
+          | :not_embedded
           | {:internal_error, String.t()}
 
   @type t :: %__MODULE__{reason: reason()}
@@ -191,5 +199,15 @@ defmodule SnakeBridge.Error do
 
   defp describe({:init_failed, message}), do: "the embedded Python failed to start: #{message}"
   defp describe({:internal_error, message}), do: "SnakeBridge internal error: #{message}"
+
+  defp describe({:worker_down, reason}),
+    do: "the pool worker is down (#{inspect(reason)}): its calls and refs are gone"
+
+  defp describe({:ref_on_other_node, ref_node, target}),
+    do: "a ref of node #{ref_node} was passed to a call that runs on #{target}"
+
+  defp describe(:not_embedded),
+    do: "this node runs no Python (config :snakebridge, embedded: false): give a pool_name"
+
   defp describe(reason), do: "SnakeBridge error: #{inspect(reason)}"
 end

@@ -19,7 +19,16 @@ defmodule SnakeBridge.Ref do
 
   alias SnakeBridge.{Executor, Runtime, StreamRef}
 
-  defstruct [:id, :type_name, :python_module, :session_id, :pool_name, :library, :resource]
+  defstruct [
+    :id,
+    :type_name,
+    :python_module,
+    :session_id,
+    :pool_name,
+    :library,
+    :resource,
+    :handle
+  ]
 
   @type t :: %__MODULE__{
           id: String.t(),
@@ -28,7 +37,8 @@ defmodule SnakeBridge.Ref do
           session_id: String.t(),
           pool_name: atom() | String.t() | nil,
           library: String.t() | nil,
-          resource: reference()
+          resource: reference(),
+          handle: reference() | nil
         }
 
   @doc """

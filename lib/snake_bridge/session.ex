@@ -45,7 +45,9 @@ defmodule SnakeBridge.Session do
 
   Options: `affinity:` `:thread` (one OS thread for all its work) or `:any` (the
   default); `owner:` the process whose exit releases the session (the caller by
-  default).
+  default); `pool_name:` a pool (see `SnakeBridge.Pool`) whose worker for this session
+  gets the session too, so that `release/1` and the owner's exit release its refs
+  there (without it, the session id only labels refs made on workers).
   """
   @spec start(keyword()) :: {:ok, id()}
   def start(opts \\ []) when is_list(opts) do
@@ -62,7 +64,53 @@ defmodule SnakeBridge.Session do
       raise ArgumentError, "owner must be a local pid, got: #{inspect(owner)}"
     end
 
-    SnakeBridge.Native.session_start(affinity, owner)
+    {:ok, id} =
+      if SnakeBridge.Pool.embedded?(),
+        do: SnakeBridge.Native.session_start(affinity, owner),
+        else: {:ok, "session-#{System.system_time()}-#{System.unique_integer([:positive])}"}
+
+    case Keyword.get(opts, :pool_name) do
+      nil -> {:ok, id}
+      pool -> start_on_worker(pool, id, affinity, owner)
+    end
+  end
+
+  # The session also lives on the pool worker its calls go to (the same id there).
+  defp start_on_worker(pool, id, affinity, owner) do
+    case SnakeBridge.Pool.pick(pool, id, :session, {nil}) do
+      {:remote, node} ->
+        case :erpc.call(node, __MODULE__, :start_here, [id, affinity, owner]) do
+          {:ok, ^id} -> {:ok, id}
+          other -> other
+        end
+
+      _ ->
+        {:ok, id}
+    end
+  catch
+    :error, {:erpc, reason} -> {:error, {:worker_down, reason}}
+  end
+
+  @doc false
+  # On a worker: the session `id` of a process of another node. A local process stands
+  # for the owner (the NIF watches local processes): it exits when the owner does or
+  # its node disconnects, which releases the session here.
+  def start_here(id, affinity, owner) do
+    parent = self()
+
+    proxy =
+      spawn(fn ->
+        ref = Process.monitor(owner)
+        send(parent, {:proxy, self()})
+
+        receive do
+          {:DOWN, ^ref, _, _, _} -> :ok
+        end
+      end)
+
+    receive do
+      {:proxy, ^proxy} -> SnakeBridge.Native.session_start_as(id, affinity, proxy)
+    end
   end
 
   @doc """
@@ -96,9 +144,22 @@ defmodule SnakeBridge.Session do
   """
   @spec release(id()) :: :ok
   def release(id) when is_binary(id) do
-    case Executor.run(:session_release, {id}, id, nil) do
-      {:ok, _} -> :ok
-      {:error, :released} -> :ok
+    # Its refs on pool workers (connected ones) are released too.
+    connected = :erlang.nodes(:connected)
+
+    for pool <- SnakeBridge.Pool.pools(),
+        node <- SnakeBridge.Pool.nodes(pool),
+        node in connected do
+      SnakeBridge.Pool.Remote.call(node, :session_release, {id}, id, nil)
+    end
+
+    if SnakeBridge.Pool.embedded?() do
+      case Executor.run(:session_release, {id}, id, nil) do
+        {:ok, _} -> :ok
+        {:error, :released} -> :ok
+      end
+    else
+      :ok
     end
   end
 end

@@ -35,6 +35,7 @@ defmodule SnakeBridge.StreamRef do
     :python_module,
     :library,
     :resource,
+    :handle,
     exhausted: false,
     batch: 1
   ]
@@ -49,6 +50,7 @@ defmodule SnakeBridge.StreamRef do
           python_module: String.t(),
           library: String.t() | nil,
           resource: reference(),
+          handle: reference() | nil,
           exhausted: boolean(),
           batch: pos_integer()
         }
@@ -105,7 +107,9 @@ defmodule SnakeBridge.StreamRef do
       )
 
   @doc """
-  The stream as the seed's wire map (string keys).
+  The stream as the seed's wire map (string keys). A stream that lives on another node
+  (a pool worker) has one more key, `"node"`: the name of that node (`from_wire_format/1`
+  on that node gives it back).
 
       iex> {:ok, gen} = SnakeBridge.call("builtins", "iter", [[1]])
       iex> wire = SnakeBridge.StreamRef.to_wire_format(gen)
@@ -113,6 +117,13 @@ defmodule SnakeBridge.StreamRef do
       %{"__type__" => "stream_ref", "__schema__" => 1, "stream_type" => "iterator", "type_name" => "list_iterator"}
   """
   @spec to_wire_format(t()) :: map()
+  def to_wire_format(%__MODULE__{resource: res} = ref) when node(res) != node(),
+    do:
+      ref
+      |> Map.put(:resource, nil)
+      |> to_wire_format()
+      |> Map.put("node", Atom.to_string(node(res)))
+
   def to_wire_format(%__MODULE__{} = ref) do
     %{
       "__type__" => "stream_ref",
@@ -126,7 +137,8 @@ defmodule SnakeBridge.StreamRef do
   end
 
   @doc """
-  The StreamRef a wire map names, while that stream is alive on this node.
+  The StreamRef a wire map names, while that stream is alive on this node (or, for a
+  map with a `"node"` key, on that node: a pool worker).
 
   Ids are random (128 bits, a keyed hash): one id tells nothing about another. A wire map
   is honoured only with its own `session_id`: the same id under another session is
@@ -136,6 +148,13 @@ defmodule SnakeBridge.StreamRef do
   stream of that session has the id, `{:unsupported_schema, v}`, or `:not_a_stream_ref`.
   """
   @spec from_wire_format(map()) :: {:ok, t()} | {:error, SnakeBridge.Error.reason()}
+  def from_wire_format(%{"__type__" => "stream_ref", "__schema__" => 1, "node" => owner} = wire)
+      when is_binary(owner) do
+    if owner == Atom.to_string(node()),
+      do: wire |> Map.delete("node") |> from_wire_format(),
+      else: SnakeBridge.Pool.Remote.lookup(owner, Map.delete(wire, "node"))
+  end
+
   def from_wire_format(%{"__type__" => "stream_ref", "__schema__" => 1, "id" => id} = wire)
       when is_binary(id) do
     case Map.get(wire, "session_id", "default") do

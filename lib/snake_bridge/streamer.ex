@@ -37,39 +37,59 @@ defmodule SnakeBridge.Streamer do
       tag = make_ref()
       limits = {window, chunk, bytes}
 
-      case Native.stream_start(module, function, args, kwargs, ctx, self(), tag, limits) do
-        {:ok, job} -> loop(job, tag, callback, deadline)
-        {:error, _} = error -> error
+      {session, pool, _} = ctx
+
+      case if(pool,
+             do: SnakeBridge.Pool.pick(pool, session, :stream, {args, kwargs}),
+             else: :local
+           ) do
+        :local ->
+          case Native.stream_start(module, function, args, kwargs, ctx, self(), tag, limits) do
+            {:ok, job} -> loop(job, tag, callback, deadline)
+            {:error, _} = error -> error
+          end
+
+        {:remote, node} ->
+          if SnakeBridge.Pool.Remote.connected?(node),
+            do:
+              remote(node, tag, [module, function, args, kwargs, ctx, limits], callback, deadline),
+            else: SnakeBridge.Pool.Remote.down()
+
+        {:error, _} = error ->
+          error
       end
     end)
     |> normalize()
   end
 
+  defp remote(node, tag, [module, function, args, kwargs, ctx, limits], callback, deadline) do
+    stream_args = [self(), tag, module, function, args, kwargs, ctx, limits]
+    {pid, mref} = :erlang.spawn_monitor(node, SnakeBridge.Pool.Remote, :stream, stream_args)
+    loop({:remote, pid, mref}, tag, callback, deadline)
+  end
+
   defp loop(job, tag, callback, deadline) do
+    mref = monitor_of(job)
+
     receive do
       {^tag, :chunks, items} ->
-        # Acknowledge first: the producer makes the next batch while the callback runs.
-        Native.stream_ack(job, 1)
+        chunk(items, job, tag, callback, deadline)
 
-        case apply_each(items, callback, deadline) do
-          :ok ->
-            loop(job, tag, callback, deadline)
-
-          :halt ->
-            stop(job, tag)
-            :ok
-
-          :timeout ->
-            stop(job, tag)
-            {:error, :timeout}
-
-          {:raise, kind, reason, stack} ->
-            stop(job, tag)
-            :erlang.raise(kind, reason, stack)
-        end
+      # Items with refs from a worker: they get this node's handle (see Pool.Keeper).
+      {^tag, :chunks, items, kept} ->
+        items |> SnakeBridge.Pool.Keeper.attach(kept) |> chunk(job, tag, callback, deadline)
 
       {^tag, :done, result} ->
+        if mref, do: Process.demonitor(mref, [:flush])
         result
+
+      {^tag, :callback, id, fun, args, from} ->
+        send(from, {tag, :callback_reply, id, SnakeBridge.Executor.callback_result(fun, args)})
+        loop(job, tag, callback, deadline)
+
+      {:DOWN, ^mref, :process, _, reason} ->
+        flush(tag)
+        {:error, {:worker_down, SnakeBridge.Pool.Remote.down_reason(reason)}}
 
       {^tag, :io, device, text} ->
         SnakeBridge.Executor.write(device, text)
@@ -86,6 +106,28 @@ defmodule SnakeBridge.Streamer do
         else
           loop(job, tag, callback, deadline)
         end
+    end
+  end
+
+  defp chunk(items, job, tag, callback, deadline) do
+    # Acknowledge first: the producer makes the next batch while the callback runs.
+    ack(job, tag)
+
+    case apply_each(items, callback, deadline) do
+      :ok ->
+        loop(job, tag, callback, deadline)
+
+      :halt ->
+        stop(job, tag)
+        :ok
+
+      :timeout ->
+        stop(job, tag)
+        {:error, :timeout}
+
+      {:raise, kind, reason, stack} ->
+        stop(job, tag)
+        :erlang.raise(kind, reason, stack)
     end
   end
 
@@ -141,7 +183,31 @@ defmodule SnakeBridge.Streamer do
   # Cancel (no message is sent after this but the `:finished` asked for), wait for the
   # producer to close its generator (in `receive`: no scheduler waits for Python), and
   # drop what it sent before.
-  defp stop(job, tag) do
+  defp monitor_of({:remote, _pid, mref}), do: mref
+  defp monitor_of(_job), do: nil
+
+  defp ack({:remote, pid, _}, tag), do: send(pid, {tag, :ack})
+  defp ack(job, _tag), do: Native.stream_ack(job, 1)
+
+  @doc false
+  # A producer on another node stops there (see SnakeBridge.Pool.Remote.stream/8) and
+  # says `:stopped` after its last message; a dead worker sends nothing more.
+  def stop({:remote, pid, mref}, tag) do
+    send(pid, {tag, :stop})
+
+    receive do
+      {^tag, :stopped} -> Process.demonitor(mref, [:flush])
+      {:DOWN, ^mref, :process, _, _} -> :ok
+    after
+      @close_grace + 1_000 ->
+        Process.exit(pid, :kill)
+        Process.demonitor(mref, [:flush])
+    end
+
+    flush(tag)
+  end
+
+  def stop(job, tag) do
     with :ok <- Native.stream_cancel(job, true) do
       receive do
         {^tag, :finished} -> :ok
@@ -161,6 +227,12 @@ defmodule SnakeBridge.Streamer do
 
       {^tag, :callback, id, _fun, _args} ->
         Native.callback_reply(id, {:error, "the stream was stopped"})
+        flush(tag)
+
+      {^tag, :callback, _id, _fun, _args, _from} ->
+        flush(tag)
+
+      {^tag, :chunks, _, _} ->
         flush(tag)
 
       {^tag, _, _} ->

@@ -29,6 +29,7 @@ pub mod objects;
 pub mod ops;
 pub mod output;
 pub mod pymod;
+pub mod remote;
 pub mod session;
 pub mod stream;
 pub mod values;

@@ -186,6 +186,8 @@ struct StreamRefStruct<'a> {
     exhausted: bool,
     batch: usize,
     resource: ResourceArc<PyObj>,
+    /// Set by Elixir on the node that holds a ref of another node (a pool worker).
+    handle: Term<'a>,
 }
 
 /// `%SnakeBridge.Ref{}`: what Elixir holds for any other object.
@@ -199,6 +201,8 @@ struct RefStruct<'a> {
     pool_name: Term<'a>,
     library: String,
     resource: ResourceArc<PyObj>,
+    /// Set by Elixir on the node that holds a ref of another node (a pool worker).
+    handle: Term<'a>,
 }
 
 /// `%SnakeBridge.StreamRef{}` for a stream object.
@@ -219,6 +223,7 @@ pub fn stream_struct<'a>(env: Env<'a>, inner: Arc<ObjInner>) -> Term<'a> {
         resource: ResourceArc::new(PyObj {
             inner: inner.clone(),
         }),
+        handle: nil().encode(env),
     }
     .encode(env)
 }
@@ -236,6 +241,7 @@ pub fn ref_struct<'a>(env: Env<'a>, inner: Arc<ObjInner>, tname: &str, module: &
         resource: ResourceArc::new(PyObj {
             inner: inner.clone(),
         }),
+        handle: nil().encode(env),
     }
     .encode(env)
 }

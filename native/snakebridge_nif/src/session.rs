@@ -165,6 +165,18 @@ pub fn route_with(route: Term<'_>, default: &'static Pool) -> Result<&'static Po
 
 /// Starts a session owned by `owner`; `{:ok, id}`.
 pub fn start(env: Env<'_>, affinity: bool, owner: LocalPid) -> Term<'_> {
+    start_as(env, None, affinity, owner)
+}
+
+/// Like `start`, under the id `given` when there is one (a session of another node
+/// started on a pool worker keeps its id there). An id in use answers `{:ok, id}` and
+/// starts nothing.
+pub fn start_as(env: Env<'_>, given: Option<String>, affinity: bool, owner: LocalPid) -> Term<'_> {
+    if let Some(id) = &given {
+        if sessions().contains_key(id) {
+            return crate::call::ok_tuple(env, id.encode(env));
+        }
+    }
     let lane = affinity.then(|| {
         let i = (0..pool::LANES)
             .min_by_key(|&i| LANE_USERS[i].load(Ordering::Acquire))
@@ -172,11 +184,16 @@ pub fn start(env: Env<'_>, affinity: bool, owner: LocalPid) -> Term<'_> {
         LANE_USERS[i].fetch_add(1, Ordering::AcqRel);
         i
     });
-    let id = format!(
-        "{}-{}",
-        snakebridge_core::ids::format_id("session", NEXT.fetch_add(1, Ordering::Relaxed) as u64),
-        if lane.is_some() { "thread" } else { "any" }
-    );
+    let id = given.unwrap_or_else(|| {
+        format!(
+            "{}-{}",
+            snakebridge_core::ids::format_id(
+                "session",
+                NEXT.fetch_add(1, Ordering::Relaxed) as u64
+            ),
+            if lane.is_some() { "thread" } else { "any" }
+        )
+    });
     let session = Arc::new(Session {
         id: id.clone(),
         lane,

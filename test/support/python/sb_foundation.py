@@ -4,10 +4,14 @@ counter: every counter here is keyed by a tag that one test picks for itself."""
 
 import os
 import signal
+import threading
 import time
 import zipfile
 
 counters = {}
+# `counters[tag] = counters.get(tag, 0) + 1` is not atomic: a thread switch can come after
+# the get (CPython checks for one after a call), losing another thread's update.
+_lock = threading.Lock()
 
 
 def count(tag):
@@ -15,7 +19,8 @@ def count(tag):
 
 
 def _bump(tag):
-    counters[tag] = counters.get(tag, 0) + 1
+    with _lock:
+        counters[tag] = counters.get(tag, 0) + 1
 
 
 def bump(tag, *args, **kwargs):
@@ -108,10 +113,12 @@ class Probe:
     def __init__(self, tag, value=None):
         self.tag = tag
         self.value = value
-        counters[tag] = counters.get(tag, 0) + 1
+        with _lock:
+            counters[tag] = counters.get(tag, 0) + 1
 
     def __del__(self):
-        counters[self.tag] -= 1
+        with _lock:
+            counters[self.tag] -= 1
 
     def __repr__(self):
         return f"Probe({self.tag!r}, {self.value!r})"

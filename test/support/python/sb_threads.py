@@ -9,11 +9,15 @@ import threading
 import time
 
 tags = {}
+# A read-modify-write of a dict item is not atomic across threads (a switch can come
+# after the get): counters are bumped under a lock.
+_lock = threading.Lock()
 
 
 def mark(tag, key):
-    c = tags.setdefault(tag, {})
-    c[key] = c.get(key, 0) + 1
+    with _lock:
+        c = tags.setdefault(tag, {})
+        c[key] = c.get(key, 0) + 1
 
 
 def tag_get(tag, key):
