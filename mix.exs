@@ -1,19 +1,345 @@
+defmodule SnakeBridge.MixPython do
+  # What the NIF compiler and the `mix snakebridge.*` tasks share: the build interpreter,
+  # where the NIF and the app's venv go, installing the declared packages. It lives in
+  # mix.exs because a project cannot use its own lib/ before lib/ compiles.
+  @moduledoc false
+
+  @root __DIR__
+  @lib "libsnakebridge_nif.so"
+
+  # Py_ENABLE_SHARED, the base interpreter (a venv's python names the one it was made
+  # from), the version, whether this is a venv.
+  @probe """
+  import os, sys, sysconfig
+  print(sysconfig.get_config_var('Py_ENABLE_SHARED'))
+  print(os.path.realpath(getattr(sys, '_base_executable', None) or sys.executable))
+  print('%d.%d.%d' % sys.version_info[:3])
+  print(sys.prefix != sys.base_prefix)
+  """
+
+  def root, do: @root
+
+  # SnakeBridge's directory in the build of the project being compiled: the NIF and the
+  # venv go there, so the library's checkout and each app that depends on it have their own.
+  def app_dir, do: Path.join([Mix.Project.build_path(), "lib", "snakebridge"])
+  def nif_path, do: Path.join([app_dir(), "priv", "native", @lib])
+  def venv_dir, do: Path.join([app_dir(), "priv", "venv"])
+  def venv_python, do: Path.join([venv_dir(), "bin", "python"])
+
+  # The project that owns _build (the app, or the library's own checkout).
+  def project_root, do: Path.expand("../..", Mix.Project.build_path())
+  def lock_path, do: Path.join(project_root(), "snakebridge.lock")
+
+  # cargo's directory: the checkout's target/ for the library itself, the app's
+  # _build/snakebridge_target for an app that depends on it.
+  def cargo_target_dir do
+    root = project_root()
+
+    if root == @root,
+      do: Path.join(@root, "target"),
+      else: Path.join(root, "_build/snakebridge_target")
+  end
+
+  @doc "The interpreter to build against: %{base:, version:, venv?:}."
+  def build_interpreter! do
+    python =
+      non_empty(System.get_env("SNAKEBRIDGE_PYTHON")) ||
+        non_empty(Application.get_env(:snakebridge, :python)) ||
+        System.find_executable("python3")
+
+    python || no_python!()
+
+    case probe(python) do
+      {:ok, %{shared: true} = info} ->
+        info
+
+      {:ok, _} ->
+        Mix.raise(
+          "SnakeBridge needs a Python built with a shared libpython (--enable-shared); #{python} has none."
+        )
+
+      {:error, {:output, out}} ->
+        Mix.raise("SnakeBridge could not read the configuration of #{python}: #{out}")
+
+      {:error, reason} ->
+        Mix.raise(
+          "SnakeBridge could not run Python #{python} (#{reason}): set SNAKEBRIDGE_PYTHON."
+        )
+    end
+  end
+
+  defp no_python! do
+    Mix.raise(
+      "SnakeBridge needs Python 3: put python3 on PATH or set SNAKEBRIDGE_PYTHON to an interpreter."
+    )
+  end
+
+  defp non_empty(""), do: nil
+  defp non_empty(value), do: value
+
+  def probe(python) do
+    case System.cmd(python, ["-c", @probe], stderr_to_stdout: true, env: [{"PYTHONHOME", nil}]) do
+      {out, 0} ->
+        case String.split(out, "\n", trim: true) do
+          [shared, base, version, venv] ->
+            {:ok, %{shared: shared == "1", base: base, version: version, venv?: venv == "True"}}
+
+          _ ->
+            {:error, {:output, out}}
+        end
+
+      {out, status} ->
+        {:error, "exit status #{status}: #{String.trim(out)}"}
+    end
+  rescue
+    e in ErlangError -> {:error, inspect(e.original)}
+  end
+
+  @doc "The stamp written next to the NIF: the base interpreter and its version."
+  def stamp(%{base: base, version: version}), do: "#{base}\n#{version}\n"
+
+  ## Declared packages
+
+  @doc "The declared packages: `{packages, requirements_file | nil}`."
+  def declared do
+    packages = Application.get_env(:snakebridge, :python_packages, [])
+
+    (is_list(packages) && Enum.all?(packages, &is_binary/1)) ||
+      Mix.raise(
+        "config :snakebridge, python_packages: must be a list of pip requirement strings, got: #{inspect(packages)}"
+      )
+
+    requirements =
+      case Application.get_env(:snakebridge, :requirements) do
+        nil -> nil
+        path -> Path.expand(path, project_root())
+      end
+
+    if requirements && not File.regular?(requirements) do
+      Mix.raise("config :snakebridge, requirements: #{requirements} does not exist.")
+    end
+
+    {packages, requirements}
+  end
+
+  defp packages_stamp({packages, requirements}, info) do
+    req = if requirements, do: File.read!(requirements), else: ""
+    Enum.join([stamp(info), Enum.join(packages, "\n"), "--", req], "\n")
+  end
+
+  defp stamp_path, do: Path.join(venv_dir(), "snakebridge_packages")
+
+  @doc "Creates or updates the venv when the declared list changed (`force`: always)."
+  def ensure_packages!(info, force \\ false) do
+    declared = declared()
+    wanted = packages_stamp(declared, info)
+
+    cond do
+      declared == {[], nil} ->
+        if File.exists?(venv_dir()) do
+          Mix.shell().info(
+            "SnakeBridge: no Python packages declared any more; removing #{venv_dir()}"
+          )
+
+          File.rm_rf!(venv_dir())
+          :ok
+        else
+          :noop
+        end
+
+      not force and File.read(stamp_path()) == {:ok, wanted} ->
+        :noop
+
+      true ->
+        install!(declared, info, wanted)
+        :ok
+    end
+  end
+
+  defp install!({packages, requirements}, info, wanted) do
+    venv = venv_dir()
+
+    if File.exists?(venv) and File.read(stamp_path()) |> base_changed?(info) do
+      File.rm_rf!(venv)
+    end
+
+    unless File.exists?(venv_python()) do
+      Mix.shell().info("SnakeBridge: creating a Python venv in #{venv} (#{info.base} -m venv)")
+
+      {out, status} =
+        System.cmd(info.base, ["-m", "venv", venv], stderr_to_stdout: true, env: clean_env())
+
+      status == 0 || Mix.raise("SnakeBridge could not create a venv in #{venv}: #{out}")
+    end
+
+    lock = lock_path()
+    constraints = if File.regular?(lock), do: ["-c", lock], else: []
+    reqs = if requirements, do: ["-r", requirements], else: []
+
+    args =
+      ["-m", "pip", "install", "--disable-pip-version-check"] ++ constraints ++ reqs ++ packages
+
+    Mix.shell().info(
+      "SnakeBridge: installing Python packages: #{Enum.join(packages ++ reqs, " ")}"
+    )
+
+    {out, status} = run_streaming(venv_python(), args)
+
+    if status != 0 do
+      File.rm(stamp_path())
+      Mix.raise(install_error(packages, requirements, out))
+    end
+
+    write_lock!()
+    File.write!(stamp_path(), wanted)
+  end
+
+  defp base_changed?({:ok, text}, info), do: not String.starts_with?(text, stamp(info))
+  defp base_changed?(_, _), do: true
+
+  defp clean_env,
+    do: [{"PYTHONHOME", nil}, {"PYTHONPATH", nil}, {"PIP_DISABLE_PIP_VERSION_CHECK", "1"}]
+
+  # pip's output is shown as it comes (and kept, to name what failed).
+  defp run_streaming(exe, args) do
+    port =
+      Port.open({:spawn_executable, exe}, [
+        :binary,
+        :exit_status,
+        :stderr_to_stdout,
+        args: args,
+        env: for({k, v} <- clean_env(), do: {String.to_charlist(k), v && String.to_charlist(v)})
+      ])
+
+    collect(port, [])
+  end
+
+  defp collect(port, acc) do
+    receive do
+      {^port, {:data, data}} ->
+        IO.write(data)
+        collect(port, [acc | data])
+
+      {^port, {:exit_status, status}} ->
+        {IO.iodata_to_binary(acc), status}
+    end
+  end
+
+  defp install_error(packages, requirements, out) do
+    errors =
+      out
+      |> String.split("\n")
+      |> Enum.filter(&String.starts_with?(&1, "ERROR"))
+      |> Enum.map(&String.trim/1)
+
+    named =
+      Enum.filter(packages, fn req ->
+        name = req |> String.split(~r/[\s<>=!~;\[@]/, parts: 2) |> hd() |> String.downcase()
+        Enum.any?(errors, &String.contains?(String.downcase(&1), name))
+      end)
+
+    what =
+      case named do
+        [] -> Enum.join(packages ++ List.wrap(requirements), ", ")
+        named -> Enum.join(named, ", ")
+      end
+
+    "SnakeBridge could not install the Python package(s) #{what}: pip said: " <>
+      (Enum.join(errors, " ") |> String.slice(0, 600))
+  end
+
+  def freeze do
+    {out, status} =
+      System.cmd(venv_python(), ["-m", "pip", "freeze", "--disable-pip-version-check"],
+        stderr_to_stdout: true,
+        env: clean_env()
+      )
+
+    status == 0 ||
+      Mix.raise("SnakeBridge could not list the venv's packages (pip freeze): #{out}")
+
+    out |> String.split("\n", trim: true) |> Enum.sort()
+  end
+
+  @lock_header "# The Python packages in SnakeBridge's venv (pip freeze), written by\n" <>
+                 "# `mix snakebridge.setup`; commit it. Installs use it as pip constraints, and\n" <>
+                 "# `mix snakebridge.setup --check` fails when the venv does not match it.\n"
+
+  defp write_lock! do
+    File.write!(lock_path(), @lock_header <> Enum.map_join(freeze(), &(&1 <> "\n")))
+    Mix.shell().info("SnakeBridge: wrote #{lock_path()}")
+  end
+
+  def read_lock do
+    case File.read(lock_path()) do
+      {:ok, text} ->
+        {:ok,
+         text
+         |> String.split("\n", trim: true)
+         |> Enum.reject(&String.starts_with?(&1, "#"))
+         |> Enum.sort()}
+
+      {:error, _} ->
+        :error
+    end
+  end
+
+  @doc "Why the venv does not match the declared list and the lock (nil when it does)."
+  def check(info) do
+    declared = declared()
+
+    cond do
+      declared == {[], nil} ->
+        nil
+
+      not File.exists?(venv_python()) ->
+        "there is no venv in #{venv_dir()} (run mix snakebridge.setup)"
+
+      File.read(stamp_path()) != {:ok, packages_stamp(declared, info)} ->
+        "the venv in #{venv_dir()} was not set up for the declared packages (run mix snakebridge.setup)"
+
+      true ->
+        case read_lock() do
+          :error ->
+            "there is no #{lock_path()} (run mix snakebridge.setup)"
+
+          {:ok, locked} ->
+            installed = freeze()
+
+            if installed == locked do
+              nil
+            else
+              missing = locked -- installed
+              extra = installed -- locked
+
+              "the venv does not match #{lock_path()} (locked but not installed: " <>
+                "#{inspect(missing)}; installed but not locked: #{inspect(extra)})"
+            end
+        end
+    end
+  end
+end
+
 defmodule Mix.Tasks.Compile.SnakebridgeNif do
-  # Builds the Rust NIF with cargo and places it in priv/native (no hex package needed).
-  # It lives here because a project cannot use a compiler from its own lib/.
+  # Builds the Rust NIF with cargo into this build's priv/native (no hex package needed),
+  # then the venv of the declared Python packages when their list changed. It lives here
+  # because a project cannot use a compiler from its own lib/.
   @moduledoc false
   use Mix.Task.Compiler
+
+  alias SnakeBridge.MixPython
 
   @root __DIR__
   @lib "libsnakebridge_nif.so"
 
   @impl Mix.Task.Compiler
   def run(_args) do
-    python = python!()
-    dest = Path.join([@root, "priv", "native", @lib])
+    python = MixPython.build_interpreter!()
+    dest = MixPython.nif_path()
     stamp = dest <> ".python"
+    priv_link!()
 
-    result =
+    nif =
       if stale?(dest, stamp, python) do
         build!(cargo!(), python, dest, stamp)
         :ok
@@ -21,10 +347,23 @@ defmodule Mix.Tasks.Compile.SnakebridgeNif do
         :noop
       end
 
-    # priv/native must exist before Mix links _build/.../priv, or a fresh clone's first
-    # build cannot find the library.
-    Mix.Project.build_structure()
-    {result, []}
+    venv = MixPython.ensure_packages!(python)
+    {if(nif == :ok or venv == :ok, do: :ok, else: :noop), []}
+  end
+
+  # The NIF and the venv live in this build's priv, a real directory: a priv/ symlinked to
+  # the library's sources (what Mix does when the sources have one, as checkouts built
+  # before did) would be shared by every app that builds the library.
+  defp priv_link! do
+    priv = Path.join(MixPython.app_dir(), "priv")
+
+    case File.lstat(priv) do
+      {:ok, %{type: :symlink}} -> File.rm!(priv)
+      _ -> :ok
+    end
+
+    File.rm_rf!(Path.join([@root, "priv", "native"]))
+    File.rmdir(Path.join(@root, "priv"))
   end
 
   defp cargo! do
@@ -35,63 +374,32 @@ defmodule Mix.Tasks.Compile.SnakebridgeNif do
       )
   end
 
-  # The interpreter to build against, resolved to its real path (a pyenv shim or a
-  # symlink names the same Python as its target).
-  defp python! do
-    python = System.get_env("SNAKEBRIDGE_PYTHON") || System.find_executable("python3")
-
-    probe =
-      "import sys, sysconfig; print(sysconfig.get_config_var('Py_ENABLE_SHARED')); print(sys.executable)"
-
-    check = python && System.cmd(python, ["-c", probe], stderr_to_stdout: true)
-
-    case check do
-      {out, 0} ->
-        case String.split(out, "\n", trim: true) do
-          ["1", executable] ->
-            executable
-
-          ["0", _] ->
-            Mix.raise(
-              "SnakeBridge needs a Python built with a shared libpython (--enable-shared); #{python} has none."
-            )
-
-          _ ->
-            Mix.raise("SnakeBridge could not read the configuration of #{python}: #{out}")
-        end
-
-      _ ->
-        Mix.raise(
-          "SnakeBridge needs Python 3: put python3 on PATH or set SNAKEBRIDGE_PYTHON to an interpreter."
-        )
-    end
-  rescue
-    e in ErlangError ->
-      Mix.raise(
-        "SnakeBridge could not run Python (#{inspect(e.original)}): set SNAKEBRIDGE_PYTHON."
-      )
-  end
-
+  # Rebuilt when a source changed or the base interpreter or its version did: two venvs of
+  # one Python share its libpython, so switching between them needs no rebuild.
   defp stale?(dest, stamp, python) do
     sources =
       Path.wildcard(Path.join(@root, "native/**/*.{rs,py,toml}")) ++
         Enum.map(["Cargo.toml", "Cargo.lock"], &Path.join(@root, &1))
 
-    not File.exists?(dest) or File.read(stamp) != {:ok, python} or
+    not File.exists?(dest) or File.read(stamp) != {:ok, MixPython.stamp(python)} or
       Enum.any?(sources, &(File.exists?(&1) and newer?(&1, dest)))
   end
 
   defp newer?(a, b), do: File.stat!(a, time: :posix).mtime > File.stat!(b, time: :posix).mtime
 
   defp build!(cargo, python, dest, stamp) do
-    Mix.shell().info("Compiling SnakeBridge NIF (cargo build --release, Python: #{python})")
+    target = MixPython.cargo_target_dir()
+
+    Mix.shell().info(
+      "Compiling SnakeBridge NIF (cargo build --release, Python: #{python.base}, target: #{target})"
+    )
 
     args = ["build", "--release", "-p", "snakebridge_nif", "--manifest-path", "Cargo.toml"]
 
     {_, status} =
       System.cmd(cargo, args,
         cd: @root,
-        env: [{"PYO3_PYTHON", python}],
+        env: [{"PYO3_PYTHON", python.base}, {"CARGO_TARGET_DIR", target}],
         into: IO.stream(:stdio, :line),
         stderr_to_stdout: true
       )
@@ -100,9 +408,9 @@ defmodule Mix.Tasks.Compile.SnakebridgeNif do
     File.mkdir_p!(Path.dirname(dest))
     # Copy then rename: a running VM may have the old library mapped.
     tmp = "#{dest}.#{System.unique_integer([:positive])}.tmp"
-    File.cp!(Path.join([@root, "target", "release", @lib]), tmp)
+    File.cp!(Path.join([target, "release", @lib]), tmp)
     File.rename!(tmp, dest)
-    File.write!(stamp, python)
+    File.write!(stamp, MixPython.stamp(python))
   end
 end
 

@@ -6,16 +6,23 @@ defmodule SnakeBridge.Application do
   def start(_type, _args) do
     SnakeBridge.Runtime.reload_config()
 
-    case SnakeBridge.Native.init(executable(), python_paths()) do
-      {:ok, _python} ->
-        shutdown = shutdown_timeout!()
+    with {:ok, executable} <- SnakeBridge.PythonEnv.executable(),
+         {:ok, _python} <- init(executable) do
+      shutdown = shutdown_timeout!()
 
-        with {:ok, pid} <-
-               Supervisor.start_link([SnakeBridge.Sink],
-                 strategy: :one_for_one,
-                 name: SnakeBridge.Supervisor
-               ),
-             do: {:ok, pid, %{shutdown_timeout: shutdown}}
+      with {:ok, pid} <-
+             Supervisor.start_link([SnakeBridge.Sink],
+               strategy: :one_for_one,
+               name: SnakeBridge.Supervisor
+             ),
+           do: {:ok, pid, %{shutdown_timeout: shutdown}}
+    end
+  end
+
+  defp init(executable) do
+    case SnakeBridge.Native.init(executable, python_paths()) do
+      {:ok, python} ->
+        {:ok, python}
 
       {:error, reason} ->
         {:error, {:python_start_failed, reason}}
@@ -63,16 +70,6 @@ defmodule SnakeBridge.Application do
         raise ArgumentError,
               "config :snakebridge, shutdown_timeout: must be a positive integer (ms), " <>
                 "got: #{inspect(other)}"
-    end
-  end
-
-  # SNAKEBRIDGE_PYTHON at run time picks another interpreter of the same build (a
-  # virtualenv's python); otherwise the one the NIF was built against.
-  defp executable do
-    case System.get_env("SNAKEBRIDGE_PYTHON") do
-      nil -> nil
-      "" -> nil
-      python -> if String.contains?(python, "/"), do: python, else: System.find_executable(python)
     end
   end
 
