@@ -208,7 +208,11 @@ defmodule SnakeBridge.MixPython do
         :exit_status,
         :stderr_to_stdout,
         args: args,
-        env: for({k, v} <- clean_env(), do: {String.to_charlist(k), v && String.to_charlist(v)})
+        env:
+          for(
+            {k, v} <- clean_env(),
+            do: {String.to_charlist(k), (v && String.to_charlist(v)) || false}
+          )
       ])
 
     collect(port, [])

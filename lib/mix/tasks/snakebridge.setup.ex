@@ -1,0 +1,57 @@
+defmodule Mix.Tasks.Snakebridge.Setup do
+  @shortdoc "Creates the venv of the declared Python packages and writes snakebridge.lock"
+  @moduledoc """
+  Creates a Python venv for the app under `_build` (with the embedded interpreter's own
+  `venv` and `pip`) and installs the packages the app declares:
+
+      config :snakebridge, python_packages: ["numpy>=2", "pandas==2.2.3"]
+      config :snakebridge, requirements: "requirements.txt"   # relative to the project
+
+  pip's output is shown. The installed versions are written to `snakebridge.lock` next to
+  `mix.exs` (commit it): later installs use it as pip constraints. The embedded Python
+  uses the venv with nothing else set. `mix compile` does the same when the declared list
+  changed.
+
+      mix snakebridge.setup            # create or update the venv, write the lock
+      mix snakebridge.setup --check    # fail unless the venv matches the lock
+  """
+  use Mix.Task
+
+  @impl Mix.Task
+  def run(args) do
+    {opts, _} = OptionParser.parse!(args, strict: [check: :boolean])
+    Mix.Task.run("loadconfig")
+    python = mix_python().build_interpreter!()
+
+    cond do
+      opts[:check] ->
+        case mix_python().check(python) do
+          nil -> Mix.shell().info("SnakeBridge: the Python venv matches snakebridge.lock")
+          why -> Mix.raise("SnakeBridge: #{why}.")
+        end
+
+      mix_python().declared() == {[], nil} ->
+        _ = mix_python().ensure_packages!(python)
+
+        Mix.shell().info(
+          "SnakeBridge: no Python packages declared (config :snakebridge, " <>
+            ~s|python_packages: ["name==version", ...] or requirements: "requirements.txt")|
+        )
+
+      true ->
+        :ok = mix_python().ensure_packages!(python, true)
+    end
+  end
+
+  # Defined by the library's mix.exs, which Mix loads with the dependency.
+  defp mix_python do
+    module = SnakeBridge.MixPython
+
+    Code.ensure_loaded?(module) ||
+      Mix.raise(
+        "SnakeBridge's mix.exs is not loaded: run this task in a project that depends on :snakebridge"
+      )
+
+    module
+  end
+end
