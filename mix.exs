@@ -49,7 +49,7 @@ defmodule SnakeBridge.MixPython do
 
     python || no_python!()
 
-    case probe(python) do
+    case cached_probe(python) do
       {:ok, %{shared: true} = info} ->
         info
 
@@ -65,6 +65,56 @@ defmodule SnakeBridge.MixPython do
         Mix.raise(
           "SnakeBridge could not run Python #{python} (#{reason}): set SNAKEBRIDGE_PYTHON."
         )
+    end
+  end
+
+  # Running Python costs 30-300 ms (a pyenv shim is a shell script): the answer is kept
+  # in the build, valid while the named file, the interpreter it gave, and what picks a
+  # pyenv shim's version are unchanged. `mix compile` with nothing changed then runs no
+  # Python at all.
+  defp cached_probe(python) do
+    cache = Path.join([app_dir(), "priv", "native", "python_probe"])
+
+    with {:ok, bin} <- File.read(cache),
+         {key, info} <- :erlang.binary_to_term(bin),
+         true <- key == probe_key(python, info.base) do
+      {:ok, info}
+    else
+      _ ->
+        with {:ok, info} <- probe(python) do
+          File.mkdir_p!(Path.dirname(cache))
+          File.write!(cache, :erlang.term_to_binary({probe_key(python, info.base), info}))
+          {:ok, info}
+        end
+    end
+  rescue
+    ArgumentError -> probe(python)
+  end
+
+  defp probe_key(python, base) do
+    stat = fn path ->
+      case File.stat(path, time: :posix) do
+        {:ok, s} -> {s.mtime, s.size, s.inode}
+        _ -> nil
+      end
+    end
+
+    pyenv_root = System.get_env("PYENV_ROOT") || Path.expand("~/.pyenv")
+
+    version_files =
+      [
+        Path.join(pyenv_root, "version")
+        | Enum.map(ancestors(File.cwd!()), &Path.join(&1, ".python-version"))
+      ]
+      |> Enum.map(&File.read/1)
+
+    {python, stat.(python), stat.(base), System.get_env("PYENV_VERSION"), version_files}
+  end
+
+  defp ancestors(dir) do
+    case Path.dirname(dir) do
+      ^dir -> [dir]
+      parent -> [dir | ancestors(parent)]
     end
   end
 
@@ -159,8 +209,23 @@ defmodule SnakeBridge.MixPython do
   defp install!({packages, requirements}, info, wanted) do
     venv = venv_dir()
 
-    if File.exists?(venv) and File.read(stamp_path()) |> base_changed?(info) do
-      File.rm_rf!(venv)
+    previous = File.read(stamp_path())
+
+    cond do
+      not File.exists?(venv) ->
+        :ok
+
+      base_changed?(previous, info) ->
+        Mix.shell().info("SnakeBridge: the build Python changed; making the venv afresh")
+        File.rm_rf!(venv)
+
+      removed?(previous, wanted) ->
+        # pip does not uninstall: a venv without a package that was dropped starts afresh.
+        Mix.shell().info("SnakeBridge: a Python package was removed; making the venv afresh")
+        File.rm_rf!(venv)
+
+      true ->
+        :ok
     end
 
     unless File.exists?(venv_python()) do
@@ -196,6 +261,13 @@ defmodule SnakeBridge.MixPython do
 
   defp base_changed?({:ok, text}, info), do: not String.starts_with?(text, stamp(info))
   defp base_changed?(_, _), do: true
+
+  defp removed?({:ok, old}, new) do
+    [old, new] = Enum.map([old, new], &(&1 |> String.split("\n") |> Enum.drop(3)))
+    (old -- new) |> Enum.reject(&(&1 in ["", "--"] or String.starts_with?(&1, "#"))) != []
+  end
+
+  defp removed?(_, _), do: false
 
   defp clean_env,
     do: [{"PYTHONHOME", nil}, {"PYTHONPATH", nil}, {"PIP_DISABLE_PIP_VERSION_CHECK", "1"}]

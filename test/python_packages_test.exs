@@ -106,6 +106,13 @@ defmodule SnakeBridge.PythonPackagesTest do
     assert status == 0, out
     assert out =~ "matches snakebridge.lock"
 
+    {out, status, _} = mix(dir, ["snakebridge.info"])
+    assert status == 0, out
+    assert out =~ "venv:        #{venv}", out
+    assert out =~ "  sbpkg_alpha==0.1.0\n", out
+    assert out =~ "built against: #{SnakeBridge.Native.build_python()}", out
+    assert out =~ "dirty I/O:", out
+
     # A lock the venv does not match.
     good_lock = File.read!(lock)
     File.write!(lock, String.replace(good_lock, "sbpkg_alpha==0.1.0", "sbpkg_alpha==0.2.0"))
@@ -129,6 +136,13 @@ defmodule SnakeBridge.PythonPackagesTest do
     assert File.read!(lock) =~ "\nsbpkg_beta==1.0.0\n"
     {out, 0, _} = mix(dir, ["snakebridge.setup", "--check"])
     assert out =~ "matches"
+
+    # A package dropped from the list leaves the venv (made afresh) and the lock.
+    config!(dir, ~s|config :snakebridge, python_packages: ["sbpkg_alpha==0.1.0"]\n|)
+    {out, status, _} = mix(dir, ["compile"], pip)
+    assert status == 0, out
+    assert out =~ "making the venv afresh", out
+    refute File.read!(lock) =~ "sbpkg_beta"
 
     # A package pip cannot install: named, with pip's error.
     config!(
