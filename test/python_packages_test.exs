@@ -158,5 +158,41 @@ defmodule SnakeBridge.PythonPackagesTest do
            out
 
     assert out =~ "No matching distribution found for sbpkg_missing==9.9", out
+
+    # A release holds the NIF, the app's priv/python and the venv: moved to another
+    # directory, with the build removed and no environment variables, it starts.
+    config!(dir, ~s|config :snakebridge, python_packages: ["sbpkg_alpha==0.1.0"]\n|)
+    File.mkdir_p!(Path.join([dir, "priv", "python"]))
+
+    File.write!(
+      Path.join([dir, "priv", "python", "sb_app_mod.py"]),
+      "def hello():\n    return 'app module'\n"
+    )
+
+    {out, status, ms} = mix(dir, ["release", "--overwrite"], [{"MIX_ENV", "prod"} | pip])
+    assert status == 0, out
+    IO.puts("[measure] MIX_ENV=prod mix release (NIF copied, venv installed): #{ms} ms")
+
+    moved = Path.join(tmp_dir!("sb_pkg_release"), "sb_pkg_app")
+    {_, 0} = System.cmd("cp", ["-a", Path.join(dir, "_build/prod/rel/sb_pkg_app"), moved])
+    File.rm_rf!(Path.join(dir, "_build"))
+
+    script = """
+    {:ok, _} = Application.ensure_all_started(:sb_pkg_app)
+    IO.puts(SnakeBridge.call!("sbpkg_alpha", "where", []))
+    IO.puts(SnakeBridge.call!("sb_app_mod", "hello", []))
+    """
+
+    {out, status} =
+      System.cmd(
+        "env",
+        ["-i", "PATH=/usr/bin:/bin", Path.join(moved, "bin/sb_pkg_app"), "eval", script],
+        cd: "/",
+        stderr_to_stdout: true
+      )
+
+    assert status == 0, out
+    assert out =~ "sbpkg_alpha 0.1.0 in #{moved}/lib/snakebridge-0.1.0/priv/venv\n", out
+    assert out =~ "app module\n", out
   end
 end
