@@ -62,6 +62,27 @@ defmodule SnakeBridge.PythonEnvironmentsTest do
            out
   end
 
+  test "a build whose Python is not on this machine (a release copied elsewhere) says so" do
+    dir = tmp_dir!("sb_moved_build")
+    built = SnakeBridge |> :code.which() |> to_string() |> Path.dirname() |> Path.dirname()
+    copy = Path.join(dir, "snakebridge")
+    {_, 0} = System.cmd("cp", ["-a", built, copy])
+    stamp = Path.join(copy, "priv/native/libsnakebridge_nif.so.python")
+    File.write!(stamp, "/nonexistent/pyenv/bin/python3.11\n3.11.7\n")
+
+    {out, 0} =
+      System.cmd("elixir", ["-pa", Path.join(copy, "ebin"), "-e", @start],
+        env: @clean_env,
+        stderr_to_stdout: true
+      )
+
+    assert out =~
+             "failed: SnakeBridge cannot start Python: the Python its NIF was built against, " <>
+               "/nonexistent/pyenv/bin/python3.11, is not on this machine (a release needs the " <>
+               "same Python at the same path).",
+           out
+  end
+
   test "a wrong interpreter stops the start with one sentence naming the path" do
     dir = tmp_dir!("sb_bad_python")
     script = Path.join(dir, "not_python")

@@ -4,9 +4,8 @@ defmodule SnakeBridge.Application do
 
   @impl true
   def start(_type, _args) do
-    SnakeBridge.Runtime.reload_config()
-
     with {:ok, executable} <- SnakeBridge.PythonEnv.executable(),
+         :ok <- SnakeBridge.Runtime.reload_config(),
          {:ok, _python} <- init(executable) do
       shutdown = shutdown_timeout!()
 

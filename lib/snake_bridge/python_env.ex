@@ -19,9 +19,33 @@ defmodule SnakeBridge.PythonEnv do
 
   @doc "`{:ok, nil | path}` for `SnakeBridge.Native.init/2`, or `{:error, sentence}`."
   def executable do
-    case choice() do
-      nil -> {:ok, nil}
-      {source, path} -> check(source, path)
+    with :ok <- nif_present() do
+      case choice() do
+        nil -> {:ok, nil}
+        {source, path} -> check(source, path)
+      end
+    end
+  end
+
+  # The NIF links the build machine's libpython by path: on a machine without that Python
+  # (a release copied elsewhere) it cannot load, which is said here in one sentence.
+  defp nif_present do
+    {base, _} = stamp() || {nil, nil}
+
+    cond do
+      base && not File.exists?(base) ->
+        fail(
+          "the Python its NIF was built against, #{base}, is not on this machine " <>
+            "(a release needs the same Python at the same path)"
+        )
+
+      not Code.ensure_loaded?(SnakeBridge.Native) ->
+        fail(
+          "its NIF (#{:code.priv_dir(:snakebridge)}/native) did not load: see the error logged above"
+        )
+
+      true ->
+        :ok
     end
   end
 
@@ -48,13 +72,15 @@ defmodule SnakeBridge.PythonEnv do
   end
 
   @doc "The base interpreter and version the NIF was built against (`{base, version}`)."
-  def build do
+  def build, do: stamp() || {SnakeBridge.Native.build_python(), nil}
+
+  defp stamp do
     with priv when is_list(priv) <- :code.priv_dir(:snakebridge),
          {:ok, text} <- File.read(Path.join([to_string(priv), "native", @lib <> ".python"])),
          [base, version] <- String.split(text, "\n", trim: true) do
       {base, version}
     else
-      _ -> {SnakeBridge.Native.build_python(), nil}
+      _ -> nil
     end
   end
 
