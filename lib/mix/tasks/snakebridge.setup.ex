@@ -2,7 +2,8 @@ defmodule Mix.Tasks.Snakebridge.Setup do
   @shortdoc "Creates the venv of the declared Python packages and writes snakebridge.lock"
   @moduledoc """
   Creates a Python venv for the app under `_build` (with the embedded interpreter's own
-  `venv` and `pip`) and installs the packages the app declares:
+  `venv` and `pip`) and installs the packages the app declares, unless the venv already
+  holds them:
 
       config :snakebridge, python_packages: ["numpy>=2", "pandas==2.2.3"]
       config :snakebridge, requirements: "requirements.txt"   # relative to the project
@@ -13,13 +14,14 @@ defmodule Mix.Tasks.Snakebridge.Setup do
   changed.
 
       mix snakebridge.setup            # create or update the venv, write the lock
+      mix snakebridge.setup --force    # run pip even when the declared list did not change
       mix snakebridge.setup --check    # fail unless the venv matches the lock
   """
   use Mix.Task
 
   @impl Mix.Task
   def run(args) do
-    {opts, _} = OptionParser.parse!(args, strict: [check: :boolean])
+    {opts, _} = OptionParser.parse!(args, strict: [check: :boolean, force: :boolean])
     Mix.Task.run("loadconfig")
     python = mix_python().build_interpreter!()
 
@@ -39,7 +41,18 @@ defmodule Mix.Tasks.Snakebridge.Setup do
         )
 
       true ->
-        :ok = mix_python().ensure_packages!(python, true)
+        case mix_python().ensure_packages!(python, opts[:force] || false) do
+          :ok ->
+            :ok
+
+          :noop ->
+            unless File.exists?(mix_python().lock_path()), do: mix_python().write_lock!(python)
+
+            Mix.shell().info(
+              "SnakeBridge: the venv in #{mix_python().venv_dir()} already holds the declared " <>
+                "packages (--force runs pip again)"
+            )
+        end
     end
   end
 
