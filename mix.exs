@@ -232,11 +232,9 @@ defmodule SnakeBridge.MixPython do
       create_venv!(venv, info)
     end
 
-    lock = lock_path()
-    constraints = if File.regular?(lock), do: ["-c", lock], else: []
     reqs = if requirements, do: ["-r", requirements], else: []
-
     {pip, pip_args} = pip(info)
+    constraints = constraints!(pip, packages, requirements)
     args = pip_args ++ ["install"] ++ constraints ++ reqs ++ packages
 
     Mix.shell().info(
@@ -252,6 +250,53 @@ defmodule SnakeBridge.MixPython do
 
     write_lock!(info)
     File.write!(stamp_path(), wanted)
+  end
+
+  # The lock's versions as pip constraints, except those a declared requirement now
+  # excludes (a version changed in the config wins over the lock) and direct URLs (pip
+  # takes only names and versions as constraints). Filtered with pip's own `packaging`.
+  @constraints_py """
+  import sys
+  from pip._vendor.packaging.requirements import Requirement
+  from pip._vendor.packaging.utils import canonicalize_name
+  lock, out, requirements = sys.argv[1:4]
+  declared = list(sys.argv[4:])
+  if requirements:
+      with open(requirements) as f:
+          declared += [l.split(' #')[0].strip() for l in f if l.strip() and l.strip()[0] not in '#-']
+  specs = {}
+  for text in declared:
+      try:
+          r = Requirement(text)
+      except Exception:
+          continue
+      specs.setdefault(canonicalize_name(r.name), []).append(r.specifier)
+  kept = []
+  with open(lock) as f:
+      for line in f:
+          line = line.strip()
+          if not line or line.startswith('#') or ' @ ' in line or '==' not in line:
+              continue
+          r = Requirement(line)
+          version = line.split('==', 1)[1].strip()
+          if all(s.contains(version, prereleases=True) for s in specs.get(canonicalize_name(r.name), [])):
+              kept.append(line)
+  with open(out, 'w') as f:
+      f.write(''.join(l + '\\n' for l in kept))
+  """
+
+  defp constraints!(pip, packages, requirements) do
+    lock = lock_path()
+
+    if File.regular?(lock) do
+      out = Path.join(venv_dir(), "snakebridge_constraints.txt")
+      args = ["-c", @constraints_py, lock, out, requirements || ""] ++ packages
+      {text, status} = System.cmd(pip, args, stderr_to_stdout: true, env: clean_env())
+      status == 0 || Mix.raise("SnakeBridge could not read #{lock}: #{text}")
+      ["-c", out]
+    else
+      []
+    end
   end
 
   # The build Python's own pip, when it has one that can install into another
@@ -311,11 +356,27 @@ defmodule SnakeBridge.MixPython do
   defp base_changed?(_, _), do: true
 
   defp removed?({:ok, old}, new) do
-    [old, new] = Enum.map([old, new], &(&1 |> String.split("\n") |> Enum.drop(3)))
-    (old -- new) |> Enum.reject(&(&1 in ["", "--"] or String.starts_with?(&1, "#"))) != []
+    [old, new] =
+      Enum.map([old, new], fn text ->
+        text
+        |> String.split("\n")
+        |> Enum.drop(3)
+        |> Enum.reject(&(&1 in ["", "--"] or String.starts_with?(&1, ["#", "-"])))
+        |> Enum.map(&req_name/1)
+      end)
+
+    old -- new != []
   end
 
   defp removed?(_, _), do: false
+
+  defp req_name(req),
+    do:
+      req
+      |> String.trim()
+      |> String.split(~r/[\s<>=!~;\[@]/, parts: 2)
+      |> hd()
+      |> String.downcase()
 
   defp clean_env,
     do: [{"PYTHONHOME", nil}, {"PYTHONPATH", nil}, {"PIP_DISABLE_PIP_VERSION_CHECK", "1"}]
@@ -358,8 +419,7 @@ defmodule SnakeBridge.MixPython do
 
     named =
       Enum.filter(packages, fn req ->
-        name = req |> String.split(~r/[\s<>=!~;\[@]/, parts: 2) |> hd() |> String.downcase()
-        Enum.any?(errors, &String.contains?(String.downcase(&1), name))
+        Enum.any?(errors, &String.contains?(String.downcase(&1), req_name(req)))
       end)
 
     what =

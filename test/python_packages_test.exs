@@ -38,7 +38,11 @@ defmodule SnakeBridge.PythonPackagesTest do
     dir = tmp_dir!("sb_pkg_app")
     wheels = tmp_dir!("sb_pkg_wheels")
 
-    for {name, version} <- [{"sbpkg_alpha", "0.1.0"}, {"sbpkg_beta", "1.0.0"}] do
+    for {name, version} <- [
+          {"sbpkg_alpha", "0.1.0"},
+          {"sbpkg_alpha", "0.2.0"},
+          {"sbpkg_beta", "1.0.0"}
+        ] do
       SnakeBridge.call!("sb_foundation", "write_wheel", [
         wheels,
         name,
@@ -143,6 +147,16 @@ defmodule SnakeBridge.PythonPackagesTest do
     assert status == 0, out
     assert out =~ "making the venv afresh", out
     refute File.read!(lock) =~ "sbpkg_beta"
+
+    # A version changed in the config wins over the lock, both ways.
+    for version <- ["0.2.0", "0.1.0"] do
+      config!(dir, ~s|config :snakebridge, python_packages: ["sbpkg_alpha==#{version}"]\n|)
+      {out, status, _} = mix(dir, ["compile"], pip)
+      assert status == 0, out
+      assert out =~ "Successfully installed sbpkg_alpha-#{version}", out
+      refute out =~ "afresh", out
+      assert File.read!(lock) =~ "\nsbpkg_alpha==#{version}\n"
+    end
 
     # A package pip cannot install: named, with pip's error.
     config!(
