@@ -42,12 +42,20 @@ defmodule SnakeBridge.MixPython do
 
   @doc "The interpreter to build against: %{base:, version:, venv?:}."
   def build_interpreter! do
-    python =
-      non_empty(System.get_env("SNAKEBRIDGE_PYTHON")) ||
-        non_empty(Application.get_env(:snakebridge, :python)) ||
-        System.find_executable("python3")
+    {source, python} =
+      cond do
+        env = non_empty(System.get_env("SNAKEBRIDGE_PYTHON")) ->
+          {"SNAKEBRIDGE_PYTHON ", env}
 
-    python || no_python!()
+        config = non_empty(Application.get_env(:snakebridge, :python)) ->
+          {"config :snakebridge, python: ", config}
+
+        python3 = System.find_executable("python3") ->
+          {"", python3}
+
+        true ->
+          no_python!()
+      end
 
     case cached_probe(python) do
       {:ok, %{shared: true} = info} ->
@@ -62,9 +70,7 @@ defmodule SnakeBridge.MixPython do
         Mix.raise("SnakeBridge could not read the configuration of #{python}: #{out}")
 
       {:error, reason} ->
-        Mix.raise(
-          "SnakeBridge could not run Python #{python} (#{reason}): set SNAKEBRIDGE_PYTHON."
-        )
+        Mix.raise("SnakeBridge could not run Python #{source}#{python}: #{reason}.")
     end
   end
 
@@ -142,7 +148,17 @@ defmodule SnakeBridge.MixPython do
         {:error, "exit status #{status}: #{String.trim(out)}"}
     end
   rescue
-    e in ErlangError -> {:error, inspect(e.original)}
+    e in ErlangError ->
+      case e.original do
+        :enoent ->
+          {:error, "it does not exist"}
+
+        reason when is_atom(reason) ->
+          {:error, "it cannot be run (#{:file.format_error(reason)})"}
+
+        reason ->
+          {:error, inspect(reason)}
+      end
   end
 
   @doc "The stamp written next to the NIF: the base interpreter and its version."

@@ -155,7 +155,10 @@ defmodule SnakeBridge.DependencyAppTest do
       System.cmd("mix", ["compile"], cd: dir, env: bad_python, stderr_to_stdout: true)
 
     assert status != 0
-    assert out =~ "SnakeBridge could not run Python", out
+
+    assert out =~
+             "SnakeBridge could not run Python SNAKEBRIDGE_PYTHON /nonexistent/python3: it does not exist.",
+           out
 
     # A change to a Rust source needs cargo; without it, one sentence again.
     File.touch!(Path.join(snakebridge, "native/snakebridge_nif/src/lib.rs"))
