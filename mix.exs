@@ -196,7 +196,11 @@ defmodule SnakeBridge.MixPython do
   defp stamp_path, do: Path.join(venv_dir(), "snakebridge_packages")
 
   @doc "Creates or updates the venv when the declared list changed (`force`: always)."
-  def ensure_packages!(info, force \\ false) do
+  # `lock: :write` (mix snakebridge.setup) writes snakebridge.lock after an install;
+  # `lock: :keep` (mix compile) writes it only when there is none, and otherwise says when
+  # the venv no longer matches it: the committed lock changes only by `setup`, so
+  # `setup --check` on another machine compares against what was committed.
+  def ensure_packages!(info, force \\ false, lock \\ :keep) do
     declared = declared()
     wanted = packages_stamp(declared, info)
 
@@ -217,12 +221,12 @@ defmodule SnakeBridge.MixPython do
         :noop
 
       true ->
-        install!(declared, info, wanted)
+        install!(declared, info, wanted, lock)
         :ok
     end
   end
 
-  defp install!({packages, requirements}, info, wanted) do
+  defp install!({packages, requirements}, info, wanted, lock) do
     venv = venv_dir()
 
     previous = File.read(stamp_path())
@@ -264,8 +268,23 @@ defmodule SnakeBridge.MixPython do
       Mix.raise(install_error(packages, requirements, out))
     end
 
-    write_lock!(info)
     File.write!(stamp_path(), wanted)
+
+    cond do
+      lock == :write or not File.exists?(lock_path()) ->
+        write_lock!(info)
+
+      read_lock() != {:ok, freeze(info)} ->
+        Mix.shell().info([
+          :yellow,
+          "SnakeBridge: the venv no longer matches #{lock_path()}: " <>
+            "run mix snakebridge.setup to update it",
+          :reset
+        ])
+
+      true ->
+        :ok
+    end
   end
 
   # The lock's versions as pip constraints, except those a declared requirement now

@@ -134,24 +134,34 @@ defmodule SnakeBridge.PythonPackagesTest do
       ~s|config :snakebridge, python_packages: ["sbpkg_alpha==0.1.0"], requirements: "requirements.txt"\n|
     )
 
+    # The lock changes only by setup: compile says it is out of date, --check fails
+    # (the committed lock is what another machine checks against), setup updates it.
     {out, status, _} = mix(dir, ["compile"], pip)
     assert status == 0, out
     assert out =~ "Successfully installed sbpkg_beta-1.0.0", out
+    assert out =~ "the venv no longer matches #{lock}: run mix snakebridge.setup", out
+    refute File.read!(lock) =~ "sbpkg_beta"
+    {out, status, _} = mix(dir, ["snakebridge.setup", "--check"])
+    assert status != 0
+    assert out =~ ~s|installed but not locked: ["sbpkg_beta==1.0.0"]|, out
+    {out, 0, _} = mix(dir, ["snakebridge.setup"], pip)
+    assert out =~ "already holds the declared packages", out
     assert File.read!(lock) =~ "\nsbpkg_beta==1.0.0\n"
     {out, 0, _} = mix(dir, ["snakebridge.setup", "--check"])
     assert out =~ "matches"
 
-    # A package dropped from the list leaves the venv (made afresh) and the lock.
+    # A package dropped from the list leaves the venv (made afresh).
     config!(dir, ~s|config :snakebridge, python_packages: ["sbpkg_alpha==0.1.0"]\n|)
     {out, status, _} = mix(dir, ["compile"], pip)
     assert status == 0, out
     assert out =~ "making the venv afresh", out
-    refute File.read!(lock) =~ "sbpkg_beta"
+    {out, 0, _} = mix(dir, ["snakebridge.setup"], pip)
+    refute File.read!(lock) =~ "sbpkg_beta", out
 
     # A version changed in the config wins over the lock, both ways.
     for version <- ["0.2.0", "0.1.0"] do
       config!(dir, ~s|config :snakebridge, python_packages: ["sbpkg_alpha==#{version}"]\n|)
-      {out, status, _} = mix(dir, ["compile"], pip)
+      {out, status, _} = mix(dir, ["snakebridge.setup"], pip)
       assert status == 0, out
       assert out =~ "Successfully installed sbpkg_alpha-#{version}", out
       refute out =~ "afresh", out

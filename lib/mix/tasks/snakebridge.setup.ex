@@ -10,8 +10,9 @@ defmodule Mix.Tasks.Snakebridge.Setup do
 
   pip's output is shown. The installed versions are written to `snakebridge.lock` next to
   `mix.exs` (commit it): later installs use it as pip constraints. The embedded Python
-  uses the venv with nothing else set. `mix compile` does the same when the declared list
-  changed.
+  uses the venv with nothing else set. `mix compile` installs too when the declared list
+  changed, but writes the lock only when there is none (it says when the venv no longer
+  matches the lock): the lock changes by this task only.
 
       mix snakebridge.setup            # create or update the venv, write the lock
       mix snakebridge.setup --force    # run pip even when the declared list did not change
@@ -41,12 +42,12 @@ defmodule Mix.Tasks.Snakebridge.Setup do
         )
 
       true ->
-        case mix_python().ensure_packages!(python, opts[:force] || false) do
+        case mix_python().ensure_packages!(python, opts[:force] || false, :write) do
           :ok ->
             :ok
 
           :noop ->
-            unless File.exists?(mix_python().lock_path()), do: mix_python().write_lock!(python)
+            mix_python().write_lock!(python)
 
             Mix.shell().info(
               "SnakeBridge: the venv in #{mix_python().venv_dir()} already holds the declared " <>
