@@ -98,8 +98,32 @@ defmodule SnakeBridge.PythonEnv do
       not File.exists?(exe) ->
         fail("#{named} does not exist")
 
+      venv_of_build?(exe) ->
+        {:ok, exe}
+
       true ->
         probe(named, exe)
+    end
+  end
+
+  # A venv's pyvenv.cfg names the Python it was made from: when that is the build
+  # interpreter (its directory and version), the venv is accepted without running it
+  # (Python costs 30-300 ms to start). Anything else is asked by running it.
+  defp venv_of_build?(exe) do
+    cfg = Path.join(exe |> Path.dirname() |> Path.dirname(), "pyvenv.cfg")
+
+    with {base, version} when is_binary(version) <- build(),
+         {:ok, text} <- File.read(cfg) do
+      fields =
+        for line <- String.split(text, "\n"),
+            [key, value] <- [String.split(line, "=", parts: 2)],
+            into: %{},
+            do: {String.trim(key), String.trim(value)}
+
+      fields["home"] == Path.dirname(base) and fields["version"] == version and
+        File.exists?(base)
+    else
+      _ -> false
     end
   end
 
