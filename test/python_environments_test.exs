@@ -54,6 +54,18 @@ defmodule SnakeBridge.PythonEnvironmentsTest do
     {out, 0} = run_elixir(script, [])
     assert out =~ ~s(prefix: {:ok, "#{venv}"}), out
 
+    # A name on PATH (here python3, maybe a pyenv shim): Python starts as what it runs.
+    base_prefix = SnakeBridge.eval!("__import__('sys').base_prefix")
+
+    python3_prefix =
+      System.find_executable("python3") &&
+        System.cmd("python3", ["-c", "import sys; print(sys.prefix, end='')"])
+
+    if python3_prefix == {base_prefix, 0} do
+      {out, 0} = run_elixir(@start, [{"SNAKEBRIDGE_PYTHON", "python3"}])
+      assert out =~ ~s(prefix: {:ok, "#{base_prefix}"}), out
+    end
+
     # SNAKEBRIDGE_PYTHON wins over the config.
     {out, 0} = run_elixir(script, [{"SNAKEBRIDGE_PYTHON", "/nonexistent/bin/python"}])
 

@@ -14,7 +14,7 @@ defmodule SnakeBridge.PythonEnv do
   import os, sys
   print(os.path.realpath(getattr(sys, '_base_executable', None) or sys.executable))
   print('%d.%d.%d' % sys.version_info[:3])
-  print(sys.prefix)
+  print(sys.executable)
   """
 
   @doc "`{:ok, nil | path}` for `SnakeBridge.Native.init/2`, or `{:error, sentence}`."
@@ -133,7 +133,7 @@ defmodule SnakeBridge.PythonEnv do
     {build_base, build_version} = build()
 
     case run(exe) do
-      {:ok, [base, version, _prefix]} ->
+      {:ok, [base, version, executable]} ->
         cond do
           build_version && minor(version) != minor(build_version) ->
             fail(
@@ -149,8 +149,9 @@ defmodule SnakeBridge.PythonEnv do
                 "SNAKEBRIDGE_PYTHON=#{exe} mix compile"
             )
 
+          # What the file runs as (a pyenv shim or a wrapper names the real binary).
           true ->
-            {:ok, exe}
+            {:ok, executable}
         end
 
       {:error, why} ->
