@@ -8,16 +8,13 @@ defmodule SnakeBridge.MixPython do
   @lib "libsnakebridge_nif.so"
 
   # Py_ENABLE_SHARED, the base interpreter (a venv's python names the one it was made
-  # from), the version, whether this is a venv.
+  # from), the version.
   @probe """
   import os, sys, sysconfig
   print(sysconfig.get_config_var('Py_ENABLE_SHARED'))
   print(os.path.realpath(getattr(sys, '_base_executable', None) or sys.executable))
   print('%d.%d.%d' % sys.version_info[:3])
-  print(sys.prefix != sys.base_prefix)
   """
-
-  def root, do: @root
 
   # SnakeBridge's directory in the build of the project being compiled: the NIF and the
   # venv go there, so the library's checkout and each app that depends on it have their own.
@@ -40,7 +37,7 @@ defmodule SnakeBridge.MixPython do
       else: Path.join(root, "_build/snakebridge_target")
   end
 
-  @doc "The interpreter to build against: %{base:, version:, venv?:}."
+  @doc "The interpreter to build against: %{shared:, base:, version:}."
   def build_interpreter! do
     {source, python} =
       cond do
@@ -137,8 +134,8 @@ defmodule SnakeBridge.MixPython do
     case System.cmd(python, ["-c", @probe], stderr_to_stdout: true, env: [{"PYTHONHOME", nil}]) do
       {out, 0} ->
         case String.split(out, "\n", trim: true) do
-          [shared, base, version, venv] ->
-            {:ok, %{shared: shared == "1", base: base, version: version, venv?: venv == "True"}}
+          [shared, base, version] ->
+            {:ok, %{shared: shared == "1", base: base, version: version}}
 
           _ ->
             {:error, {:output, out}}

@@ -27,6 +27,9 @@ defmodule Mix.Tasks.Snakebridge.Setup do
     python = mix_python().build_interpreter!()
 
     cond do
+      opts[:check] && mix_python().declared() == {[], nil} ->
+        Mix.shell().info("SnakeBridge: no Python packages declared, nothing to check")
+
       opts[:check] ->
         case mix_python().check(python) do
           nil -> Mix.shell().info("SnakeBridge: the Python venv matches snakebridge.lock")
