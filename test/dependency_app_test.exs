@@ -6,10 +6,9 @@ defmodule SnakeBridge.DependencyAppTest do
   import SnakeBridge.TestHelpers, only: [tmp_dir!: 1]
 
   @root Path.expand("..", __DIR__)
-  # What a checkout holds, plus the built NIF and cargo's cache (so the rebuild below
-  # compiles only our crate). The test works on this copy: it touches a Rust source and
-  # rebuilds priv/native, which must not happen to the library other tests are using.
-  @copied ~w(mix.exs Cargo.toml Cargo.lock lib native rust_tests priv target)
+  # What a checkout holds. The test works on this copy: it touches a Rust source, which
+  # must not happen to the library other tests are using.
+  @copied ~w(mix.exs Cargo.toml Cargo.lock lib native rust_tests)
 
   # Everything a `mix test` run exports that would leak into the child Mix project.
   @env [
@@ -39,6 +38,11 @@ defmodule SnakeBridge.DependencyAppTest do
 
     dir = tmp_dir!("sb_dep_app")
     File.mkdir_p!(Path.join(dir, "lib"))
+    # The app builds the crate into its own _build/snakebridge_target: seeded with this
+    # checkout's cargo cache, so only our crates compile.
+    cargo_dir = Path.join(dir, "_build/snakebridge_target")
+    File.mkdir_p!(cargo_dir)
+    {_, 0} = System.cmd("cp", ["-a", Path.join(@root, "target/release"), cargo_dir])
 
     File.write!(Path.join(dir, "mix.exs"), """
     defmodule SbDepApp.MixProject do
@@ -63,9 +67,12 @@ defmodule SnakeBridge.DependencyAppTest do
     {out, status} = System.cmd("mix", ["compile"], cd: dir, env: @env, stderr_to_stdout: true)
     assert status == 0, out
 
-    # The dependency's priv (with the NIF) is reachable from the app's build.
+    # The NIF is built in the app's own directories, not in the library's checkout.
     priv = Path.join([dir, "_build", "dev", "lib", "snakebridge", "priv", "native"])
     assert File.exists?(Path.join(priv, "libsnakebridge_nif.so")), out
+    assert out =~ "target: #{cargo_dir}", out
+    refute File.exists?(Path.join(snakebridge, "priv"))
+    refute File.exists?(Path.join(snakebridge, "target"))
 
     {out, status} =
       System.cmd(
@@ -89,6 +96,57 @@ defmodule SnakeBridge.DependencyAppTest do
     assert status == 0, out
     assert out =~ "{:ok, 4.0}"
 
+    # Two venvs of the build interpreter: no rebuild, and each is the embedded Python.
+    for name <- ["venv_a", "venv_b"] do
+      venv = Path.join(dir, name)
+      python = SnakeBridge.Native.build_python()
+      {_, 0} = System.cmd(python, ["-m", "venv", "--without-pip", venv], stderr_to_stdout: true)
+
+      env =
+        List.keystore(
+          @env,
+          "SNAKEBRIDGE_PYTHON",
+          0,
+          {"SNAKEBRIDGE_PYTHON", venv <> "/bin/python"}
+        )
+
+      {out, status} = System.cmd("mix", ["compile"], cd: dir, env: env, stderr_to_stdout: true)
+      assert status == 0, out
+      refute out =~ "Compiling SnakeBridge NIF", out
+
+      {out, 0} =
+        System.cmd(
+          "mix",
+          ["run", "-e", ~s|IO.puts(SnakeBridge.call!("sys", "prefix.__str__", []))|],
+          cd: dir,
+          env: env,
+          stderr_to_stdout: true
+        )
+
+      assert out =~ venv, out
+    end
+
+    # A bad interpreter at run time: the app does not start, and says why.
+    {out, status} =
+      System.cmd("mix", ["run", "--no-compile", "-e", "IO.puts(:started)"],
+        cd: dir,
+        env:
+          List.keystore(
+            @env,
+            "SNAKEBRIDGE_PYTHON",
+            0,
+            {"SNAKEBRIDGE_PYTHON", "/nonexistent/python3"}
+          ),
+        stderr_to_stdout: true
+      )
+
+    assert status != 0
+    refute out =~ "started"
+
+    assert out =~
+             "SnakeBridge cannot start Python: SNAKEBRIDGE_PYTHON /nonexistent/python3 does not exist.",
+           out
+
     # No Python: one sentence, not a stack of errors.
     bad_python =
       List.keystore(@env, "SNAKEBRIDGE_PYTHON", 0, {"SNAKEBRIDGE_PYTHON", "/nonexistent/python3"})
@@ -97,7 +155,10 @@ defmodule SnakeBridge.DependencyAppTest do
       System.cmd("mix", ["compile"], cd: dir, env: bad_python, stderr_to_stdout: true)
 
     assert status != 0
-    assert out =~ "SnakeBridge could not run Python", out
+
+    assert out =~
+             "SnakeBridge could not run Python SNAKEBRIDGE_PYTHON /nonexistent/python3: it does not exist.",
+           out
 
     # A change to a Rust source needs cargo; without it, one sentence again.
     File.touch!(Path.join(snakebridge, "native/snakebridge_nif/src/lib.rs"))

@@ -1,6 +1,6 @@
 # Fail fast when the NIF did not load or Python did not start.
 unless Code.ensure_loaded?(SnakeBridge.Native) do
-  raise "SnakeBridge.Native did not load: the NIF in priv/native is missing or broken"
+  raise "SnakeBridge.Native did not load: the NIF in the build's priv/native is missing or broken"
 end
 
 case SnakeBridge.call("builtins", "int", ["1"]) do

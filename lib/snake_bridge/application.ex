@@ -18,15 +18,11 @@ defmodule SnakeBridge.Application do
     ]
 
     if embedded do
-      case start_python() do
-        {:ok, _python} ->
-          shutdown = shutdown_timeout!()
+      with {:ok, _python} <- start_python() do
+        shutdown = shutdown_timeout!()
 
-          with {:ok, pid} <- supervise([SnakeBridge.Sink | pool_children]),
-               do: {:ok, pid, %{shutdown_timeout: shutdown}}
-
-        {:error, reason} ->
-          {:error, {:python_start_failed, reason}}
+        with {:ok, pid} <- supervise([SnakeBridge.Sink | pool_children]),
+             do: {:ok, pid, %{shutdown_timeout: shutdown}}
       end
     else
       supervise(pool_children)
@@ -40,9 +36,16 @@ defmodule SnakeBridge.Application do
   # Starts the embedded Python (once per OS process; a second start only adds paths).
   # Also used by `use SnakeBridge.Library` at compile time when the application cannot be
   # started yet: compiling this project's own test support, before its .app exists.
+  # A wrong interpreter is PythonEnv's one-sentence error; a failed start of Python is
+  # `{:python_start_failed, reason}`.
   def start_python(extra_paths \\ []) do
-    SnakeBridge.Runtime.reload_config()
-    SnakeBridge.Native.init(executable(), python_paths() ++ extra_paths)
+    with {:ok, executable} <- SnakeBridge.PythonEnv.executable(),
+         :ok <- SnakeBridge.Runtime.reload_config() do
+      case SnakeBridge.Native.init(executable, python_paths() ++ extra_paths) do
+        {:ok, python} -> {:ok, python}
+        {:error, reason} -> {:error, {:python_start_failed, reason}}
+      end
+    end
   end
 
   # When the application stops (Application.stop/1, or System.stop/0 and the node's
@@ -86,16 +89,6 @@ defmodule SnakeBridge.Application do
         raise ArgumentError,
               "config :snakebridge, shutdown_timeout: must be a positive integer (ms), " <>
                 "got: #{inspect(other)}"
-    end
-  end
-
-  # SNAKEBRIDGE_PYTHON at run time picks another interpreter of the same build (a
-  # virtualenv's python); otherwise the one the NIF was built against.
-  defp executable do
-    case System.get_env("SNAKEBRIDGE_PYTHON") do
-      nil -> nil
-      "" -> nil
-      python -> if String.contains?(python, "/"), do: python, else: System.find_executable(python)
     end
   end
 

@@ -208,7 +208,7 @@ defmodule SnakeBridge.Library do
   # started directly, with this app's priv/python on sys.path, and the application
   # start that follows reuses that interpreter.
   def ensure_python!(caller \\ nil) do
-    with {:error, first} <- Application.ensure_all_started(:snakebridge),
+    with {:error, first} <- start_application(),
          {:error, reason} <- start_directly() do
       message = "cannot start the embedded Python: #{inspect(first)} / #{inspect(reason)}"
       if caller, do: compile_error!(caller, message), else: raise(message)
@@ -219,20 +219,39 @@ defmodule SnakeBridge.Library do
 
   @source_priv Path.expand("../../priv/python", __DIR__)
 
+  # While :snakebridge compiles itself, its modules are being compiled alongside: the
+  # application's start (in another process) could meet one not compiled yet, and a
+  # failed ensure_all_started stops the applications it started (Logger among them).
+  defp start_application do
+    if self_compiling?(),
+      do: {:error, :compiling_snakebridge},
+      else: Application.ensure_all_started(:snakebridge)
+  end
+
+  defp self_compiling? do
+    Code.ensure_loaded?(Mix.Project) and Mix.Project.get() != nil and
+      Mix.Project.config()[:app] == :snakebridge and
+      not :persistent_term.get({__MODULE__, :started}, false)
+  end
+
   defp start_directly do
     case :persistent_term.get({__MODULE__, :started}, false) do
       true ->
         :ok
 
       false ->
-        dir =
+        # The build's priv (a dependency) and, in this checkout, the source's priv
+        # (the build's copy may not be made yet while the project compiles).
+        built =
           case :code.priv_dir(:snakebridge) do
-            {:error, _} -> @source_priv
-            priv -> Path.join(to_string(priv), "python")
+            {:error, _} -> []
+            priv -> [Path.join(to_string(priv), "python")]
           end
 
+        dirs = Enum.filter(built ++ [@source_priv], &File.dir?/1) |> Enum.uniq()
+
         case Code.ensure_loaded(SnakeBridge.Native) &&
-               SnakeBridge.Application.start_python([dir]) do
+               SnakeBridge.Application.start_python(dirs) do
           {:ok, _} ->
             :persistent_term.put({__MODULE__, :started}, true)
             :ok
