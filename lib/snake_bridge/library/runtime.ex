@@ -94,7 +94,24 @@ defmodule SnakeBridge.Library.Runtime do
   def ok!({:ok, value}), do: value
   def ok!({:error, reason}), do: raise(SnakeBridge.Error.to_exception(reason))
 
-  defp prepare!(args, opts, {label, allowed, required, runtime}) do
+  # The common case in one pass over opts: only known keyword names (and
+  # `__runtime__`), no `__args__`, nothing required, no module defaults.
+  defp prepare!(args, opts, {_label, allowed, [], []} = info) when is_list(opts) do
+    if plain?(opts, allowed), do: {args, opts}, else: check!(args, opts, info)
+  end
+
+  defp prepare!(args, opts, info), do: check!(args, opts, info)
+
+  defp plain?([], _allowed), do: true
+  defp plain?([{:__args__, _} | _], _allowed), do: false
+  defp plain?([{:__runtime__, _} | rest], allowed), do: plain?(rest, allowed)
+
+  defp plain?([{key, _} | rest], allowed) when is_atom(key),
+    do: (allowed == :any or :lists.member(key, allowed)) and plain?(rest, allowed)
+
+  defp plain?(_, _allowed), do: false
+
+  defp check!(args, opts, {label, allowed, required, runtime}) do
     unless is_list(opts) and Keyword.keyword?(opts) do
       raise ArgumentError,
             "#{label}: opts must be a keyword list, got: #{inspect(opts, limit: 10)}"
