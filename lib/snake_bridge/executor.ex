@@ -33,11 +33,7 @@ defmodule SnakeBridge.Executor do
   defp local(op, request, route, timeout) do
     tag = make_ref()
 
-    job =
-      case Native.submit(tag, op, request, route, timeout) do
-        :large -> Native.submit_large(tag, op, request, route, timeout)
-        job -> job
-      end
+    job = submit(tag, op, request, route, timeout)
 
     case job do
       # Answered within the NIF (a quick call taken at once by a spinning thread).
@@ -56,12 +52,12 @@ defmodule SnakeBridge.Executor do
           {^tag, result} ->
             result
 
-          {^tag, :io, device, text} ->
-            write(device, text)
+          {^tag, :io, _, _} = msg ->
+            aside(msg)
             await(job, tag, after_ms(timeout), started)
 
-          {^tag, :callback, id, fun, args} ->
-            callback(id, fun, args)
+          {^tag, :callback, _, _, _} = msg ->
+            aside(msg)
             await(job, tag, after_ms(timeout), started)
         after
           after_ms(timeout) -> give_up(job, tag)
@@ -81,15 +77,26 @@ defmodule SnakeBridge.Executor do
       {^tag, result} ->
         result
 
-      {^tag, :io, device, text} ->
-        write(device, text)
+      {^tag, :io, _, _} = msg ->
+        aside(msg)
         await(job, tag, wait, started)
 
-      {^tag, :callback, id, fun, args} ->
-        callback(id, fun, args)
+      {^tag, :callback, _, _, _} = msg ->
+        aside(msg)
         await(job, tag, wait, started)
     after
       left -> give_up(job, tag)
+    end
+  end
+
+  # What arrives before the answer: Python's output, and Elixir functions Python calls.
+  defp aside({_, :io, device, text}), do: write(device, text)
+  defp aside({_, :callback, id, fun, args}), do: callback(id, fun, args)
+
+  defp submit(tag, op, request, route, timeout) do
+    case Native.submit(tag, op, request, route, timeout) do
+      :large -> Native.submit_large(tag, op, request, route, timeout)
+      job -> job
     end
   end
 
@@ -114,11 +121,7 @@ defmodule SnakeBridge.Executor do
   def run_for(dest, ctag, caller, op, request, route, timeout) do
     tag = make_ref()
 
-    job =
-      case Native.submit(tag, op, request, route, timeout) do
-        :large -> Native.submit_large(tag, op, request, route, timeout)
-        job -> job
-      end
+    job = submit(tag, op, request, route, timeout)
 
     case job do
       {^tag, result} ->
