@@ -54,9 +54,25 @@ defmodule SnakeBridge.CallbackTest do
                {:ok, ["A", "B"]}
     end
 
-    test "the function runs in the calling process" do
+    test "the function runs in a process of the caller's: linked, its dictionary and group leader" do
       me = self()
-      assert {:ok, true} = SnakeBridge.call(@lib, "apply", [fn -> self() == me end])
+      Process.put(:sb_request_id, "r-42")
+      gl = Process.group_leader()
+
+      assert {:ok, [false, true, "r-42", true, true]} =
+               SnakeBridge.call(@lib, "apply", [
+                 fn ->
+                   {:links, links} = Process.info(self(), :links)
+
+                   [
+                     self() == me,
+                     me in links,
+                     Process.get(:sb_request_id),
+                     Process.group_leader() == gl,
+                     hd(Process.get(:"$callers")) == me
+                   ]
+                 end
+               ])
     end
 
     test "a function comes back as itself" do
@@ -122,14 +138,14 @@ defmodule SnakeBridge.CallbackTest do
                SnakeBridge.call(@lib, "in_thread", [fn x -> self() != me and x == 7 end, 7])
     end
 
-    test "a function called by a stream/5 producer runs in the consumer" do
+    test "a function called by a stream/5 producer runs in a process of the consumer's" do
       me = self()
 
       assert :ok =
                SnakeBridge.stream(
                  @lib,
                  "map_with",
-                 [fn x -> {x, self() == me} end, [1, 2]],
+                 [fn x -> {x, hd(Process.get(:"$callers")) == me} end, [1, 2]],
                  [],
                  fn
                    item ->

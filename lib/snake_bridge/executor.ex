@@ -54,11 +54,11 @@ defmodule SnakeBridge.Executor do
 
           {^tag, :io, _, _} = msg ->
             aside(msg)
-            await(job, tag, after_ms(timeout), started)
+            job |> await(tag, after_ms(timeout), started) |> ended(tag)
 
           {^tag, :callback, _, _, _} = msg ->
             aside(msg)
-            await(job, tag, after_ms(timeout), started)
+            job |> await(tag, after_ms(timeout), started) |> ended(tag)
         after
           after_ms(timeout) -> give_up(job, tag)
         end
@@ -89,9 +89,16 @@ defmodule SnakeBridge.Executor do
     end
   end
 
-  # What arrives before the answer: Python's output, and Elixir functions Python calls.
+  # The call is over: Elixir functions it called that still run are stopped.
+  defp ended(result, tag) do
+    SnakeBridge.Callback.stop(tag)
+    result
+  end
+
+  # What arrives before the answer: Python's output, and Elixir functions Python calls
+  # (each runs in a process of its own: the deadline holds while it runs).
   defp aside({_, :io, device, text}), do: write(device, text)
-  defp aside({_, :callback, id, fun, args}), do: callback(id, fun, args)
+  defp aside({tag, :callback, id, fun, args}), do: callback(tag, id, fun, args)
 
   defp submit(tag, op, request, route, timeout) do
     case Native.submit(tag, op, request, route, timeout) do
@@ -101,16 +108,11 @@ defmodule SnakeBridge.Executor do
   end
 
   @doc false
-  # Python called an Elixir function (a `snakebridge.Function`): it runs here, in the
-  # process that made the call, and its result (or what it raised) goes back to Python.
-  def callback(id, fun, args), do: Native.callback_reply(id, callback_result(fun, args))
-
-  @doc false
-  def callback_result(fun, args) do
-    {:ok, apply(fun, args)}
-  catch
-    kind, reason -> {:error, Exception.format_banner(kind, reason, __STACKTRACE__)}
-  end
+  # Python called an Elixir function (a `snakebridge.Function`) during the call of `tag`:
+  # it runs in a process of the caller's (see SnakeBridge.Callback), and its result (or
+  # what it raised) goes back to Python.
+  def callback(tag, id, fun, args),
+    do: SnakeBridge.Callback.start(tag, fun, args, &Native.callback_reply(id, &1))
 
   @doc false
   # On a worker node, for a caller on another node (see SnakeBridge.Pool.Remote): runs

@@ -67,7 +67,7 @@ defmodule SnakeBridge.Session do
     {:ok, id} =
       if SnakeBridge.Pool.embedded?(),
         do: SnakeBridge.Native.session_start(affinity, owner),
-        else: {:ok, "session-#{System.system_time()}-#{System.unique_integer([:positive])}"}
+        else: {:ok, "session-" <> Base.encode16(:crypto.strong_rand_bytes(16), case: :lower)}
 
     case Keyword.get(opts, :pool_name) do
       nil -> {:ok, id}

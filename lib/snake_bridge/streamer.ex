@@ -45,14 +45,22 @@ defmodule SnakeBridge.Streamer do
            ) do
         :local ->
           case Native.stream_start(module, function, args, kwargs, ctx, self(), tag, limits) do
-            {:ok, job} -> loop(job, tag, callback, deadline)
+            {:ok, job} -> with_callbacks(tag, fn -> loop(job, tag, callback, deadline) end)
             {:error, _} = error -> error
           end
 
         {:remote, node} ->
           if SnakeBridge.Pool.Remote.connected?(node),
             do:
-              remote(node, tag, [module, function, args, kwargs, ctx, limits], callback, deadline),
+              with_callbacks(tag, fn ->
+                remote(
+                  node,
+                  tag,
+                  [module, function, args, kwargs, ctx, limits],
+                  callback,
+                  deadline
+                )
+              end),
             else: SnakeBridge.Pool.Remote.down()
 
         {:error, _} = error ->
@@ -60,6 +68,13 @@ defmodule SnakeBridge.Streamer do
       end
     end)
     |> normalize()
+  end
+
+  # Elixir functions Python called and that still run are stopped when the stream ends.
+  defp with_callbacks(tag, fun) do
+    fun.()
+  after
+    SnakeBridge.Callback.stop(tag)
   end
 
   defp remote(node, tag, [module, function, args, kwargs, ctx, limits], callback, deadline) do
@@ -84,7 +99,7 @@ defmodule SnakeBridge.Streamer do
         result
 
       {^tag, :callback, id, fun, args, from} ->
-        send(from, {tag, :callback_reply, id, SnakeBridge.Executor.callback_result(fun, args)})
+        SnakeBridge.Callback.start(tag, fun, args, &send(from, {tag, :callback_reply, id, &1}))
         loop(job, tag, callback, deadline)
 
       {:DOWN, ^mref, :process, _, reason} ->
@@ -96,7 +111,7 @@ defmodule SnakeBridge.Streamer do
         loop(job, tag, callback, deadline)
 
       {^tag, :callback, id, fun, args} ->
-        SnakeBridge.Executor.callback(id, fun, args)
+        SnakeBridge.Executor.callback(tag, id, fun, args)
         loop(job, tag, callback, deadline)
     after
       remaining(deadline) ->

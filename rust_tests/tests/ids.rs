@@ -8,7 +8,7 @@ fn stream_ids_round_trip() {
         let id = format_id("sr", n);
         assert!(id.starts_with("sr-"), "{id}");
         assert_eq!(id.len(), 3 + 32, "{id}");
-        assert_eq!(parse_stream_id(&id), Some(token(n)), "{id}");
+        assert_eq!(parse_stream_id(&id), Some(token("sr", n)), "{id}");
     }
 }
 
@@ -18,8 +18,22 @@ fn ids_are_distinct_and_tell_nothing_of_each_other() {
     assert_ne!(format_id("sr", 1), format_id("ref", 1));
     // Neighbouring counters give unrelated ids: about half of the 128 bits differ.
     for n in 1..200u64 {
-        let differ = (token(n) ^ token(n + 1)).count_ones();
+        let differ = (token("sr", n) ^ token("sr", n + 1)).count_ones();
         assert!((24..=104).contains(&differ), "{n}: {differ} bits differ");
+    }
+}
+
+#[test]
+fn ids_of_different_kinds_share_nothing() {
+    // The k-th session and the k-th stream come from one counter value each: their
+    // tokens must be unrelated (issue 17: one named the other).
+    for n in 0..200u64 {
+        let (s, r) = (token("session", n), token("sr", n));
+        assert_ne!(s, r, "{n}");
+        let differ = (s ^ r).count_ones();
+        assert!((24..=104).contains(&differ), "{n}: {differ} bits differ");
+        let sid = format_id("session", n);
+        assert_ne!(sid.strip_prefix("session-"), format_id("sr", n).strip_prefix("sr-"));
     }
 }
 

@@ -45,6 +45,7 @@ defmodule SnakeBridge.Pool.Remote do
     try do
       await(req, alias, wait_ms(timeout))
     after
+      SnakeBridge.Callback.stop(alias)
       :erlang.unalias(alias)
       Pool.busy(node, -1)
     end
@@ -70,7 +71,13 @@ defmodule SnakeBridge.Pool.Remote do
         SnakeBridge.Pool.Keeper.attach(result, kept)
 
       {^alias, :callback, id, fun, args, from} ->
-        send(from, {alias, :callback_reply, id, Executor.callback_result(fun, args)})
+        SnakeBridge.Callback.start(
+          alias,
+          fun,
+          args,
+          &send(from, {alias, :callback_reply, id, &1})
+        )
+
         await(req, alias, wait)
 
       {:DOWN, ^req, :process, _, reason} ->

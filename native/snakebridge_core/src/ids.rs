@@ -1,21 +1,23 @@
-//! The public ids of objects in wire maps: a keyed hash of a counter.
+//! Public ids (sessions, streams, refs): a keyed hash of the id's kind and a counter.
 
 use once_cell::sync::Lazy;
 
-/// A secret of this boot of the node: ids in wire maps are a keyed hash of a counter, so
-/// one id tells nothing about another (they cannot be guessed), and ids of earlier boots
-/// match nothing.
+/// A secret of this boot of the node: ids are a keyed hash of their kind and a counter,
+/// so one id tells nothing about another, of its kind or any other (the k-th session and
+/// the k-th stream share nothing), and ids of earlier boots match nothing.
 static SECRET: Lazy<std::hash::RandomState> = Lazy::new(std::hash::RandomState::new);
 
-/// The 128-bit public id of object number `n`.
-pub fn token(n: u64) -> u128 {
+/// The 128-bit public id of number `n` of `kind` (the kind is part of the keyed input:
+/// counters of different kinds may share values).
+pub fn token(kind: &str, n: u64) -> u128 {
     use std::hash::BuildHasher;
-    let half = |part: u8| SECRET.hash_one((n, part)) as u128;
+    let half = |part: u8| SECRET.hash_one((kind, n, part)) as u128;
     (half(0) << 64) | half(1)
 }
 
-pub fn format_id(prefix: &str, n: u64) -> String {
-    format!("{prefix}-{:032x}", token(n))
+/// `kind-` and the 32 hex digits of `token(kind, n)`.
+pub fn format_id(kind: &str, n: u64) -> String {
+    format!("{kind}-{:032x}", token(kind, n))
 }
 
 /// The token in a stream's `ref_id` (`sr-` and 32 lowercase hex digits).

@@ -1,5 +1,12 @@
 //! Stopping running Python code: an exception raised in the job's thread at its next
 //! bytecode boundary (`PyThreadState_SetAsyncExc`), by one thread that keeps the deadlines.
+//!
+//! The exception goes to a thread, not to a job, so it is raised only while the job is
+//! *armed*: its own Python code runs on the thread now. A job whose thread runs another
+//! job meanwhile (a nested job taken while it waits for an Elixir callback) or waits
+//! outside Python is disarmed (`Suspended`); a stop then only marks it, and it sees the
+//! mark when it resumes. Arming and disarming happen attached, and firing too, so the
+//! two cannot interleave.
 
 use std::collections::BTreeMap;
 use std::os::raw::{c_long, c_ulong};
@@ -44,18 +51,29 @@ impl Job {
         }
     }
 
-    /// Runs `f` so that a timeout or cancel can stop it. Must be called on the job's thread.
+    /// Runs `f` so that a timeout or cancel can stop it. Must be called on the job's
+    /// thread. A job already running on this thread (whose wait ran this one) is
+    /// disarmed meanwhile: a stop meant for it must not land in this one.
     pub fn guard<'py, R>(
-        &self,
+        self: &Arc<Self>,
         py: Python<'py>,
         f: impl FnOnce(Python<'py>) -> Result<R, Error>,
     ) -> Result<R, Error> {
         if let Some(e) = self.stopped() {
             return Err(e);
         }
+        let outer = current();
+        if outer.as_ref().is_some_and(|o| Arc::ptr_eq(o, self)) {
+            // Already guarded on this thread: the outer guard arms and disarms.
+            return f(py);
+        }
+        let suspended = outer.map(|o| Suspended::new(o, py));
+        ACTIVE.with(|a| a.borrow_mut().push(self.clone()));
         let armed = Armed::arm(self, py);
         let result = f(py);
         drop(armed);
+        ACTIVE.with(|a| a.borrow_mut().pop());
+        drop(suspended);
         match self.stopped() {
             Some(e) => Err(e),
             None => result,
@@ -112,6 +130,62 @@ impl Drop for Armed<'_, '_> {
             // slow every later bytecode.
             let drained = runtime::shim(self.py).and_then(|s| s.call_method0("drain"));
             drop(drained);
+        }
+    }
+}
+
+thread_local! {
+    /// The jobs guarded on this thread, innermost last.
+    static ACTIVE: std::cell::RefCell<Vec<Arc<Job>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The job whose guard this thread is innermost in, if any.
+pub fn current() -> Option<Arc<Job>> {
+    ACTIVE.with(|a| a.borrow().last().cloned())
+}
+
+/// The job is not running its own Python code while this lives (its thread waits for an
+/// Elixir callback, or runs another job): a stop only marks it. Made and dropped
+/// attached, on the job's thread. On drop the job is armed again, and if it was stopped
+/// meanwhile its interrupt is raised again soon (the waiter also returns the stop).
+pub struct Suspended<'py> {
+    job: Option<Arc<Job>>,
+    _py: Python<'py>,
+}
+
+impl<'py> Suspended<'py> {
+    pub fn new(job: Arc<Job>, py: Python<'py>) -> Self {
+        // A job disarmed already (an outer wait suspended it) stays as it is.
+        let was_armed = job.armed.swap(false, Ordering::AcqRel);
+        if was_armed && job.stopped().is_some() {
+            // Its interrupt may be set on this thread and not raised yet: consume it, so
+            // it cannot hit what runs meanwhile (it is raised again on resume).
+            drop(runtime::shim(py).and_then(|s| s.call_method0("drain")));
+        }
+        Suspended {
+            job: was_armed.then_some(job),
+            _py: py,
+        }
+    }
+
+    /// Suspends the job this thread runs now, if any.
+    pub fn current(py: Python<'py>) -> Self {
+        match current() {
+            Some(job) => Suspended::new(job, py),
+            None => Suspended { job: None, _py: py },
+        }
+    }
+}
+
+impl Drop for Suspended<'_> {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            job.armed.store(true, Ordering::Release);
+            if job.stopped().is_some() {
+                // Stopped while disarmed: nothing was raised; raise it now it runs.
+                plan().again.push((Instant::now() + AGAIN, job));
+                PLAN.1.notify_one();
+            }
         }
     }
 }

@@ -26,6 +26,7 @@ use crate::atoms::{callback, ok, snakebridge_callback};
 use crate::convert::{self, ToTerm};
 use crate::objects::Ctx;
 use crate::output;
+use snakebridge_core::interrupt;
 use snakebridge_core::pool::Pool;
 
 /// How long a Python call of an Elixir function waits for its result (tunable).
@@ -228,12 +229,15 @@ impl Drop for Forget {
     }
 }
 
-/// Waits for the reply, detached; runs this thread's pool's queued work meanwhile.
+/// Waits for the reply, detached; runs this thread's pool's queued work meanwhile. The
+/// job that called is suspended while it waits: a stop meant for it ends the wait (and
+/// never lands in the work run meanwhile).
 fn wait(py: Python<'_>, pending: &Pending) -> PyResult<(OwnedEnv, SavedTerm)> {
     let limit = Duration::from_millis(TIMEOUT_MS.load(Ordering::Relaxed));
     let deadline = Instant::now() + limit;
     let pool: Option<&'static Pool> = Pool::current();
-    let job = snakebridge_core::interrupt::Job::current();
+    let job = interrupt::current();
+    let _suspended = interrupt::Suspended::current(py);
     loop {
         if let Some(reply) = pending
             .reply
@@ -242,6 +246,14 @@ fn wait(py: Python<'_>, pending: &Pending) -> PyResult<(OwnedEnv, SavedTerm)> {
             .take()
         {
             return Ok(reply);
+        }
+        // The job was stopped (timeout, cancel): it ends here, as if interrupted.
+        if let Some(stopped) = job.as_ref().and_then(|j| j.stopped()) {
+            let message = format!("stopped while waiting for an Elixir function: {stopped}");
+            return Err(match snakebridge_core::runtime::interrupt_type(py) {
+                Some(t) => PyErr::from_type(t.clone(), message),
+                None => PyRuntimeError::new_err(message),
+            });
         }
         let now = Instant::now();
         if now >= deadline {
@@ -253,12 +265,6 @@ fn wait(py: Python<'_>, pending: &Pending) -> PyResult<(OwnedEnv, SavedTerm)> {
         // Work the function itself may have queued here (a call back into Python).
         if pool.is_some_and(|p| p.run_one(py)) {
             continue;
-        }
-        // The job was stopped (timeout, cancel): its interrupt lands once Python runs.
-        if let Some(stopped) = job.stopped() {
-            return Err(PyRuntimeError::new_err(format!(
-                "stopped while waiting for an Elixir function: {stopped}"
-            )));
         }
         let wait = (deadline - now).min(Duration::from_millis(5));
         py.detach(|| {

@@ -528,21 +528,7 @@ pub struct ToTerm<'a> {
     made: std::cell::Cell<usize>,
     /// About how many bytes the terms made so far take (backpressure in bytes).
     bytes: std::cell::Cell<usize>,
-    /// With `deferring`: copies of large str/bytes data left for `copy_deferred`, to run
-    /// without the GIL. Each holds its Python object, so the data stays put.
-    deferred: Option<std::cell::RefCell<Vec<Deferred>>>,
 }
-
-/// A binary term made, whose data is still to be copied in.
-struct Deferred {
-    dst: *mut u8,
-    src: *const u8,
-    len: usize,
-    _owner: Py<PyAny>,
-}
-
-/// Data at least this large is copied without the GIL when deferring.
-const DEFER_AT: usize = 64 * 1024;
 
 impl<'a> ToTerm<'a> {
     pub fn new(env: Env<'a>, ctx: &Arc<Ctx>) -> Self {
@@ -552,40 +538,11 @@ impl<'a> ToTerm<'a> {
             ctx_term: None,
             made: Default::default(),
             bytes: Default::default(),
-            deferred: None,
         }
     }
 
-    /// Like `new`, but large str and bytes data is copied later, by `copy_deferred`
-    /// (without the GIL): converting a batch of large items then holds the GIL briefly.
-    /// The terms must not be used before `copy_deferred` ran.
-    pub fn deferring(env: Env<'a>, ctx: &Arc<Ctx>) -> Self {
-        let mut t = Self::new(env, ctx);
-        t.deferred = Some(Default::default());
-        t
-    }
-
-    /// Copies the deferred data in; call it detached (`py.detach`).
-    pub fn copy_deferred(&self) {
-        let Some(deferred) = &self.deferred else {
-            return;
-        };
-        for d in deferred.borrow().iter() {
-            // SAFETY: `dst` is the data of a binary made in this converter's env (alive,
-            // not yet used), `src` the data of a str/bytes object kept alive by `_owner`
-            // and immutable; the lengths match and the regions are distinct.
-            unsafe { std::ptr::copy_nonoverlapping(d.src, d.dst, d.len) };
-        }
-    }
-
-    /// Drops the kept Python objects (attached).
-    pub fn release_deferred(&self) {
-        if let Some(deferred) = &self.deferred {
-            deferred.borrow_mut().clear();
-        }
-    }
-
-    /// A binary of `len` bytes from `data`, owned by `obj`: copied now, or deferred.
+    /// A binary of `len` bytes from `data`, owned by `obj`: shared with `obj` when large
+    /// (a resource binary holding it), else copied.
     ///
     /// # Safety
     /// `data` is valid for `len` bytes and belongs to `obj` (immutable str/bytes data).
@@ -595,21 +552,12 @@ impl<'a> ToTerm<'a> {
         data: *const u8,
         len: usize,
     ) -> sys::ErlNifTerm {
-        match &self.deferred {
-            Some(deferred) if len >= DEFER_AT => {
-                // SAFETY: `self.env` is live; the binary's data is filled by
-                // `copy_deferred` before the term is used (this type's contract).
-                let (term, dst) = unsafe { enif::new_binary(self.env, len) };
-                deferred.borrow_mut().push(Deferred {
-                    dst,
-                    src: data,
-                    len,
-                    _owner: obj.clone().unbind(),
-                });
-                term
-            }
+        if len >= crate::shared_binary::SHARE_AT {
+            // SAFETY: this function's contract is `make`'s.
+            unsafe { crate::shared_binary::make(self.env, obj, data, len) }
+        } else {
             // SAFETY: `data` is valid for `len` bytes (this function's contract).
-            _ => unsafe { enif::binary(self.env, data, len) },
+            unsafe { enif::binary(self.env, data, len) }
         }
     }
 
@@ -621,7 +569,6 @@ impl<'a> ToTerm<'a> {
             ctx_term: Some(ctx_term),
             made: Default::default(),
             bytes: Default::default(),
-            deferred: None,
         }
     }
 
@@ -765,7 +712,7 @@ impl<'a> ToTerm<'a> {
     /// `obj` is a bytearray; the result belongs to `self.env`.
     unsafe fn bytearray(&self, obj: &Bound<'_, PyAny>) -> sys::ErlNifTerm {
         // SAFETY: attached, and `obj` is a bytearray; it is copied at once (it is mutable,
-        // so never deferred), while the GIL keeps other threads from resizing it.
+        // so never shared), while the GIL keeps other threads from resizing it.
         unsafe {
             let data = ffi::PyByteArray_AsString(obj.as_ptr());
             let len = ffi::PyByteArray_Size(obj.as_ptr()) as usize;

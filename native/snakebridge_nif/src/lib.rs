@@ -31,6 +31,7 @@ pub mod output;
 pub mod pymod;
 pub mod remote;
 pub mod session;
+pub mod shared_binary;
 pub mod stream;
 pub mod values;
 pub mod wire;

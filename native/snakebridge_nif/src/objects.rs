@@ -99,7 +99,7 @@ impl Drop for ObjInner {
             STREAMS
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .remove(&token(self.id));
+                .remove(&token("sr", self.id));
         }
         if let Some(obj) = obj {
             janitor::queue(release_work(obj, stream), self.lane());
@@ -146,7 +146,7 @@ pub fn new_object(obj: Py<PyAny>, ctx: Arc<Ctx>, stream: Option<StreamState>) ->
         STREAMS
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(token(inner.id), Arc::downgrade(&inner));
+            .insert(token("sr", inner.id), Arc::downgrade(&inner));
     }
     inner
 }

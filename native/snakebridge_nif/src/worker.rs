@@ -292,8 +292,8 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
     // be converted ends the batch: the items before it are still sent, then the error.
     let to_msg = |msg_env: &OwnedEnv, items: &[Bound<'_, PyAny>]| -> Converted {
         msg_env.run(|e| {
-            // Large strings and bytes are copied in without the GIL (other calls go on).
-            let enc = ToTerm::deferring(e, &work.ctx);
+            // Large strings and bytes share Python's memory (nothing copied under the GIL).
+            let enc = ToTerm::new(e, &work.ctx);
             let mut terms = Vec::with_capacity(items.len());
             let mut failed = None;
             for item in items {
