@@ -74,7 +74,9 @@ defmodule SnakeBridge do
       `logging` records to `Logger`.
     * A call whose result is a coroutine (or any awaitable) returns the awaited value.
     * A pid given to Python has `.send(value)` (and `snakebridge.send(pid, value)`); a
-      function given to Python is callable there and runs in the calling process.
+      function given to Python is callable there and runs in a process the caller
+      spawns for it (linked, with the caller's group leader and a copy of its process
+      dictionary), so the call's timeout holds while it runs.
 
   Pools (Python on other BEAM nodes; see the README's "Pools and other nodes"):
 

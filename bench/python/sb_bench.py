@@ -181,3 +181,16 @@ def sync_nap(seconds):
 
     time.sleep(seconds)
     return seconds
+
+
+def keep_blobs(count, size):
+    """Keeps `count` distinct bytes objects of `size` bytes (the large-values bench)."""
+    _kept["blobs"] = [bytes([i % 256]) * size for i in range(count)]
+
+
+def kept_blobs():
+    return iter(_kept["blobs"])
+
+
+def kept_blob():
+    return _kept["blobs"][0]

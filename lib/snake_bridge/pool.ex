@@ -49,7 +49,7 @@ defmodule SnakeBridge.Pool do
   owner's exit release its refs there.
 
   Output and callbacks: what Python prints goes to the caller's group leader; an
-  Elixir function given to Python runs in the calling process on its own node. A pid
+  Elixir function given to Python runs in a process of the caller's, on its own node. A pid
   given to Python on a worker can only be sent to when it is local to that worker.
   """
 

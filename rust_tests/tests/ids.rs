@@ -33,7 +33,10 @@ fn ids_of_different_kinds_share_nothing() {
         let differ = (s ^ r).count_ones();
         assert!((24..=104).contains(&differ), "{n}: {differ} bits differ");
         let sid = format_id("session", n);
-        assert_ne!(sid.strip_prefix("session-"), format_id("sr", n).strip_prefix("sr-"));
+        assert_ne!(
+            sid.strip_prefix("session-"),
+            format_id("sr", n).strip_prefix("sr-")
+        );
     }
 }
 

@@ -4,9 +4,9 @@
 //! process and returns its result.
 //!
 //! A call of a Function sends `{tag, :callback, id, fun, args}` to the process that made
-//! the Python call (it waits in `receive` anyway, so the function runs there, with its
-//! process dictionary and group leader); from a thread with no caller, the sink spawns a
-//! process for it. The Python thread waits detached; meanwhile it runs work queued on
+//! the Python call, which runs it in a process of its own (`SnakeBridge.Callback`: the
+//! caller keeps its deadline); from a thread with no caller, the sink spawns a process
+//! for it. The Python thread waits detached; meanwhile it runs work queued on
 //! its own pool, so a function that calls back into Python (even into the same
 //! thread-affine session) is served instead of waiting for this thread.
 

@@ -53,8 +53,7 @@ pub unsafe fn make(
     });
     // SAFETY: the slice is `data`/`len` of the owner, valid for as long as the owner
     // (and so the resource) lives: the caller's contract, and `obj` is held by it.
-    let bin = unsafe {
-        owner.make_binary_unsafe(env, |o| std::slice::from_raw_parts(o.data, o.len))
-    };
+    let bin =
+        unsafe { owner.make_binary_unsafe(env, |o| std::slice::from_raw_parts(o.data, o.len)) };
     bin.to_term(env).as_c_arg()
 }
