@@ -167,9 +167,9 @@ defmodule SnakeBridge.PoolTest do
              end) == "from a worker\n"
     end
 
-    test "an Elixir function given to Python runs in the calling process" do
+    test "an Elixir function given to Python runs in a process of the caller's, on its node" do
       me = self()
-      fun = fn x -> {x * 2, self() == me, node()} end
+      fun = fn x -> {x * 2, hd(Process.get(:"$callers")) == me, node()} end
       assert {:ok, m} = SnakeBridge.call("builtins", "map", [fun, [1, 2]], @rt)
       me = Atom.to_string(node())
       assert Enum.to_list(m) == [{2, true, me}, {4, true, me}]
