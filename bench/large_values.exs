@@ -53,7 +53,8 @@ defmodule Bench.LargeValues do
       [
         row("12 stream/5 of 1 MiB items", gbs.(big), "GB/s",
           higher_better: true,
-          baseline: {"32 KiB items (copied)", gbs.(small)}
+          baseline: {"32 KiB items (copied)", gbs.(small)},
+          speedup: true
         )
       ]
   end

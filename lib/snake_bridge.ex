@@ -117,7 +117,7 @@ defmodule SnakeBridge do
   before Python runs. Every other module under `lib/` is internal (`@moduledoc false`).
   """
 
-  alias SnakeBridge.Runtime
+  alias SnakeBridge.{Request, Runtime}
 
   @typedoc "A Python module name, such as `\"os.path\"`."
   @type module_name :: String.t()
@@ -195,9 +195,7 @@ defmodule SnakeBridge do
   def getattr(module, name, opts) when is_binary(module) and is_binary(name) do
     runtime = Runtime.runtime_only!("SnakeBridge.getattr/3", opts)
 
-    Runtime.run_op(:getattr, Runtime.library(module), runtime, fn ctx ->
-      {module, name, ctx}
-    end)
+    Runtime.run_op(Runtime.library(module), runtime, &Request.getattr(module, name, &1))
   end
 
   def getattr(module, name, opts),
@@ -246,7 +244,7 @@ defmodule SnakeBridge do
 
     runtime = Runtime.runtime_only!("SnakeBridge.eval/3", opts)
     scope = Map.new(globals, fn {k, v} -> {if(is_atom(k), do: Atom.to_string(k), else: k), v} end)
-    Runtime.run_op(:eval, "builtins", runtime, fn ctx -> {[code, scope], ctx} end)
+    Runtime.run_op("builtins", runtime, &Request.eval(code, scope, &1))
   end
 
   def eval(code, globals, opts),
@@ -282,7 +280,7 @@ defmodule SnakeBridge do
   def reload(module, opts) when is_binary(module) do
     runtime = Runtime.runtime_only!("SnakeBridge.reload/2", opts)
 
-    case Runtime.run_op(:reload, Runtime.library(module), runtime, &{[module], &1}) do
+    case Runtime.run_op(Runtime.library(module), runtime, &Request.reload(module, &1)) do
       {:ok, true} -> :ok
       {:error, _} = error -> error
     end

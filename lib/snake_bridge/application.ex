@@ -71,10 +71,10 @@ defmodule SnakeBridge.Application do
 
   @impl true
   def prep_stop(%{shutdown_timeout: timeout} = state) do
-    ctx = {"default", nil, "builtins"}
-    _ = SnakeBridge.Executor.run(:run_atexit, {[], ctx}, nil, timeout)
-    grace = {[@child_grace_ms / 1000], ctx}
-    _ = SnakeBridge.Executor.run(:end_children, grace, nil, max(timeout, 5 * @child_grace_ms))
+    ctx = %SnakeBridge.Context{library: "builtins"}
+    _ = SnakeBridge.Executor.run(SnakeBridge.Request.run_atexit(ctx), nil, timeout)
+    grace = SnakeBridge.Request.end_children(@child_grace_ms / 1000, ctx)
+    _ = SnakeBridge.Executor.run(grace, nil, max(timeout, 5 * @child_grace_ms))
     state
   end
 

@@ -13,11 +13,13 @@ defmodule SnakeBridge.Executor do
   @grace 100
 
   @doc false
-  # `route` is a session id (or nil); `timeout` is milliseconds or nil.
-  def run(op, request, route, timeout) do
-    case SnakeBridge.Pool.route(op, request) do
-      :local -> op |> local(request, route, timeout) |> elsewhere()
-      {:remote, node} -> SnakeBridge.Pool.Remote.call(node, op, request, route, timeout)
+  # `request` is a SnakeBridge.Request; `route` is a session id (or nil); `timeout` is
+  # milliseconds or nil.
+  @spec run(SnakeBridge.Request.t(), String.t() | nil, non_neg_integer() | nil) :: term()
+  def run(request, route, timeout) do
+    case SnakeBridge.Pool.route(request) do
+      :local -> request |> local(route, timeout) |> elsewhere()
+      {:remote, node} -> SnakeBridge.Pool.Remote.call(node, request, route, timeout)
       {:error, _} = error -> error
     end
   end
@@ -30,10 +32,10 @@ defmodule SnakeBridge.Executor do
 
   def elsewhere(result), do: result
 
-  defp local(op, request, route, timeout) do
+  defp local(request, route, timeout) do
     tag = make_ref()
 
-    job = submit(tag, op, request, route, timeout)
+    job = submit(tag, request, route, timeout)
 
     case job do
       # Answered within the NIF (a quick call taken at once by a spinning thread).
@@ -100,9 +102,9 @@ defmodule SnakeBridge.Executor do
   defp aside({_, :io, device, text}), do: write(device, text)
   defp aside({tag, :callback, id, fun, args}), do: callback(tag, id, fun, args)
 
-  defp submit(tag, op, request, route, timeout) do
-    case Native.submit(tag, op, request, route, timeout) do
-      :large -> Native.submit_large(tag, op, request, route, timeout)
+  defp submit(tag, request, route, timeout) do
+    case Native.submit(tag, request, route, timeout) do
+      :large -> Native.submit_large(tag, request, route, timeout)
       job -> job
     end
   end
@@ -120,10 +122,10 @@ defmodule SnakeBridge.Executor do
   # alias) to run; the caller's death cancels the job. The caller is monitored only once
   # the job has run for @watch_after ms: a monitor of a process of another node costs
   # two messages over the connection, more than a short call.
-  def run_for(dest, ctag, caller, op, request, route, timeout) do
+  def run_for(dest, ctag, caller, request, route, timeout) do
     tag = make_ref()
 
-    job = submit(tag, op, request, route, timeout)
+    job = submit(tag, request, route, timeout)
 
     case job do
       {^tag, result} ->

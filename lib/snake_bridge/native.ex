@@ -8,8 +8,8 @@ defmodule SnakeBridge.Native do
   end
 
   def init(_executable, _paths), do: err()
-  def submit(_tag, _op, _request, _route, _timeout), do: err()
-  def submit_large(_tag, _op, _request, _route, _timeout), do: err()
+  def submit(_tag, _request, _route, _timeout), do: err()
+  def submit_large(_tag, _request, _route, _timeout), do: err()
   def cancel(_job), do: err()
   def pool_stats, do: err()
   def configure_pools(_calls, _streams, _spin_us, _idle_ms), do: err()

@@ -53,7 +53,7 @@ defmodule SnakeBridge.Pool do
   given to Python on a worker can only be sent to when it is local to that worker.
   """
 
-  alias SnakeBridge.{Ref, StreamRef}
+  alias SnakeBridge.{Context, Ref, Request, StreamRef}
 
   @busy SnakeBridge.Pool.Busy
 
@@ -161,15 +161,15 @@ defmodule SnakeBridge.Pool do
 
   @doc false
   # Where an operation runs: `:local`, `{:remote, node}` or `{:error, reason}`.
-  def route(op, request) do
-    case elem(request, 0) do
+  def route(request) do
+    case Request.object(request) do
       r when is_reference(r) and node(r) != node() ->
         {:remote, node(r)}
 
       _ ->
-        case elem(request, tuple_size(request) - 1) do
-          {session, pool, _library} when pool != nil and is_binary(session) ->
-            pick(pool, session, op, request)
+        case Request.context(request) do
+          %Context{session_id: session, pool: pool} when pool != nil ->
+            pick(pool, session, refs_in(request))
 
           _ ->
             local()
@@ -180,21 +180,25 @@ defmodule SnakeBridge.Pool do
   defp local, do: if(embedded?(), do: :local, else: {:error, :not_embedded})
 
   @doc false
-  # The worker of `pool` for a call of `session` whose request may carry refs.
-  def pick(pool, session, op, request) do
+  # The worker of `pool` for a call of `session` whose request carries refs of
+  # `ref_nodes` (see ref_nodes/1).
+  def pick(pool, session, ref_nodes) do
     case :persistent_term.get({__MODULE__, pool}, nil) do
       nil ->
         local()
 
       nodes ->
-        ref_nodes = request |> refs_in(op) |> Enum.uniq()
-
         # A session's worker first (its refs live there), then the refs' worker.
         target =
           cond do
-            session != "default" -> elem(nodes, :erlang.phash2(session, tuple_size(nodes)))
-            ref_nodes != [] -> hd(ref_nodes)
-            true -> least_busy(nodes)
+            session != Context.default_session() ->
+              elem(nodes, :erlang.phash2(session, tuple_size(nodes)))
+
+            ref_nodes != [] ->
+              hd(ref_nodes)
+
+            true ->
+              least_busy(nodes)
           end
 
         case Enum.find(ref_nodes, &(&1 != target)) do
@@ -207,10 +211,11 @@ defmodule SnakeBridge.Pool do
   end
 
   # The object a request works on (a resource first), then refs among its arguments.
-  defp refs_in(request, _op) do
-    [first | rest] = Tuple.to_list(request)
-    acc = collect(rest, [])
-    if is_reference(first), do: [node(first) | acc], else: collect(first, acc)
+  defp refs_in(request) do
+    first = Request.object(request)
+    acc = request |> Request.arguments() |> collect([])
+    nodes = if is_reference(first), do: [node(first) | acc], else: collect(first, acc)
+    Enum.uniq(nodes)
   end
 
   @doc false

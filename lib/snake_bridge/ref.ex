@@ -17,7 +17,7 @@ defmodule SnakeBridge.Ref do
       10
   """
 
-  alias SnakeBridge.{Executor, Runtime, StreamRef}
+  alias SnakeBridge.{Context, Executor, Request, Runtime, StreamRef}
 
   defstruct [
     :id,
@@ -60,12 +60,9 @@ defmodule SnakeBridge.Ref do
   def getattr(ref, name), do: Runtime.bad_args!("SnakeBridge.Ref.getattr/2", ref: ref, name: name)
 
   defp do_getattr(ref, name) do
-    :getattr
-    |> Executor.run(
-      {ref.resource, name, {ref.session_id, ref.pool_name, ref.library}},
-      ref.session_id,
-      nil
-    )
+    ref.resource
+    |> Request.getattr(name, Context.of(ref))
+    |> Executor.run(ref.session_id, nil)
     |> Runtime.result()
   end
 
@@ -100,9 +97,9 @@ defmodule SnakeBridge.Ref do
   def setattr(ref, name, value)
       when (is_struct(ref, __MODULE__) or is_struct(ref, StreamRef)) and is_binary(name) do
     timeout = Runtime.deadline(Runtime.resolve_timeout(:timeout, ref.library, []))
-    ctx = {ref.session_id, ref.pool_name, ref.library}
+    request = Request.setattr(ref.resource, name, value, Context.of(ref))
 
-    case Executor.run(:setattr, {ref.resource, [name, value], ctx}, ref.session_id, timeout) do
+    case Executor.run(request, ref.session_id, timeout) do
       {:ok, true} -> :ok
       error -> Runtime.result(error)
     end
@@ -165,7 +162,7 @@ defmodule SnakeBridge.Ref do
   """
   @spec repr(t()) :: String.t()
   def repr(%__MODULE__{} = ref) do
-    case Executor.run(:repr, {ref.resource}, ref.session_id, nil) do
+    case Executor.run(Request.repr(ref.resource), ref.session_id, nil) do
       {:ok, text} -> text
       {:error, reason} -> Runtime.raise_error!({:error, reason})
     end
@@ -181,7 +178,7 @@ defmodule SnakeBridge.Ref do
 
     def inspect(ref, _opts) do
       repr =
-        case Executor.run(:repr, {ref.resource}, ref.session_id, @repr_timeout) do
+        case Executor.run(Request.repr(ref.resource), ref.session_id, @repr_timeout) do
           {:ok, text} when byte_size(text) > @max -> String.slice(text, 0, @max) <> "..."
           {:ok, text} -> text
           {:error, _} -> "<#{ref.type_name}>"
@@ -192,7 +189,7 @@ defmodule SnakeBridge.Ref do
   end
 
   defimpl Enumerable do
-    alias SnakeBridge.{Executor, Runtime}
+    alias SnakeBridge.{Executor, Request, Runtime}
 
     # Each enumeration gets a fresh iterator of its own, so items may be pulled ahead:
     # 1, 2, 4, ... up to @max_batch per hand-off (never more than about twice the
@@ -201,7 +198,7 @@ defmodule SnakeBridge.Ref do
     @max_batch 1024
 
     def reduce(ref, acc, fun) do
-      case Executor.run(:iter, {ref.resource}, ref.session_id, nil) do
+      case Executor.run(Request.iter(ref.resource), ref.session_id, nil) do
         {:ok, {stream, true}} -> Enumerable.reduce(stream, acc, fun)
         {:ok, {stream, false}} -> step([], stream, 1, acc, fun)
         {:error, reason} -> Runtime.raise_error!({:error, reason})
@@ -217,7 +214,7 @@ defmodule SnakeBridge.Ref do
       do: step(rest, it, n, fun.(item, acc), fun)
 
     defp step([], it, n, {:cont, acc}, fun) do
-      case Executor.run(:next_batch, {it.resource, n}, it.session_id, nil) do
+      case Executor.run(Request.next_batch(it.resource, n), it.session_id, nil) do
         {:ok, items} -> step(items, it, min(2 * n, @max_batch), {:cont, acc}, fun)
         {:error, :stop_iteration} -> {:done, acc}
         {:error, reason} -> Runtime.raise_error!({:error, reason})
@@ -225,7 +222,7 @@ defmodule SnakeBridge.Ref do
     end
 
     def count(ref) do
-      case Executor.run(:len, {ref.resource}, ref.session_id, nil) do
+      case Executor.run(Request.len(ref.resource), ref.session_id, nil) do
         {:ok, n} -> {:ok, n}
         {:error, _} -> {:error, __MODULE__}
       end

@@ -30,9 +30,8 @@ defmodule SnakeBridge.Runtime do
         ]
   """
 
-  alias SnakeBridge.{Executor, Native, StreamRef}
+  alias SnakeBridge.{Context, Executor, Native, Request, StreamRef}
 
-  @default_session "default"
   @fast_key {__MODULE__, :default_timeouts}
   @defaults [timeout: :infinity, stream_timeout: 1_800_000]
 
@@ -72,7 +71,7 @@ defmodule SnakeBridge.Runtime do
     do: bad_args!("SnakeBridge.Runtime.stream_next/2", stream_ref: ref, opts: opts)
 
   defp next(%StreamRef{resource: res, session_id: session}, opts) do
-    :next |> Executor.run({res}, session, deadline(opts[:timeout])) |> result()
+    res |> Request.next() |> Executor.run(session, deadline(opts[:timeout])) |> result()
   end
 
   @doc """
@@ -95,7 +94,10 @@ defmodule SnakeBridge.Runtime do
 
   def stream_next_batch(%StreamRef{resource: res, session_id: session}, max, opts)
       when is_integer(max) and max > 0 and is_list(opts) do
-    :next_batch |> Executor.run({res, max}, session, deadline(opts[:timeout])) |> result()
+    res
+    |> Request.next_batch(max)
+    |> Executor.run(session, deadline(opts[:timeout]))
+    |> result()
   end
 
   def stream_next_batch(ref, max, opts),
@@ -108,16 +110,16 @@ defmodule SnakeBridge.Runtime do
     {runtime, kwargs} = split_opts(opts)
     library = library(library_of)
     timeout = deadline(resolve_timeout(:timeout, library, runtime))
-    {session, _, _} = ctx = ctx(library, runtime)
+    %Context{session_id: session} = ctx = ctx(library, runtime)
 
-    case Executor.run(:call, {on, function, args, kwargs, ctx}, session, timeout) do
+    case Executor.run(Request.call(on, function, args, kwargs, ctx), session, timeout) do
       {:ok, _} = ok ->
         ok
 
       # A struct refused before Python ran: sent again if a SnakeBridge.Encoder encodes it.
       {:error, _} = refused ->
         SnakeBridge.Encoding.retry(refused, args, kwargs, fn args, kwargs ->
-          Executor.run(:call, {on, function, args, kwargs, ctx}, session, timeout)
+          Executor.run(Request.call(on, function, args, kwargs, ctx), session, timeout)
         end)
     end
     |> result()
@@ -126,11 +128,12 @@ defmodule SnakeBridge.Runtime do
 
   @doc false
   # An operation that is not a call (getattr on a module, eval, reload): queued, timed
-  # out and answered like a call. `request` gets the context the answer's refs carry.
-  def run_op(op, library, runtime, request) when is_function(request, 1) do
+  # out and answered like a call. `request` makes it from the context the answer's refs
+  # carry.
+  def run_op(library, runtime, request) when is_function(request, 1) do
     timeout = deadline(resolve_timeout(:timeout, library, runtime))
-    {session, _, _} = ctx = ctx(library, runtime)
-    op |> Executor.run(request.(ctx), session, timeout) |> result()
+    %Context{session_id: session} = ctx = ctx(library, runtime)
+    ctx |> request.() |> Executor.run(session, timeout) |> result()
   end
 
   @doc false
@@ -272,23 +275,24 @@ defmodule SnakeBridge.Runtime do
   end
 
   defp apply_batch({:ok, %StreamRef{resource: res} = ref}, n) when is_integer(n) and n > 1 do
-    {:ok, true} = Executor.run(:set_batch, {res, n}, ref.session_id, nil)
+    {:ok, true} = Executor.run(Request.set_batch(res, n), ref.session_id, nil)
     {:ok, %StreamRef{ref | batch: n}}
   end
 
   defp apply_batch(result, _), do: result
 
   @doc false
-  # The context a call's refs carry: {session_id, pool_name, library}.
+  # The context a call's refs carry.
+  @spec ctx(String.t() | nil, keyword()) :: Context.t()
   def ctx(library, runtime) do
     session =
       case Keyword.get(runtime, :session_id) do
-        nil -> SnakeBridge.Session.current() || @default_session
+        nil -> SnakeBridge.Session.current() || Context.default_session()
         id when is_binary(id) -> id
         id -> to_string(id)
       end
 
-    {session, Keyword.get(runtime, :pool_name), library}
+    %Context{session_id: session, pool: Keyword.get(runtime, :pool_name), library: library}
   end
 
   @doc false

@@ -77,7 +77,7 @@ defmodule SnakeBridge.Session do
 
   # The session also lives on the pool worker its calls go to (the same id there).
   defp start_on_worker(pool, id, affinity, owner) do
-    case SnakeBridge.Pool.pick(pool, id, :session, {nil}) do
+    case SnakeBridge.Pool.pick(pool, id, []) do
       {:remote, node} ->
         case :erpc.call(node, __MODULE__, :start_here, [id, affinity, owner]) do
           {:ok, ^id} -> {:ok, id}
@@ -150,11 +150,11 @@ defmodule SnakeBridge.Session do
     for pool <- SnakeBridge.Pool.pools(),
         node <- SnakeBridge.Pool.nodes(pool),
         node in connected do
-      SnakeBridge.Pool.Remote.call(node, :session_release, {id}, id, nil)
+      SnakeBridge.Pool.Remote.call(node, SnakeBridge.Request.session_release(id), id, nil)
     end
 
     if SnakeBridge.Pool.embedded?() do
-      case Executor.run(:session_release, {id}, id, nil) do
+      case Executor.run(SnakeBridge.Request.session_release(id), id, nil) do
         {:ok, _} -> :ok
         {:error, :released} -> :ok
       end

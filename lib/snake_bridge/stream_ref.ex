@@ -178,7 +178,7 @@ defmodule SnakeBridge.StreamRef do
     exhausted
   end
 
-  defp info(ref), do: Executor.run(:info, {ref.resource}, ref.session_id, nil)
+  defp info(ref), do: Executor.run(SnakeBridge.Request.info(ref.resource), ref.session_id, nil)
 
   defimpl Inspect do
     def inspect(ref, _opts) do
@@ -187,14 +187,14 @@ defmodule SnakeBridge.StreamRef do
   end
 
   defimpl Enumerable do
-    alias SnakeBridge.{Executor, Runtime}
+    alias SnakeBridge.{Executor, Request, Runtime}
 
     # Items come in the stream's batch size (1 unless `stream_batch` was set); items a
     # halted reduce did not use go back to the stream, so a later reduce continues exactly.
     def reduce(ref, acc, fun), do: step([], ref, acc, fun)
 
     defp step(buf, ref, {:halt, acc}, _fun) do
-      if buf != [], do: run(:push_front, {ref.resource, buf}, ref)
+      if buf != [], do: run(Request.push_front(ref.resource, buf), ref)
       {:halted, acc}
     end
 
@@ -208,7 +208,7 @@ defmodule SnakeBridge.StreamRef do
         catch
           # Items pulled ahead and not used go back: a later enumeration gets them.
           kind, reason ->
-            if rest != [], do: run(:push_front, {ref.resource, rest}, ref)
+            if rest != [], do: run(Request.push_front(ref.resource, rest), ref)
             :erlang.raise(kind, reason, __STACKTRACE__)
         end
 
@@ -216,17 +216,17 @@ defmodule SnakeBridge.StreamRef do
     end
 
     defp step([], ref, {:cont, acc}, fun) do
-      case run(:next_batch, {ref.resource, 0}, ref) do
+      case run(Request.next_batch(ref.resource, 0), ref) do
         {:ok, items} -> step(items, ref, {:cont, acc}, fun)
         {:error, :stop_iteration} -> {:done, acc}
         {:error, reason} -> Runtime.raise_error!({:error, reason})
       end
     end
 
-    defp run(op, request, ref), do: Executor.run(op, request, ref.session_id, nil)
+    defp run(request, ref), do: Executor.run(request, ref.session_id, nil)
 
     def count(%{stream_type: "iterator"} = ref) do
-      case run(:len, {ref.resource}, ref) do
+      case run(Request.len(ref.resource), ref) do
         {:ok, n} -> {:ok, n}
         {:error, _} -> {:error, __MODULE__}
       end

@@ -37,10 +37,10 @@ defmodule SnakeBridge.Streamer do
       tag = make_ref()
       limits = {window, chunk, bytes}
 
-      {session, pool, _} = ctx
+      %SnakeBridge.Context{session_id: session, pool: pool} = ctx
 
       case if(pool,
-             do: SnakeBridge.Pool.pick(pool, session, :stream, {args, kwargs}),
+             do: SnakeBridge.Pool.pick(pool, session, SnakeBridge.Pool.ref_nodes({args, kwargs})),
              else: :local
            ) do
         :local ->

@@ -25,7 +25,7 @@ defmodule SnakeBridge.Pool.Remote do
 
   # --------------------------------------------------------------- caller side
 
-  def call(node, op, request, route, timeout) do
+  def call(node, request, route, timeout) do
     # As :erpc does: an asynchronous remote spawn (an error is the only reply), the
     # answer in the exit reason of the spawned process (its DOWN), and an alias for the
     # messages it sends during the call (callbacks), so nothing arrives after we stop
@@ -38,7 +38,7 @@ defmodule SnakeBridge.Pool.Remote do
         node,
         __MODULE__,
         :serve,
-        [self(), alias, op, request, route, timeout],
+        [self(), alias, request, route, timeout],
         [{:reply, :error_only}, :monitor]
       )
 
@@ -130,10 +130,10 @@ defmodule SnakeBridge.Pool.Remote do
   # --------------------------------------------------------------- worker side
 
   @doc false
-  def serve(caller, alias, op, request, route, timeout) do
+  def serve(caller, alias, request, route, timeout) do
     result =
       alias
-      |> Executor.run_for(alias, caller, op, request, route, timeout)
+      |> Executor.run_for(alias, caller, request, route, timeout)
       |> Executor.elsewhere()
 
     exit({alias, :result, result, SnakeBridge.Pool.Keeper.keep(caller, result)})

@@ -1,6 +1,7 @@
 //! The one error type; a Python exception is described (type, message, traceback) while
 //! still attached, so the description needs no Python later.
 
+use crate::shim::Helper;
 use pyo3::prelude::*;
 
 use crate::runtime;
@@ -54,10 +55,8 @@ fn describe(py: Python<'_>, err: PyErr) -> Error {
     if runtime::is_interrupt(py, &err) {
         return Error::Timeout;
     }
-    let described = runtime::shim(py)
-        .and_then(|shim| {
-            shim.call_method1("describe_exception", (err.value(py), err.traceback(py)))
-        })
+    let described = Helper::DescribeException
+        .call1(py, (err.value(py), err.traceback(py)))
         .and_then(|t| t.extract::<(String, String, String)>());
     match described {
         Ok((type_name, message, traceback)) => Error::Python {

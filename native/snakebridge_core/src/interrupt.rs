@@ -8,6 +8,7 @@
 //! mark when it resumes. Arming and disarming happen attached, and firing too, so the
 //! two cannot interleave.
 
+use crate::shim::Helper;
 use std::collections::BTreeMap;
 use std::os::raw::{c_long, c_ulong};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -128,7 +129,7 @@ impl Drop for Armed<'_, '_> {
             // Consuming the exception (rather than clearing it with NULL) also resets
             // the interpreter's "async exception pending" flag, which would otherwise
             // slow every later bytecode.
-            let drained = runtime::shim(self.py).and_then(|s| s.call_method0("drain"));
+            let drained = Helper::Drain.call0(self.py);
             drop(drained);
         }
     }
@@ -160,7 +161,7 @@ impl<'py> Suspended<'py> {
         if was_armed && job.stopped().is_some() {
             // Its interrupt may be set on this thread and not raised yet: consume it, so
             // it cannot hit what runs meanwhile (it is raised again on resume).
-            drop(runtime::shim(py).and_then(|s| s.call_method0("drain")));
+            drop(Helper::Drain.call0(py));
         }
         Suspended {
             job: was_armed.then_some(job),

@@ -1,10 +1,9 @@
 //! Stepping Python iterators, generators and async generators one item at a time.
 
+use crate::shim::Helper;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyFrozenSet, PyList, PySet, PyString, PyTuple};
-
-use crate::runtime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamType {
@@ -65,17 +64,16 @@ pub fn next_raw<'py>(
     aloop: &mut Option<Py<PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     if kind == StreamType::AsyncGenerator {
-        let shim = runtime::shim(py)?;
         let lp = match aloop {
             Some(l) => l.bind(py).clone(),
             None => {
-                let l = shim.call_method0("new_loop")?;
+                let l = Helper::NewLoop.call0(py)?;
                 *aloop = Some(l.clone().unbind());
                 l
             }
         };
         let (more, item): (bool, Bound<'py, PyAny>) =
-            shim.call_method1("anext", (lp, obj))?.extract()?;
+            Helper::Anext.call1(py, (lp, obj))?.extract()?;
         return Ok(more.then_some(item));
     }
     // SAFETY: attached; `obj` is a live object whose type is read before its tp_iternext

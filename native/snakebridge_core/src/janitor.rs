@@ -3,10 +3,10 @@
 //! own thread for a thread-affine session: thread-bound objects are closed where they were
 //! made). Iterators are closed, so `finally` blocks run.
 
+use crate::shim::Helper;
 use pyo3::prelude::*;
 
 use crate::pool::Pool;
-use crate::runtime;
 
 /// Releases objects of no thread-affine session. Several threads: one finalizer that
 /// blocks (a `__del__` waiting on a lock or a socket) must not stop the others.
@@ -40,7 +40,6 @@ pub fn close_now(py: Python<'_>, obj: Py<PyAny>, is_stream: bool, aloop: Option<
 }
 
 fn handle(py: Python<'_>, work: Work) {
-    let Ok(shim) = runtime::shim(py) else { return };
     let result = match work {
         Work::Release(obj) => {
             drop(obj);
@@ -54,8 +53,8 @@ fn handle(py: Python<'_>, work: Work) {
             drop((obj, aloop));
             Ok(())
         }
-        Work::Close(obj, Some(aloop)) => shim.call_method1("aclose", (aloop, obj)).map(drop),
-        Work::Close(obj, None) => shim.call_method1("close", (obj,)).map(drop),
+        Work::Close(obj, Some(aloop)) => Helper::Aclose.call1(py, (aloop, obj)).map(drop),
+        Work::Close(obj, None) => Helper::Close.call1(py, (obj,)).map(drop),
     };
     if let Err(e) = result {
         // Like an exception in __del__: reported, never raised.

@@ -45,5 +45,6 @@ pub mod janitor;
 pub mod names;
 pub mod pool;
 pub mod runtime;
+pub mod shim;
 
 pub use error::Error;

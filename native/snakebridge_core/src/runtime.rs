@@ -1,5 +1,6 @@
 //! The one embedded interpreter: start-up, and attaching threads to it.
 
+use crate::shim::Helper;
 use std::cell::Cell;
 use std::ffi::CString;
 use std::mem::MaybeUninit;
@@ -123,7 +124,7 @@ where
             f(args.py());
         }
     })?;
-    shim(py)?.call_method1("enter", (enter,))?;
+    Helper::Enter.call1(py, (enter,))?;
     Ok(())
 }
 
@@ -213,9 +214,9 @@ fn finish_start() -> Result<(), Error> {
 
 fn load_shim(py: Python<'_>) -> PyResult<()> {
     let shim = PyModule::from_code(py, SHIM_SRC, c"snakebridge_shim.py", c"_snakebridge")?;
-    shim.call_method0("safe_multiprocessing")?;
+    shim.call_method0(Helper::SafeMultiprocessing.name())?;
     let interrupt = shim
-        .getattr("SnakeBridgeInterrupt")?
+        .getattr(Helper::SnakeBridgeInterrupt.name())?
         .cast_into::<PyType>()?;
     let _ = INTERRUPT.set(interrupt.unbind());
     let _ = SHIM.set(shim.unbind());
@@ -226,7 +227,7 @@ fn add_paths(py: Python<'_>, paths: Vec<String>) -> PyResult<()> {
     if paths.is_empty() {
         return Ok(());
     }
-    shim(py)?.call_method1("add_paths", (paths,))?;
+    Helper::AddPaths.call1(py, (paths,))?;
     Ok(())
 }
 

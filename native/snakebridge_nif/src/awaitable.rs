@@ -4,6 +4,7 @@
 //! is done. A timeout cancels the task inside the loop (its `finally` runs) and answers
 //! `{:error, :timeout}`; the caller's death or `cancel` cancels it too.
 
+use snakebridge_core::shim::Helper;
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -18,7 +19,6 @@ use crate::call::ok_tuple;
 use crate::convert::ToTerm;
 use crate::error::{error_tuple, Error};
 use crate::job::Ctl;
-use snakebridge_core::runtime;
 
 thread_local! {
     /// The awaitable a call on this thread returned, for `job` to hand to the loop.
@@ -82,7 +82,7 @@ pub fn submit(
         Ok(())
     };
     let submitted = PyCFunction::new_closure(py, None, None, done)
-        .and_then(|done| runtime::shim(py)?.call_method1("submit_awaitable", (aw, done, timeout)));
+        .and_then(|done| Helper::SubmitAwaitable.call1(py, (aw, done, timeout)));
     match submitted {
         Ok(future) => ctl.awaiting(py, future.unbind()),
         // The loop could not take it (it failed to start): that error is the answer.
@@ -103,20 +103,18 @@ fn respond(py: Python<'_>, answer: Answer, outcome: PyResult<Bound<'_, PyAny>>) 
         request,
     } = answer;
     let msg = env.run(|e| {
-        let (tag, args): (Term, Term) = request.load(e).decode().expect("saved as a pair");
-        let result = match outcome {
-            Ok(value) => {
-                // The call's context (session, pool) is the last element of its args.
-                let ctx = rustler::types::tuple::get_tuple(args)
-                    .ok()
-                    .and_then(|t| t.last().copied())
-                    .unwrap_or(args);
-                match ToTerm::lazy(e, ctx).term(&value) {
-                    Ok(t) => ok_tuple(e, t),
-                    Err(err) => error_tuple(e, &Error::from(err)),
-                }
-            }
-            Err(err) => error_tuple(e, &awaited_error(py, err)),
+        let (tag, request): (Term, crate::ops::Request) = request
+            .load(e)
+            .decode()
+            .expect("saved as a pair, decoded before");
+        // Only a call can return an awaitable, and a call has a context.
+        let result = match (outcome, request.context()) {
+            (Ok(value), Some(ctx)) => match ToTerm::lazy(e, ctx).term(&value) {
+                Ok(t) => ok_tuple(e, t),
+                Err(err) => error_tuple(e, &Error::from(err)),
+            },
+            (Ok(_), None) => error_tuple(e, &Error::BadArg("an awaitable of no call".into())),
+            (Err(err), _) => error_tuple(e, &awaited_error(py, err)),
         };
         env.save((tag, result).encode(e))
     });
@@ -125,8 +123,8 @@ fn respond(py: Python<'_>, answer: Answer, outcome: PyResult<Bound<'_, PyAny>>) 
 
 /// The shim raises `AwaitTimeout` when the call's deadline cancelled the task.
 fn awaited_error(py: Python<'_>, err: PyErr) -> Error {
-    let is_timeout = runtime::shim(py)
-        .and_then(|shim| shim.getattr("AwaitTimeout"))
+    let is_timeout = Helper::AwaitTimeout
+        .get(py)
         .is_ok_and(|t| err.get_type(py).is(&t));
     if is_timeout {
         Error::Timeout

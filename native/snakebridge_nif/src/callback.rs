@@ -39,7 +39,7 @@ pub fn set_timeout(ms: u64) {
 /// The context of values made outside any call (Refs of the default session).
 static CTX: Lazy<Arc<Ctx>> = Lazy::new(|| {
     Arc::new(Ctx {
-        session_id: "default".into(),
+        session_id: crate::session::DEFAULT.into(),
         pool_name: None,
         library: "snakebridge".into(),
         session: None,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use rustler::env::SavedTerm;
-use rustler::{Atom, Encoder, Env, LocalPid, Monitor, OwnedEnv, ResourceArc, Term, TermType};
+use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, ResourceArc, Term, TermType};
 
 use crate::{awaitable, ops, output, session};
 use snakebridge_core::interrupt::{self, Job};
@@ -243,15 +243,13 @@ fn small_at(term: Term<'_>, budget: &mut isize, depth: u32) -> bool {
     }
 }
 
-/// Queues `op` with `args` on `pool` for the calling process; the answer arrives as
-/// `{tag, result}`.
-#[allow(clippy::too_many_arguments)]
+/// Queues `request` (an `ops::Request`) on `pool` for the calling process; the answer
+/// arrives as `{tag, result}`.
 pub fn queue<'a>(
     env: Env<'a>,
     pool: &'static Pool,
     tag: Term<'a>,
-    op: Atom,
-    args: Term<'a>,
+    request: Term<'a>,
     timeout_ms: Option<u64>,
 ) -> Term<'a> {
     let deadline = timeout_ms.and_then(|ms| Instant::now().checked_add(Duration::from_millis(ms)));
@@ -260,7 +258,7 @@ pub fn queue<'a>(
     ctl.state().inline = watch;
     let pid = env.pid();
     let owned = take_env();
-    let request = owned.save((tag, args));
+    let request = owned.save((tag, request));
     let worker_ctl = ctl.clone();
     let taken_now = pool.submit(Box::new(move |py: Python<'_>| {
         let ctl = worker_ctl;
@@ -269,9 +267,9 @@ pub fn queue<'a>(
             return;
         }
         let (msg, small_answer) = owned.run(|e| {
-            let (tag, args): (Term, Term) = request.load(e).decode().expect("saved as a pair");
+            let (tag, request): (Term, Term) = request.load(e).decode().expect("saved as a pair");
             let (result, printed) = output::scoped(&pid, e, tag, &*ctl, || {
-                ops::dispatch(py, e, op, args, &job, deadline)
+                ops::dispatch(py, e, request, &job, deadline)
             });
             // Python forked and this is the child: it must not answer (or go on).
             snakebridge_core::fork::exit_if_child();
@@ -304,18 +302,17 @@ pub fn queue<'a>(
     res.encode(env)
 }
 
-/// Queues an operation on the pool its route names; returns the job, or `{:error,
+/// Queues a request on the pool its route names; returns the job, or `{:error,
 /// reason}` (a released session).
 pub fn submit<'a>(
     env: Env<'a>,
     tag: Term<'a>,
-    op: Atom,
     request: Term<'a>,
     route: Term<'a>,
     timeout_ms: Option<u64>,
 ) -> Term<'a> {
     match session::route(route) {
-        Ok(pool) => queue(env, pool, tag, op, request, timeout_ms),
+        Ok(pool) => queue(env, pool, tag, request, timeout_ms),
         Err(e) => crate::error::error_tuple(env, &e),
     }
 }

@@ -30,9 +30,22 @@ pub struct Ctx {
     pub session: Option<Arc<Session>>,
 }
 
+/// `%SnakeBridge.Context{}`, as Elixir sends it.
+#[derive(NifStruct)]
+#[module = "SnakeBridge.Context"]
+struct ContextStruct<'a> {
+    session_id: String,
+    pool: Term<'a>,
+    library: String,
+}
+
 impl<'a> Decoder<'a> for Ctx {
     fn decode(term: Term<'a>) -> NifResult<Self> {
-        let (session_id, pool, library): (String, Term<'a>, String) = term.decode()?;
+        let ContextStruct {
+            session_id,
+            pool,
+            library,
+        } = term.decode()?;
         let pool_name = match pool.decode::<Atom>() {
             Ok(a) if a == nil() => None,
             Ok(a) => Some(a.to_term(term.get_env()).atom_to_string()?),

@@ -7,13 +7,9 @@ use std::time::Instant;
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use rustler::{Atom, Binary, Encoder, Env, ResourceArc, Term};
+use rustler::{Binary, Encoder, Env, ResourceArc, Term};
 
 use crate::atoms::error;
-use crate::atoms::{
-    call, end_children, eval, getattr, info, iter, len, next, next_batch, noop, push_front, reload,
-    repr, run_atexit, session_release, set_batch, setattr,
-};
 use crate::awaitable;
 use crate::call::{getattr_path, ok_tuple, target};
 use crate::convert::{self, ToTerm};
@@ -22,93 +18,134 @@ use crate::objects::{self, PyObj};
 use crate::stream::{self, StreamState};
 use snakebridge_core::interrupt::{self, Job};
 use snakebridge_core::iter::StreamType;
+use snakebridge_core::shim::Helper;
 
-/// Runs `op` with `args` (a tuple) and gives the whole answer: `{:ok, value}` or
-/// `{:error, reason}`.
+/// What a caller asks a pool thread to do: `SnakeBridge.Request` builds each one, and
+/// this is the only place they are decoded (`{:call, on, name, argv, kwargs, ctx}`, ...).
+#[derive(rustler::NifTaggedEnum)]
+pub enum Request<'a> {
+    /// The hand-off alone (benchmarks).
+    Noop,
+    /// `on.name(*argv, **kwargs)`: `on` is a module name or a Ref.
+    Call(Term<'a>, Binary<'a>, Term<'a>, Term<'a>, Term<'a>),
+    /// `stream_next`: one item.
+    Next(ResourceArc<PyObj>),
+    /// `stream_next_batch`: up to `max` items.
+    NextBatch(ResourceArc<PyObj>, usize),
+    /// `getattr(on, "a.b")`: `on` is a module name or a Ref.
+    Getattr(Term<'a>, String, Term<'a>),
+    /// `setattr` on a Ref's object: `[name, value]`.
+    Setattr(ResourceArc<PyObj>, Term<'a>, Term<'a>),
+    Repr(ResourceArc<PyObj>),
+    Len(ResourceArc<PyObj>),
+    /// A fresh iterator over a Ref's object.
+    Iter(ResourceArc<PyObj>),
+    /// Items given back to a stream (they come first again).
+    PushFront(ResourceArc<PyObj>, Vec<Term<'a>>),
+    SetBatch(ResourceArc<PyObj>, usize),
+    Info(ResourceArc<PyObj>),
+    SessionRelease(String),
+    /// `eval_code(code, scope)` of the shim.
+    Eval(Term<'a>, Term<'a>),
+    /// `reload_module(name)` of the shim.
+    Reload(Term<'a>, Term<'a>),
+    /// The `atexit` handlers (the application stops).
+    RunAtexit(Term<'a>, Term<'a>),
+    /// Ends Python's child processes (the application stops).
+    EndChildren(Term<'a>, Term<'a>),
+}
+
+impl<'a> Request<'a> {
+    /// The context the answer's refs carry, for requests that have one.
+    pub fn context(&self) -> Option<Term<'a>> {
+        match self {
+            Request::Call(.., ctx)
+            | Request::Getattr(.., ctx)
+            | Request::Setattr(.., ctx)
+            | Request::Eval(_, ctx)
+            | Request::Reload(_, ctx)
+            | Request::RunAtexit(_, ctx)
+            | Request::EndChildren(_, ctx) => Some(*ctx),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `request` and gives the whole answer: `{:ok, value}` or `{:error, reason}`.
 pub fn dispatch<'a>(
     py: Python<'_>,
     env: Env<'a>,
-    op: Atom,
-    args: Term<'a>,
+    request: Term<'a>,
     job: &Arc<Job>,
     deadline: Option<Instant>,
 ) -> Term<'a> {
-    let bad = |_| Error::BadArg(format!("arguments of {op:?}"));
-    // Most operations take one handle.
-    let one = || {
-        args.decode::<(ResourceArc<PyObj>,)>()
-            .map(|(r,)| r)
-            .map_err(bad)
-    };
     let guarded = |f: &dyn Fn(Python<'_>) -> Result<Term<'a>, Error>| {
         interrupt::run_job(py, job, deadline, f)
     };
     let result = (|| {
         if deadline.is_some_and(|at| Instant::now() >= at) {
             // Waited in the queue past its deadline: not started at all.
-            Err(Error::Timeout)
-        } else if op == noop() {
-            // The hand-off alone (benchmarks).
-            Ok(ok_tuple(env, true.encode(env)))
-        } else if op == call() {
-            args.decode()
-                .map_err(bad)
-                .and_then(|a| call_op(py, env, a, job, deadline))
-        } else if op == next() {
-            one().and_then(|r| stream::next(py, env, r, job, deadline))
-        } else if op == next_batch() {
-            args.decode()
-                .map_err(bad)
-                .and_then(|a| stream::next_batch(py, env, a, job, deadline))
-        } else if op == getattr() {
-            let (on, name, ctx): (Term, String, Term) = args.decode().map_err(bad)?;
-            guarded(&|py| {
+            return Err(Error::Timeout);
+        }
+        let request: Request<'a> = request
+            .decode()
+            .map_err(|_| Error::BadArg(format!("request {request:?}")))?;
+        match request {
+            Request::Noop => Ok(ok_tuple(env, true.encode(env))),
+            Request::Call(on, name, argv, kwargs, ctx) => {
+                call_op(py, env, (on, name, argv, kwargs, ctx), job, deadline)
+            }
+            Request::Next(r) => stream::next(py, env, r, job, deadline),
+            Request::NextBatch(r, max) => stream::next_batch(py, env, (r, max), job, deadline),
+            Request::Getattr(on, name, ctx) => guarded(&|py| {
                 let value = getattr_path(target(py, on)?, &name)?;
                 Ok(ok_tuple(env, ToTerm::lazy(env, ctx).term(&value)?))
-            })
-        } else if op == repr() {
-            let r = one()?;
-            guarded(&|py| {
-                Ok(ok_tuple(
-                    env,
-                    r.inner.obj(py)?.repr()?.to_string().encode(env),
-                ))
-            })
-        } else if op == len() {
-            one().and_then(|r| len_op(py, env, r, job, deadline))
-        } else if op == iter() {
-            let r = one()?;
-            guarded(&|py| iter_op(py, env, &r))
-        } else if op == push_front() {
-            args.decode()
-                .map_err(bad)
-                .and_then(|a| stream::push_front(py, env, a, job))
-        } else if op == set_batch() {
-            args.decode()
-                .map_err(bad)
-                .and_then(|a| stream::set_batch(py, env, a, job))
-        } else if op == info() {
-            one().and_then(|r| stream::info(py, env, r, job))
-        } else if op == session_release() {
-            args.decode::<(String,)>()
-                .map_err(bad)
-                .map(|(id,)| release_op(py, env, &id))
-        } else if op == setattr() {
-            let (on, argv, ctx): (ResourceArc<PyObj>, Term, Term) = args.decode().map_err(bad)?;
-            helper_op(
+            }),
+            Request::Setattr(on, argv, ctx) => helper_op(
                 py,
                 env,
-                "setattr_path",
+                Helper::SetattrPath,
                 Some(&on),
                 (argv, ctx),
                 job,
                 deadline,
-            )
-        } else if let Some(helper) = helper_of(op) {
-            let request = args.decode().map_err(bad)?;
-            helper_op(py, env, helper, None, request, job, deadline)
-        } else {
-            Err(Error::BadArg(format!("unknown operation {op:?}")))
+            ),
+            Request::Repr(r) => guarded(&|py| {
+                Ok(ok_tuple(
+                    env,
+                    r.inner.obj(py)?.repr()?.to_string().encode(env),
+                ))
+            }),
+            Request::Len(r) => len_op(py, env, r, job, deadline),
+            Request::Iter(r) => guarded(&|py| iter_op(py, env, &r)),
+            Request::PushFront(r, items) => stream::push_front(py, env, (r, items), job),
+            Request::SetBatch(r, n) => stream::set_batch(py, env, (r, n), job),
+            Request::Info(r) => stream::info(py, env, r, job),
+            Request::SessionRelease(id) => Ok(release_op(py, env, &id)),
+            Request::Eval(argv, ctx) => {
+                helper_op(py, env, Helper::EvalCode, None, (argv, ctx), job, deadline)
+            }
+            Request::Reload(argv, ctx) => helper_op(
+                py,
+                env,
+                Helper::ReloadModule,
+                None,
+                (argv, ctx),
+                job,
+                deadline,
+            ),
+            Request::RunAtexit(argv, ctx) => {
+                helper_op(py, env, Helper::RunAtexit, None, (argv, ctx), job, deadline)
+            }
+            Request::EndChildren(argv, ctx) => helper_op(
+                py,
+                env,
+                Helper::EndChildren,
+                None,
+                (argv, ctx),
+                job,
+                deadline,
+            ),
         }
     })();
     result.unwrap_or_else(|e| crate::error::error_tuple(env, &e))
@@ -149,25 +186,12 @@ fn call_op<'a>(
     })
 }
 
-/// The shim helper (`# ---- helpers` in shim.py) behind an operation that is not a call.
-fn helper_of(op: Atom) -> Option<&'static str> {
-    [
-        (eval(), "eval_code"),
-        (reload(), "reload_module"),
-        (run_atexit(), "run_atexit"),
-        (end_children(), "end_children"),
-    ]
-    .into_iter()
-    .find(|(a, _)| *a == op)
-    .map(|(_, helper)| helper)
-}
-
 /// `helper(on's object, *argv)` (without `on`: `helper(*argv)`), a function of the shim:
 /// converted and run like a call (interruptible; a bad term never reaches Python).
 fn helper_op<'a>(
     py: Python<'_>,
     env: Env<'a>,
-    helper: &str,
+    helper: Helper,
     on: Option<&ResourceArc<PyObj>>,
     (argv, ctx): (Term<'a>, Term<'a>),
     job: &Arc<Job>,
@@ -189,7 +213,7 @@ fn helper_op<'a>(
             items.push(res.inner.obj(py)?);
         }
         items.extend(pargs.iter());
-        let func = snakebridge_core::runtime::shim(py)?.getattr(helper)?;
+        let func = helper.get(py)?;
         let value = func.call1(PyTuple::new(py, items)?)?;
         Ok(ok_tuple(env, to_term.term(&value)?))
     })

@@ -8,6 +8,7 @@
 //! no target (started by Python code itself) send `{:snakebridge_io, device, text}` to
 //! the sink process (`SnakeBridge.Sink`), which writes to the node's group leader.
 
+use snakebridge_core::shim::Helper;
 use std::cell::RefCell;
 use std::sync::Mutex;
 
@@ -300,6 +301,6 @@ pub fn log(level: i32, name: &str, message: &str) {
 
 /// Makes `sys.stdout` and `sys.stderr` the library's streams (see shim.py).
 pub fn install(py: Python<'_>, module: &Bound<'_, PyModule>) -> PyResult<()> {
-    snakebridge_core::runtime::shim(py)?.call_method1("install_output", (module,))?;
+    Helper::InstallOutput.call1(py, (module,))?;
     Ok(())
 }

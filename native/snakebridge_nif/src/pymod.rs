@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
+use snakebridge_core::shim::Helper;
 
 use crate::{callback, output};
 
@@ -15,8 +16,7 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     m.add_class::<callback::PyPid>()?;
     m.add_class::<callback::PyFun>()?;
     m.add("ElixirError", py.get_type::<callback::ElixirError>())?;
-    let shim = snakebridge_core::runtime::shim(py)?;
-    m.setattr("_configure_logging", shim.getattr("configure_logging")?)?;
+    m.setattr("_configure_logging", Helper::ConfigureLogging.get(py)?)?;
     m.setattr(
         "__doc__",
         "SnakeBridge: Python embedded in the BEAM. send(pid, value) sends a message.",

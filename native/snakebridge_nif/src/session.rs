@@ -85,6 +85,9 @@ impl rustler::Resource for Watch {
     }
 }
 
+/// The session of work outside any session (`SnakeBridge.Context`'s default, too).
+pub const DEFAULT: &str = "default";
+
 static SESSIONS: Lazy<Mutex<HashMap<String, Arc<Session>>>> = Lazy::new(Default::default);
 /// Ids of recently released sessions: using one gives `{:error, :released}`. Bounded: the
 /// oldest are forgotten (an id that old then only labels refs, like any unknown id).
@@ -128,7 +131,7 @@ fn forget(id: &str, lane: Option<usize>) {
 }
 
 pub fn lookup(id: &str) -> Option<Arc<Session>> {
-    if id == "default" {
+    if id == DEFAULT {
         return None;
     }
     sessions().get(id).cloned()
@@ -149,10 +152,15 @@ pub fn route(route: Term<'_>) -> Result<&'static Pool, Error> {
 
 /// As `route`, with `default` for work outside thread-affine sessions.
 pub fn route_with(route: Term<'_>, default: &'static Pool) -> Result<&'static Pool, Error> {
-    let Ok(id) = route.decode::<&str>() else {
+    route_id(route.decode::<&str>().ok(), default)
+}
+
+/// As `route_with`, for a session id (`None`: no session).
+pub fn route_id(id: Option<&str>, default: &'static Pool) -> Result<&'static Pool, Error> {
+    let Some(id) = id else {
         return Ok(default);
     };
-    if id == "default" {
+    if id == DEFAULT {
         return Ok(default);
     }
     match lookup(id) {

@@ -4,6 +4,7 @@
 //! stops the producer and closes the iterator; after `stream_cancel` returns, no message
 //! of the job is sent but the `{tag, :finished}` the caller may ask for.
 
+use snakebridge_core::shim::Helper;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,6 @@ use crate::objects::Ctx;
 use crate::output;
 use snakebridge_core::interrupt::Job;
 use snakebridge_core::iter::StreamType;
-use snakebridge_core::runtime;
 
 #[derive(Default)]
 struct Flow {
@@ -318,9 +318,7 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
     let (value, kind) = match snakebridge_core::iter::detect(&value) {
         Some(kind) => (value, Some(kind)),
         None => {
-            let it = runtime::shim(py)
-                .and_then(|s| s.call_method1("as_chunks", (&value,)))
-                .map_err(Error::from)?;
+            let it = Helper::AsChunks.call1(py, (&value,)).map_err(Error::from)?;
             if it.is_none() {
                 (value, None)
             } else {
@@ -346,10 +344,9 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
     // Close the iterator (a generator's finally runs) unless it ran to its end; an async
     // generator's event loop is closed in any case.
     if aloop.is_some() || !matches!(result, Ok(true)) {
-        let shim = runtime::shim(py).map_err(Error::from)?;
         let closed = match &aloop {
-            Some(l) => shim.call_method1("aclose", (l, &value)),
-            None => shim.call_method1("close", (&value,)),
+            Some(l) => Helper::Aclose.call1(py, (l, &value)),
+            None => Helper::Close.call1(py, (&value,)),
         };
         if let Err(e) = closed {
             e.write_unraisable(py, None);
@@ -434,10 +431,6 @@ pub fn start<'a>(
     opts: (usize, usize, usize),
 ) -> Term<'a> {
     let (window, chunk, max_bytes) = opts;
-    let session: Term<'a> = rustler::types::tuple::get_tuple(ctx_term)
-        .ok()
-        .and_then(|t| t.first().copied())
-        .unwrap_or(ctx_term);
     let ctx: Ctx = match ctx_term.decode() {
         Ok(c) => c,
         Err(_) => return crate::error::error_tuple(env, &Error::BadArg("context".into())),
@@ -458,10 +451,11 @@ pub fn start<'a>(
     let owned = OwnedEnv::new();
     let tag = owned.save(tag);
     let request = owned.save(call);
-    let pool = match crate::session::route_with(session, &snakebridge_core::pool::STREAMS) {
-        Ok(pool) => pool,
-        Err(e) => return crate::error::error_tuple(env, &e),
-    };
+    let pool =
+        match crate::session::route_id(Some(&ctx.session_id), &snakebridge_core::pool::STREAMS) {
+            Ok(pool) => pool,
+            Err(e) => return crate::error::error_tuple(env, &e),
+        };
     let lane = (!std::ptr::eq(pool, &snakebridge_core::pool::STREAMS)).then_some(pool);
     let work = Work {
         lane,

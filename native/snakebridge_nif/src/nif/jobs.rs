@@ -1,6 +1,6 @@
 //! Queueing an operation for a pool thread, and stopping it (see `SnakeBridge.Executor`).
 
-use rustler::{Atom, Encoder, Env, ResourceArc, Term};
+use rustler::{Encoder, Env, ResourceArc, Term};
 
 use crate::atoms::large;
 
@@ -13,7 +13,6 @@ use crate::job::{self, JobRes};
 fn submit<'a>(
     env: Env<'a>,
     tag: Term<'a>,
-    op: Atom,
     request: Term<'a>,
     route: Term<'a>,
     timeout_ms: Option<u64>,
@@ -21,7 +20,7 @@ fn submit<'a>(
     if !job::is_small(request) {
         return large().encode(env);
     }
-    job::submit(env, tag, op, request, route, timeout_ms)
+    job::submit(env, tag, request, route, timeout_ms)
 }
 
 /// `submit` for a large request: the copy runs on a dirty CPU scheduler.
@@ -29,12 +28,11 @@ fn submit<'a>(
 fn submit_large<'a>(
     env: Env<'a>,
     tag: Term<'a>,
-    op: Atom,
     request: Term<'a>,
     route: Term<'a>,
     timeout_ms: Option<u64>,
 ) -> Term<'a> {
-    job::submit(env, tag, op, request, route, timeout_ms)
+    job::submit(env, tag, request, route, timeout_ms)
 }
 
 /// Stops a job (the caller timed out); no answer of it is sent after this returns.
