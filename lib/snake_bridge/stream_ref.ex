@@ -157,7 +157,7 @@ defmodule SnakeBridge.StreamRef do
 
   def from_wire_format(%{"__type__" => "stream_ref", "__schema__" => 1, "id" => id} = wire)
       when is_binary(id) do
-    case Map.get(wire, "session_id", "default") do
+    case Map.get(wire, "session_id", SnakeBridge.Context.default_session()) do
       session when is_binary(session) -> Native.stream_lookup(id, session)
       _ -> {:error, :unknown_stream}
     end
