@@ -150,7 +150,7 @@ defmodule SnakeBridge.ConformanceTest do
     %{rt: [__runtime__: [pool_name: @pool]], where: :pool, node: worker}
   end
 
-  defp rt(ctx, extra \\ []) do
+  defp rt(ctx, extra) do
     case ctx.rt do
       [] when extra == [] -> []
       [] -> [__runtime__: extra]
