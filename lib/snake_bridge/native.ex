@@ -2,9 +2,16 @@ defmodule SnakeBridge.Native do
   @moduledoc false
   @on_load :load_nif
 
+  # The NIF's file name is the build's (lib/mix/build/mix_python.exs, loaded by mix.exs
+  # before lib/ compiles): one name for the file built and the file loaded.
+  @nif_file SnakeBridge.MixPython.nif_file()
+
+  @doc "The NIF's file in this build's priv/native."
+  def nif_path, do: Path.join([to_string(:code.priv_dir(:snakebridge)), "native", @nif_file])
+
+  # :erlang.load_nif adds the platform's suffix itself.
   def load_nif do
-    path = :filename.join(:code.priv_dir(:snakebridge), ~c"native/libsnakebridge_nif")
-    :erlang.load_nif(path, 0)
+    :erlang.load_nif(String.to_charlist(Path.rootname(nif_path())), 0)
   end
 
   def init(_executable, _paths), do: err()

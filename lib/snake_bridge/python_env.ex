@@ -8,14 +8,10 @@ defmodule SnakeBridge.PythonEnv do
   # base interpreter and version, any path): otherwise the application does not start,
   # and says why in one sentence.
 
-  @lib "libsnakebridge_nif.so"
-
-  @probe """
-  import os, sys
-  print(os.path.realpath(getattr(sys, '_base_executable', None) or sys.executable))
-  print('%d.%d.%d' % sys.version_info[:3])
-  print(sys.executable)
-  """
+  # What an interpreter is asked, here and by the build (lib/mix/build/mix_python.exs).
+  @probe_file Path.expand("python_probe.py", __DIR__)
+  @external_resource @probe_file
+  @probe File.read!(@probe_file)
 
   @doc "`{:ok, nil | path}` for `SnakeBridge.Native.init/2`, or `{:error, sentence}`."
   def executable do
@@ -76,7 +72,7 @@ defmodule SnakeBridge.PythonEnv do
 
   defp stamp do
     with priv when is_list(priv) <- :code.priv_dir(:snakebridge),
-         {:ok, text} <- File.read(Path.join([to_string(priv), "native", @lib <> ".python"])),
+         {:ok, text} <- File.read(SnakeBridge.Native.nif_path() <> ".python"),
          [base, version] <- String.split(text, "\n", trim: true) do
       {base, version}
     else
@@ -133,7 +129,7 @@ defmodule SnakeBridge.PythonEnv do
     {build_base, build_version} = build()
 
     case run(exe) do
-      {:ok, [base, version, executable]} ->
+      {:ok, [_shared, base, version, executable]} ->
         cond do
           build_version && minor(version) != minor(build_version) ->
             fail(
@@ -163,7 +159,7 @@ defmodule SnakeBridge.PythonEnv do
     case System.cmd(exe, ["-c", @probe], stderr_to_stdout: true, env: [{"PYTHONHOME", nil}]) do
       {out, 0} ->
         case String.split(out, "\n", trim: true) do
-          [_, _, _] = lines -> {:ok, lines}
+          [_, _, _, _] = lines -> {:ok, lines}
           _ -> {:error, "it printed #{inspect(String.slice(out, 0, 80))}"}
         end
 

@@ -52,7 +52,7 @@ defmodule Mix.Tasks.Snakebridge.Info do
 
     NIF
       built against: #{build_base}#{if build_version, do: " (Python #{build_version})"}
-      file:          #{:code.priv_dir(:snakebridge)}/native/libsnakebridge_nif.so
+      file:          #{SnakeBridge.Native.nif_path()}
 
     BEAM schedulers
       schedulers online: #{:erlang.system_info(:schedulers_online)}
