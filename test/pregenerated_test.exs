@@ -74,6 +74,26 @@ defmodule SnakeBridge.PregeneratedTest do
     assert {:log, 8, _} = Enum.find(math.__functions__(), &match?({:log, 8, _}, &1))
   end
 
+  test "files generated now hold a Signature; the runtime takes it and the old tuple alike" do
+    source = SnakeBridge.Library.source("sb_library", SnakeBridge.PregeneratedTest.Now, [])
+    assert source =~ ~s(%SnakeBridge.Library.Signature{\n)
+    refute source =~ ~s({"SnakeBridge.PregeneratedTest.Now.add", [:a, :b], [], []})
+
+    tuple = {"Lib.kw", [:a, :required, :optional], [:required], [timeout: 5_000]}
+    signature = SnakeBridge.Library.Signature.new(tuple)
+    assert signature.keywords == [:a, :required, :optional]
+    assert SnakeBridge.Library.Signature.new(signature) == signature
+
+    for info <- [tuple, signature] do
+      assert SnakeBridge.Library.Runtime.call("sb_library", "kw", {[1], [required: 2]}, info) ==
+               {:ok, %{"a" => 1, "required" => 2, "optional" => "opt"}}
+
+      assert_raise ArgumentError, ~r/^Lib.kw: missing the required keyword argument/, fn ->
+        SnakeBridge.Library.Runtime.call("sb_library", "kw", {[1], []}, info)
+      end
+    end
+  end
+
   defp functions(m) do
     [
       {:add, [1, 2]},

@@ -3,7 +3,7 @@ defmodule SnakeBridge.Library.Classes do
   # A module per Python class, nested in the generated module: `new` from `__init__`,
   # methods (instance ones take the Ref first), attribute getters, `@opaque t`.
 
-  alias SnakeBridge.Library.{Callable, Docs, Functions, Names}
+  alias SnakeBridge.Library.{Callable, Docs, Functions, Names, Types}
 
   @doc "The nested module of a described class."
   def module(cls, ctx) do
@@ -74,13 +74,13 @@ defmodule SnakeBridge.Library.Classes do
   end
 
   # `name(ref)`: a Ref of exactly this class is read directly, anything else is checked
-  # by the runtime first.
+  # by the runtime first; `name!(ref)`.
   defp getter(attr, cls, mod, ctx) do
     name = Names.function(attr["name"])
     var = Macro.var(String.to_atom(Names.self_var(cls["name"])), nil)
     {:class, module, qualname} = class = class(cls)
-    type = SnakeBridge.Library.Types.spec(attr["type"], ctx)
-    py = attr["name"]
+    type = Types.spec(attr["type"], ctx)
+    label = "#{inspect(mod)}.#{name}"
 
     quote do
       @doc unquote(Docs.value(Docs.attribute(attr), ctx))
@@ -89,17 +89,28 @@ defmodule SnakeBridge.Library.Classes do
             %SnakeBridge.Ref{type_name: unquote(qualname), python_module: unquote(module)} =
               unquote(var)
           ),
-          do: SnakeBridge.Ref.getattr(unquote(var), unquote(py))
+          do: SnakeBridge.Ref.getattr(unquote(var), unquote(attr["name"]))
 
       def unquote(name)(unquote(var)),
-        do:
-          SnakeBridge.Library.Runtime.getattr(
-            unquote(var),
-            unquote(Macro.escape(class)),
-            unquote(py),
-            unquote("#{inspect(mod)}.#{name}")
-          )
+        do: unquote(checked_getattr(var, class, attr["name"], label))
 
+      unquote(getter_bang(name, var, type))
+    end
+  end
+
+  defp checked_getattr(var, class, py, label) do
+    quote do
+      SnakeBridge.Library.Runtime.getattr(
+        unquote(var),
+        unquote(Macro.escape(class)),
+        unquote(py),
+        unquote(label)
+      )
+    end
+  end
+
+  defp getter_bang(name, var, type) do
+    quote do
       @doc unquote("Like `#{name}/1`, but returns the value or raises.")
       @spec unquote(:"#{name}!")(t()) :: unquote(type)
       def unquote(:"#{name}!")(unquote(var)),
