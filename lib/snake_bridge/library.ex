@@ -98,27 +98,9 @@ defmodule SnakeBridge.Library do
   defmacro __using__(opts) do
     caller = __CALLER__
     {opts, _} = Code.eval_quoted(opts, [], caller)
-
-    python =
-      case Keyword.get(opts, :python) do
-        name when is_binary(name) and name != "" ->
-          name
-
-        other ->
-          compile_error!(caller, "python: must be a module name string, got: #{inspect(other)}")
-      end
-
+    python = python_name!(opts, caller)
     desc = describe!(python, caller)
-
-    body =
-      try do
-        Generator.body(desc, Keyword.merge(opts, module: caller.module, python: python))
-      rescue
-        e in Generator.Error -> compile_error!(caller, e.message)
-      end
-
     file = desc["file"]
-    dist_path = get_in(desc, ["distribution", "path"])
 
     moduledoc =
       "Generated from the Python module `#{python}` (`use SnakeBridge.Library`)." <>
@@ -128,13 +110,29 @@ defmodule SnakeBridge.Library do
       @moduledoc unquote(moduledoc)
       unquote(if file, do: quote(do: @external_resource(unquote(file))))
 
-      unquote(body)
+      unquote(body!(desc, Keyword.merge(opts, module: caller.module, python: python), caller))
 
       @doc false
       def __mix_recompile__? do
-        unquote(recompile_check(file, dist_path))
+        unquote(recompile_check(file, get_in(desc, ["distribution", "path"])))
       end
     end
+  end
+
+  defp python_name!(opts, caller) do
+    case Keyword.get(opts, :python) do
+      name when is_binary(name) and name != "" ->
+        name
+
+      other ->
+        compile_error!(caller, "python: must be a module name string, got: #{inspect(other)}")
+    end
+  end
+
+  defp body!(desc, opts, caller) do
+    Generator.body(desc, opts)
+  rescue
+    e in Generator.Error -> compile_error!(caller, e.message)
   end
 
   @doc false
@@ -235,30 +233,27 @@ defmodule SnakeBridge.Library do
   end
 
   defp start_directly do
-    case :persistent_term.get({__MODULE__, :started}, false) do
-      true ->
-        :ok
-
-      false ->
-        # The build's priv (a dependency) and, in this checkout, the source's priv
-        # (the build's copy may not be made yet while the project compiles).
-        built =
-          case :code.priv_dir(:snakebridge) do
-            {:error, _} -> []
-            priv -> [Path.join(to_string(priv), "python")]
-          end
-
-        dirs = Enum.filter(built ++ [@source_priv], &File.dir?/1) |> Enum.uniq()
-
-        case Code.ensure_loaded(SnakeBridge.Native) &&
-               SnakeBridge.Application.start_python(dirs) do
-          {:ok, _} ->
-            :persistent_term.put({__MODULE__, :started}, true)
-            :ok
-
-          other ->
-            {:error, other}
-        end
+    with false <- :persistent_term.get({__MODULE__, :started}, false),
+         {:ok, _} <-
+           Code.ensure_loaded(SnakeBridge.Native) &&
+             SnakeBridge.Application.start_python(python_dirs()) do
+      :persistent_term.put({__MODULE__, :started}, true)
+      :ok
+    else
+      true -> :ok
+      other -> {:error, other}
     end
+  end
+
+  # The build's priv (a dependency) and, in this checkout, the source's priv (the
+  # build's copy may not be made yet while the project compiles).
+  defp python_dirs do
+    built =
+      case :code.priv_dir(:snakebridge) do
+        {:error, _} -> []
+        priv -> [Path.join(to_string(priv), "python")]
+      end
+
+    Enum.filter(built ++ [@source_priv], &File.dir?/1) |> Enum.uniq()
   end
 end

@@ -46,39 +46,39 @@ defmodule Mix.Tasks.Snakebridge.Gen do
   end
 
   defp generate(python, opts) do
-    module =
-      case opts[:module] do
-        nil -> python |> String.split(".") |> Enum.map(&Macro.camelize/1) |> Module.concat()
-        name -> Module.concat([name])
-      end
-
-    library_opts =
-      [
-        streaming: Keyword.get_values(opts, :streaming),
-        except: Keyword.get_values(opts, :except),
-        classes: Keyword.get(opts, :classes, true)
-      ] ++
-        case Keyword.get_values(opts, :only) do
-          [] -> []
-          only -> [only: only]
-        end
+    module = module_name(python, opts[:module])
 
     source =
       try do
-        SnakeBridge.Library.source(python, module, library_opts)
+        SnakeBridge.Library.source(python, module, library_opts(opts))
       rescue
         e in [SnakeBridge.Library.Generator.Error, ArgumentError] ->
           Mix.raise(Exception.message(e))
       end
 
-    case opts[:out] do
-      nil ->
-        Mix.shell().info(source)
+    write(source, opts[:out], module)
+  end
 
-      path ->
-        File.mkdir_p!(Path.dirname(path))
-        File.write!(path, source)
-        Mix.shell().info("* wrote #{path} (#{inspect(module)})")
-    end
+  defp module_name(python, nil),
+    do: python |> String.split(".") |> Enum.map(&Macro.camelize/1) |> Module.concat()
+
+  defp module_name(_python, name), do: Module.concat([name])
+
+  defp library_opts(opts) do
+    only = Keyword.get_values(opts, :only)
+
+    [
+      streaming: Keyword.get_values(opts, :streaming),
+      except: Keyword.get_values(opts, :except),
+      classes: Keyword.get(opts, :classes, true)
+    ] ++ if(only == [], do: [], else: [only: only])
+  end
+
+  defp write(source, nil, _module), do: Mix.shell().info(source)
+
+  defp write(source, path, module) do
+    File.mkdir_p!(Path.dirname(path))
+    File.write!(path, source)
+    Mix.shell().info("* wrote #{path} (#{inspect(module)})")
   end
 end

@@ -11,23 +11,32 @@ defmodule SnakeBridge.Library.Runtime do
   under `__runtime__:`.
   """
 
-  @typedoc "`{label, allowed keyword names or :any, required keyword names, runtime defaults}`"
-  @type info :: {String.t(), [atom()] | :any, [atom()], keyword()}
+  alias SnakeBridge.Library.Signature
+
+  @typedoc "What opts are checked against (the tuple in files generated before the struct)."
+  @type signature :: Signature.t() | Signature.legacy()
 
   @doc "Calls `module.name(*args, **kwargs)` once `opts` are checked."
-  @spec call(String.t(), String.t(), {list(), keyword()}, info()) ::
+  @spec call(String.t(), String.t(), {list(), keyword()}, signature()) ::
           {:ok, term()} | {:error, SnakeBridge.Error.reason()}
-  def call(module, name, {args, opts}, info) do
-    {args, opts} = prepare!(args, opts, info)
+  def call(module, name, {args, opts}, signature) do
+    {args, opts} = prepare!(args, opts, Signature.new(signature))
     SnakeBridge.call(module, name, args, opts)
   end
 
   @doc "Calls the method `name` of `ref` once it is checked to be an instance of `class`."
-  @spec method(term(), {:class, String.t(), String.t()}, String.t(), {list(), keyword()}, info()) ::
+  @spec method(
+          term(),
+          {:class, String.t(), String.t()},
+          String.t(),
+          {list(), keyword()},
+          signature()
+        ) ::
           {:ok, term()} | {:error, SnakeBridge.Error.reason()}
-  def method(ref, class, name, {args, opts}, info) do
-    check_instance!(ref, class, elem(info, 0))
-    {args, opts} = prepare!(args, opts, info)
+  def method(ref, class, name, {args, opts}, signature) do
+    signature = Signature.new(signature)
+    check_instance!(ref, class, signature.label)
+    {args, opts} = prepare!(args, opts, signature)
     SnakeBridge.Ref.method(ref, name, args, opts)
   end
 
@@ -43,16 +52,26 @@ defmodule SnakeBridge.Library.Runtime do
   Runs `module.name` through `SnakeBridge.stream/5` with `callback`; with `nil`, collects
   the items: `{:ok, items}`.
   """
-  @spec stream(String.t(), String.t(), list(), keyword(), (term() -> :ok | :halt) | nil, info()) ::
+  @spec stream(
+          String.t(),
+          String.t(),
+          list(),
+          keyword(),
+          (term() -> :ok | :halt) | nil,
+          signature()
+        ) ::
           :ok | {:ok, list()} | {:error, SnakeBridge.Error.reason()}
-  def stream(module, name, args, opts, callback, info) do
+  def stream(module, name, args, opts, callback, signature) do
+    signature = Signature.new(signature)
+    label = signature.label <> "_stream"
+
     unless is_list(opts) and Keyword.keyword?(opts) do
       raise ArgumentError,
-            "#{elem(info, 0)}_stream: expected a keyword list of options or a callback, got: " <>
+            "#{label}: expected a keyword list of options or a callback, got: " <>
               inspect(opts, limit: 10)
     end
 
-    {args, opts} = prepare!(args, opts, put_elem(info, 0, elem(info, 0) <> "_stream"))
+    {args, opts} = prepare!(args, opts, %{signature | label: label})
 
     case callback do
       nil -> collect(module, name, args, opts)
@@ -96,11 +115,12 @@ defmodule SnakeBridge.Library.Runtime do
 
   # The common case in one pass over opts: only known keyword names (and
   # `__runtime__`), no `__args__`, nothing required, no module defaults.
-  defp prepare!(args, opts, {_label, allowed, [], []} = info) when is_list(opts) do
-    if plain?(opts, allowed), do: {args, opts}, else: check!(args, opts, info)
+  defp prepare!(args, opts, %Signature{required: [], runtime: []} = signature)
+       when is_list(opts) do
+    if plain?(opts, signature.keywords), do: {args, opts}, else: check!(args, opts, signature)
   end
 
-  defp prepare!(args, opts, info), do: check!(args, opts, info)
+  defp prepare!(args, opts, signature), do: check!(args, opts, signature)
 
   defp plain?([], _allowed), do: true
   defp plain?([{:__args__, _} | _], _allowed), do: false
@@ -111,47 +131,55 @@ defmodule SnakeBridge.Library.Runtime do
 
   defp plain?(_, _allowed), do: false
 
-  defp check!(args, opts, {label, allowed, required, runtime}) do
+  defp check!(args, opts, %Signature{label: label} = signature) do
     unless is_list(opts) and Keyword.keyword?(opts) do
       raise ArgumentError,
             "#{label}: opts must be a keyword list, got: #{inspect(opts, limit: 10)}"
     end
 
+    check_required!(opts, signature)
+    check_known!(opts, signature)
+    {args, opts} = append_args!(args, opts, label)
+    {args, merge_runtime(opts, signature.runtime)}
+  end
+
+  defp check_required!(opts, %Signature{label: label, required: required}) do
     for name <- required, not Keyword.has_key?(opts, name) do
       raise ArgumentError,
             "#{label}: missing the required keyword argument #{inspect(name)} " <>
               "(pass it in opts: #{name}: value)"
     end
+  end
 
-    if allowed != :any do
-      for {key, _} <- opts, key not in [:__runtime__, :__args__], key not in allowed do
-        known = if allowed == [], do: "none", else: Enum.map_join(allowed, ", ", &inspect/1)
+  defp check_known!(_opts, %Signature{keywords: :any}), do: :ok
 
-        raise ArgumentError,
-              "#{label}: unknown keyword argument #{inspect(key)}; the Python function takes: #{known}"
-      end
+  defp check_known!(opts, %Signature{label: label, keywords: allowed}) do
+    for {key, _} <- opts, key not in [:__runtime__, :__args__], key not in allowed do
+      known = if allowed == [], do: "none", else: Enum.map_join(allowed, ", ", &inspect/1)
+
+      raise ArgumentError,
+            "#{label}: unknown keyword argument #{inspect(key)}; the Python function takes: #{known}"
     end
+  end
 
-    {args, opts} =
-      case Keyword.pop(opts, :__args__) do
-        {nil, opts} ->
-          {args, opts}
-
-        {more, opts} when is_list(more) ->
-          {args ++ more, opts}
-
-        {more, _} ->
-          raise ArgumentError, "#{label}: __args__ must be a list, got: #{inspect(more)}"
-      end
-
-    case runtime do
-      [] ->
+  defp append_args!(args, opts, label) do
+    case Keyword.pop(opts, :__args__) do
+      {nil, opts} ->
         {args, opts}
 
-      defaults ->
-        {given, kwargs} = Keyword.pop(opts, :__runtime__, [])
-        {args, [{:__runtime__, Keyword.merge(defaults, given)} | kwargs]}
+      {more, opts} when is_list(more) ->
+        {args ++ more, opts}
+
+      {more, _} ->
+        raise ArgumentError, "#{label}: __args__ must be a list, got: #{inspect(more)}"
     end
+  end
+
+  defp merge_runtime(opts, []), do: opts
+
+  defp merge_runtime(opts, defaults) do
+    {given, kwargs} = Keyword.pop(opts, :__runtime__, [])
+    [{:__runtime__, Keyword.merge(defaults, given)} | kwargs]
   end
 
   defp check_instance!(ref, {:class, module, qualname}, label)
