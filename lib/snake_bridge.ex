@@ -195,7 +195,9 @@ defmodule SnakeBridge do
   def getattr(module, name, opts) when is_binary(module) and is_binary(name) do
     runtime = Runtime.runtime_only!("SnakeBridge.getattr/3", opts)
 
-    Runtime.run_op(Runtime.library(module), runtime, &Request.getattr(module, name, &1))
+    Runtime.run_op(Runtime.library(module), runtime, [], fn [], ctx ->
+      Request.getattr(module, name, ctx)
+    end)
   end
 
   def getattr(module, name, opts),
@@ -244,7 +246,10 @@ defmodule SnakeBridge do
 
     runtime = Runtime.runtime_only!("SnakeBridge.eval/3", opts)
     scope = Map.new(globals, fn {k, v} -> {if(is_atom(k), do: Atom.to_string(k), else: k), v} end)
-    Runtime.run_op("builtins", runtime, &Request.eval(code, scope, &1))
+
+    Runtime.run_op("builtins", runtime, [code, scope], fn [code, scope], ctx ->
+      Request.eval(code, scope, ctx)
+    end)
   end
 
   def eval(code, globals, opts),
@@ -280,7 +285,9 @@ defmodule SnakeBridge do
   def reload(module, opts) when is_binary(module) do
     runtime = Runtime.runtime_only!("SnakeBridge.reload/2", opts)
 
-    case Runtime.run_op(Runtime.library(module), runtime, &Request.reload(module, &1)) do
+    case Runtime.run_op(Runtime.library(module), runtime, [], fn [], ctx ->
+           Request.reload(module, ctx)
+         end) do
       {:ok, true} -> :ok
       {:error, _} = error -> error
     end

@@ -41,7 +41,8 @@ defmodule SnakeBridge.ConformanceTest do
   @small_map 64
   # BEAM: maps of more than 32 keys are hash maps (flat maps below).
   @flat_map 32
-  # wire.rs: JSON nesting limit (encode refuses deeper than 128; serde_json's parser).
+  # wire.rs: JSON nesting limit (encode refuses 128 levels and more: serde_json's parser
+  # decodes at most 127).
   @wire_depth 128
   # convert.rs MAX_INT_BITS: integers up to 2^24 bits convert from Python.
   @max_int_bits 16_777_216
@@ -575,7 +576,7 @@ defmodule SnakeBridge.ConformanceTest do
 
   # JSON as SnakeBridge.Wire documents it: maps, lists, strings, numbers, booleans, nil;
   # atoms become strings (a struct is a map, its __struct__ an atom).
-  defp json(_v, depth) when depth > @wire_depth, do: :error
+  defp json(_v, depth) when depth >= @wire_depth, do: :error
   defp json(v, _) when v in [nil, true, false], do: {:ok, v}
   defp json(v, _) when is_atom(v), do: {:ok, Atom.to_string(v)}
 

@@ -44,7 +44,9 @@ defmodule SnakeBridge.Callback do
   # What the function returned, or what it raised, threw or exited with, as one message.
   @spec result(fun(), list()) :: {:ok, term()} | {:error, String.t()}
   def result(fun, args) do
-    {:ok, apply(fun, args)}
+    # Structs with a SnakeBridge.Encoder are encoded here: Python converts the value later,
+    # on its thread, where no retry is possible.
+    {:ok, SnakeBridge.Encoding.encode(apply(fun, args))}
   catch
     kind, reason -> {:error, Exception.format_banner(kind, reason, __STACKTRACE__)}
   end

@@ -86,6 +86,10 @@ defmodule SnakeBridge.Encoding do
 
   defp encoder(_), do: nil
 
+  @doc false
+  # `term` with every struct that has an encoder encoded.
+  def encode(term), do: encode(term, 0)
+
   defp encode(_term, depth) when depth > @max_depth, do: raise_depth()
 
   # `depth` counts encode/1 calls in a chain (nesting needs no bound here: the NIF has one).

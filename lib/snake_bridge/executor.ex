@@ -135,18 +135,18 @@ defmodule SnakeBridge.Executor do
         error
 
       job ->
-        relay({job, tag, dest, ctag, {:unwatched, caller}}, after_ms(timeout), now())
+        relay({job, tag, dest, ctag, caller, :unwatched}, after_ms(timeout), now())
     end
   end
 
   @watch_after 5
 
-  defp relay({job, tag, dest, ctag, watch} = state, wait, started) do
+  defp relay({job, tag, dest, ctag, caller, watch} = state, wait, started) do
     left = if wait == :infinity, do: :infinity, else: max(wait - (now() - started), 0)
 
     {cmref, after_ms} =
       case watch do
-        {:unwatched, _} -> {nil, min(left, @watch_after)}
+        :unwatched -> {nil, min(left, @watch_after)}
         cmref -> {cmref, left}
       end
 
@@ -159,7 +159,7 @@ defmodule SnakeBridge.Executor do
         relay(state, wait, started)
 
       {^tag, :callback, id, fun, args} ->
-        send(dest, {ctag, :callback, id, fun, args, self()})
+        send(dest, {ctag, :callback, id, fun, SnakeBridge.Pool.Remote.pack(caller, args), self()})
         relay(state, wait, started)
 
       {^ctag, :callback_reply, id, reply} ->
@@ -172,8 +172,8 @@ defmodule SnakeBridge.Executor do
     after
       after_ms ->
         case watch do
-          {:unwatched, caller} when after_ms < left ->
-            relay({job, tag, dest, ctag, Process.monitor(caller)}, wait, started)
+          :unwatched when after_ms < left ->
+            relay({job, tag, dest, ctag, caller, Process.monitor(caller)}, wait, started)
 
           _ ->
             give_up(job, tag)

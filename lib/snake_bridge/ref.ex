@@ -97,9 +97,13 @@ defmodule SnakeBridge.Ref do
   def setattr(ref, name, value)
       when (is_struct(ref, __MODULE__) or is_struct(ref, StreamRef)) and is_binary(name) do
     timeout = Runtime.deadline(Runtime.resolve_timeout(:timeout, ref.library, []))
-    request = Request.setattr(ref.resource, name, value, Context.of(ref))
+    ctx = Context.of(ref)
 
-    case Executor.run(request, ref.session_id, timeout) do
+    send = fn [value], _ ->
+      Executor.run(Request.setattr(ref, name, value, ctx), ref.session_id, timeout)
+    end
+
+    case [value] |> send.([]) |> SnakeBridge.Encoding.retry([value], [], send) do
       {:ok, true} -> :ok
       error -> Runtime.result(error)
     end
@@ -133,7 +137,7 @@ defmodule SnakeBridge.Ref do
 
     opts = Keyword.update(opts, :__runtime__, carried, &Keyword.merge(carried, &1))
 
-    Runtime.invoke(ref.resource, ref.library, name, args, opts)
+    Runtime.invoke(ref, ref.library, name, args, opts)
   end
 
   def method(ref, name, args, opts),
@@ -162,7 +166,7 @@ defmodule SnakeBridge.Ref do
   """
   @spec repr(t()) :: String.t()
   def repr(%__MODULE__{} = ref) do
-    case Executor.run(Request.repr(ref.resource), ref.session_id, nil) do
+    case Executor.run(Request.repr(ref), ref.session_id, nil) do
       {:ok, text} -> text
       {:error, reason} -> Runtime.raise_error!({:error, reason})
     end
@@ -178,7 +182,7 @@ defmodule SnakeBridge.Ref do
 
     def inspect(ref, _opts) do
       repr =
-        case Executor.run(Request.repr(ref.resource), ref.session_id, @repr_timeout) do
+        case Executor.run(Request.repr(ref), ref.session_id, @repr_timeout) do
           {:ok, text} when byte_size(text) > @max -> String.slice(text, 0, @max) <> "..."
           {:ok, text} -> text
           {:error, _} -> "<#{ref.type_name}>"
@@ -198,7 +202,7 @@ defmodule SnakeBridge.Ref do
     @max_batch 1024
 
     def reduce(ref, acc, fun) do
-      case Executor.run(Request.iter(ref.resource), ref.session_id, nil) do
+      case Executor.run(Request.iter(ref), ref.session_id, nil) do
         {:ok, {stream, true}} -> Enumerable.reduce(stream, acc, fun)
         {:ok, {stream, false}} -> step([], stream, 1, acc, fun)
         {:error, reason} -> Runtime.raise_error!({:error, reason})
@@ -214,7 +218,7 @@ defmodule SnakeBridge.Ref do
       do: step(rest, it, n, fun.(item, acc), fun)
 
     defp step([], it, n, {:cont, acc}, fun) do
-      case Executor.run(Request.next_batch(it.resource, n), it.session_id, nil) do
+      case Executor.run(Request.next_batch(it, n), it.session_id, nil) do
         {:ok, items} -> step(items, it, min(2 * n, @max_batch), {:cont, acc}, fun)
         {:error, :stop_iteration} -> {:done, acc}
         {:error, reason} -> Runtime.raise_error!({:error, reason})
@@ -222,7 +226,7 @@ defmodule SnakeBridge.Ref do
     end
 
     def count(ref) do
-      case Executor.run(Request.len(ref.resource), ref.session_id, nil) do
+      case Executor.run(Request.len(ref), ref.session_id, nil) do
         {:ok, n} -> {:ok, n}
         {:error, _} -> {:error, __MODULE__}
       end

@@ -57,7 +57,8 @@ defmodule SnakeBridge.Runtime do
           {:ok, term()} | {:error, SnakeBridge.Error.reason()}
   def stream_next(stream_ref, opts \\ [])
 
-  def stream_next(%StreamRef{resource: res, batch: batch} = ref, opts) when batch > 1 do
+  def stream_next(%StreamRef{resource: res, batch: batch} = ref, opts)
+      when batch > 1 and node(res) == node() do
     # Items pulled ahead (and the end) come without a hand-off to a Python thread.
     case Native.stream_next_ready(res) do
       :python -> next(ref, opts)
@@ -70,8 +71,8 @@ defmodule SnakeBridge.Runtime do
   def stream_next(ref, opts),
     do: bad_args!("SnakeBridge.Runtime.stream_next/2", stream_ref: ref, opts: opts)
 
-  defp next(%StreamRef{resource: res, session_id: session}, opts) do
-    res |> Request.next() |> Executor.run(session, deadline(opts[:timeout])) |> result()
+  defp next(%StreamRef{session_id: session} = ref, opts) do
+    ref |> Request.next() |> Executor.run(session, deadline(opts[:timeout])) |> result()
   end
 
   @doc """
@@ -92,9 +93,9 @@ defmodule SnakeBridge.Runtime do
           {:ok, [term()]} | {:error, SnakeBridge.Error.reason()}
   def stream_next_batch(stream_ref, max, opts \\ [])
 
-  def stream_next_batch(%StreamRef{resource: res, session_id: session}, max, opts)
+  def stream_next_batch(%StreamRef{session_id: session} = ref, max, opts)
       when is_integer(max) and max > 0 and is_list(opts) do
-    res
+    ref
     |> Request.next_batch(max)
     |> Executor.run(session, deadline(opts[:timeout]))
     |> result()
@@ -128,12 +129,18 @@ defmodule SnakeBridge.Runtime do
 
   @doc false
   # An operation that is not a call (getattr on a module, eval, reload): queued, timed
-  # out and answered like a call. `request` makes it from the context the answer's refs
-  # carry.
-  def run_op(library, runtime, request) when is_function(request, 1) do
+  # out and answered like a call. `request.(args, ctx)` makes it from its values and the
+  # context the answer's refs carry; values holding structs with a SnakeBridge.Encoder
+  # are encoded and sent again, as a call's arguments are.
+  def run_op(library, runtime, args, request) when is_function(request, 2) do
     timeout = deadline(resolve_timeout(:timeout, library, runtime))
     %Context{session_id: session} = ctx = ctx(library, runtime)
-    ctx |> request.() |> Executor.run(session, timeout) |> result()
+    send = fn args, _kwargs -> args |> request.(ctx) |> Executor.run(session, timeout) end
+
+    args
+    |> send.([])
+    |> SnakeBridge.Encoding.retry(args, [], send)
+    |> result()
   end
 
   @doc false
@@ -274,8 +281,8 @@ defmodule SnakeBridge.Runtime do
           "__runtime__ option #{inspect(key)} must be #{expected}, got: #{inspect(value)}"
   end
 
-  defp apply_batch({:ok, %StreamRef{resource: res} = ref}, n) when is_integer(n) and n > 1 do
-    {:ok, true} = Executor.run(Request.set_batch(res, n), ref.session_id, nil)
+  defp apply_batch({:ok, %StreamRef{} = ref}, n) when is_integer(n) and n > 1 do
+    {:ok, true} = Executor.run(Request.set_batch(ref, n), ref.session_id, nil)
     {:ok, %StreamRef{ref | batch: n}}
   end
 

@@ -178,7 +178,7 @@ defmodule SnakeBridge.StreamRef do
     exhausted
   end
 
-  defp info(ref), do: Executor.run(SnakeBridge.Request.info(ref.resource), ref.session_id, nil)
+  defp info(ref), do: Executor.run(SnakeBridge.Request.info(ref), ref.session_id, nil)
 
   defimpl Inspect do
     def inspect(ref, _opts) do
@@ -194,7 +194,7 @@ defmodule SnakeBridge.StreamRef do
     def reduce(ref, acc, fun), do: step([], ref, acc, fun)
 
     defp step(buf, ref, {:halt, acc}, _fun) do
-      if buf != [], do: run(Request.push_front(ref.resource, buf), ref)
+      if buf != [], do: run(Request.push_front(ref, buf), ref)
       {:halted, acc}
     end
 
@@ -208,7 +208,7 @@ defmodule SnakeBridge.StreamRef do
         catch
           # Items pulled ahead and not used go back: a later enumeration gets them.
           kind, reason ->
-            if rest != [], do: run(Request.push_front(ref.resource, rest), ref)
+            if rest != [], do: run(Request.push_front(ref, rest), ref)
             :erlang.raise(kind, reason, __STACKTRACE__)
         end
 
@@ -216,7 +216,7 @@ defmodule SnakeBridge.StreamRef do
     end
 
     defp step([], ref, {:cont, acc}, fun) do
-      case run(Request.next_batch(ref.resource, 0), ref) do
+      case run(Request.next_batch(ref, 0), ref) do
         {:ok, items} -> step(items, ref, {:cont, acc}, fun)
         {:error, :stop_iteration} -> {:done, acc}
         {:error, reason} -> Runtime.raise_error!({:error, reason})
@@ -226,7 +226,7 @@ defmodule SnakeBridge.StreamRef do
     defp run(request, ref), do: Executor.run(request, ref.session_id, nil)
 
     def count(%{stream_type: "iterator"} = ref) do
-      case run(Request.len(ref.resource), ref) do
+      case run(Request.len(ref), ref) do
         {:ok, n} -> {:ok, n}
         {:error, _} -> {:error, __MODULE__}
       end

@@ -99,6 +99,7 @@ defmodule SnakeBridge.Streamer do
         result
 
       {^tag, :callback, id, fun, args, from} ->
+        args = SnakeBridge.Pool.Remote.unpack(args)
         SnakeBridge.Callback.start(tag, fun, args, &send(from, {tag, :callback_reply, id, &1}))
         loop(job, tag, callback, deadline)
 

@@ -45,6 +45,8 @@ defmodule SnakeBridge.Pool.Remote do
     try do
       await(req, alias, wait_ms(timeout))
     after
+      # The refs of the request (their handles) live until the answer is in.
+      hold(request)
       SnakeBridge.Callback.stop(alias)
       :erlang.unalias(alias)
       Pool.busy(node, -1)
@@ -61,6 +63,25 @@ defmodule SnakeBridge.Pool.Remote do
   @doc false
   def down, do: {:error, {:worker_down, :noconnection}}
 
+  @doc false
+  # On a worker: the arguments of an Elixir function Python calls, for a caller on
+  # another node; refs among them are kept here for it (as an answer's are).
+  def pack(caller, args) do
+    case SnakeBridge.Pool.Keeper.keep(caller, args) do
+      nil -> args
+      kept -> {:kept, args, kept}
+    end
+  end
+
+  @doc false
+  # On the caller's node: the arguments, their refs with this node's handle.
+  def unpack({:kept, args, kept}), do: SnakeBridge.Pool.Keeper.attach(args, kept)
+  def unpack(args), do: args
+
+  @doc false
+  # Keeps `term` alive up to here (an external call the compiler cannot drop).
+  def hold(_term), do: :ok
+
   defp wait_ms(nil), do: :infinity
   defp wait_ms(ms) when ms + 100 + @margin < 0xFFFFFFFF, do: ms + 100 + @margin
   defp wait_ms(_), do: :infinity
@@ -71,13 +92,8 @@ defmodule SnakeBridge.Pool.Remote do
         SnakeBridge.Pool.Keeper.attach(result, kept)
 
       {^alias, :callback, id, fun, args, from} ->
-        SnakeBridge.Callback.start(
-          alias,
-          fun,
-          args,
-          &send(from, {alias, :callback_reply, id, &1})
-        )
-
+        reply = &send(from, {alias, :callback_reply, id, &1})
+        SnakeBridge.Callback.start(alias, fun, unpack(args), reply)
         await(req, alias, wait)
 
       {:DOWN, ^req, :process, _, reason} ->
@@ -174,7 +190,7 @@ defmodule SnakeBridge.Pool.Remote do
         relay(job, caller, tag, cmref)
 
       {^tag, :callback, id, fun, args} ->
-        send(caller, {tag, :callback, id, fun, args, self()})
+        send(caller, {tag, :callback, id, fun, pack(caller, args), self()})
         relay(job, caller, tag, cmref)
 
       {^tag, :callback_reply, id, reply} ->

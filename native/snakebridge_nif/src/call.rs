@@ -1,11 +1,11 @@
 //! Calling Python: finding modules, functions, methods and attributes.
 
 use pyo3::prelude::*;
-use rustler::{Encoder, Env, ResourceArc, Term};
+use rustler::{Encoder, Env, Term};
 
 use crate::atoms::ok;
 use crate::error::Error;
-use crate::objects::PyObj;
+use crate::objects::Obj;
 use snakebridge_core::names;
 
 pub fn ok_tuple<'a>(env: Env<'a>, value: Term<'a>) -> Term<'a> {
@@ -21,7 +21,7 @@ pub fn reply<'a>(env: Env<'a>, result: Result<Term<'a>, Error>) -> Term<'a> {
 
 /// The object a call is made on: a module named by a binary, or a Ref's object.
 pub fn target<'py>(py: Python<'py>, target: Term<'_>) -> Result<Bound<'py, PyAny>, Error> {
-    if let Ok(res) = target.decode::<ResourceArc<PyObj>>() {
+    if let Ok(Obj(res)) = target.decode() {
         return res.inner.obj(py);
     }
     let module: &str = target

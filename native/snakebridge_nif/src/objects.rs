@@ -61,6 +61,26 @@ impl<'a> Decoder<'a> for Ctx {
     }
 }
 
+/// The object a request works on: its resource, or the `%Ref{}`/`%StreamRef{}` holding
+/// it (a ref of another node is sent whole, so its handle lives as long as the request).
+pub struct Obj(pub ResourceArc<PyObj>);
+
+impl<'a> Decoder<'a> for Obj {
+    fn decode(term: Term<'a>) -> NifResult<Self> {
+        if let Ok(res) = term.decode::<ResourceArc<PyObj>>() {
+            return Ok(Obj(res));
+        }
+        let res = term.map_get(crate::atoms::resource().encode(term.get_env()))?;
+        Ok(Obj(res.decode()?))
+    }
+}
+
+impl Encoder for Obj {
+    fn encode<'b>(&self, env: Env<'b>) -> Term<'b> {
+        self.0.encode(env)
+    }
+}
+
 pub struct ObjInner {
     pub id: u64,
     /// `None` once its session was released.

@@ -14,7 +14,7 @@ use crate::awaitable;
 use crate::call::{getattr_path, ok_tuple, target};
 use crate::convert::{self, ToTerm};
 use crate::error::Error;
-use crate::objects::{self, PyObj};
+use crate::objects::{self, Obj, PyObj};
 use crate::stream::{self, StreamState};
 use snakebridge_core::interrupt::{self, Job};
 use snakebridge_core::iter::StreamType;
@@ -29,21 +29,21 @@ pub enum Request<'a> {
     /// `on.name(*argv, **kwargs)`: `on` is a module name or a Ref.
     Call(Term<'a>, Binary<'a>, Term<'a>, Term<'a>, Term<'a>),
     /// `stream_next`: one item.
-    Next(ResourceArc<PyObj>),
+    Next(Obj),
     /// `stream_next_batch`: up to `max` items.
-    NextBatch(ResourceArc<PyObj>, usize),
+    NextBatch(Obj, usize),
     /// `getattr(on, "a.b")`: `on` is a module name or a Ref.
     Getattr(Term<'a>, String, Term<'a>),
     /// `setattr` on a Ref's object: `[name, value]`.
-    Setattr(ResourceArc<PyObj>, Term<'a>, Term<'a>),
-    Repr(ResourceArc<PyObj>),
-    Len(ResourceArc<PyObj>),
+    Setattr(Obj, Term<'a>, Term<'a>),
+    Repr(Obj),
+    Len(Obj),
     /// A fresh iterator over a Ref's object.
-    Iter(ResourceArc<PyObj>),
+    Iter(Obj),
     /// Items given back to a stream (they come first again).
-    PushFront(ResourceArc<PyObj>, Vec<Term<'a>>),
-    SetBatch(ResourceArc<PyObj>, usize),
-    Info(ResourceArc<PyObj>),
+    PushFront(Obj, Vec<Term<'a>>),
+    SetBatch(Obj, usize),
+    Info(Obj),
     SessionRelease(String),
     /// `eval_code(code, scope)` of the shim.
     Eval(Term<'a>, Term<'a>),
@@ -95,13 +95,13 @@ pub fn dispatch<'a>(
             Request::Call(on, name, argv, kwargs, ctx) => {
                 call_op(py, env, (on, name, argv, kwargs, ctx), job, deadline)
             }
-            Request::Next(r) => stream::next(py, env, r, job, deadline),
-            Request::NextBatch(r, max) => stream::next_batch(py, env, (r, max), job, deadline),
+            Request::Next(Obj(r)) => stream::next(py, env, r, job, deadline),
+            Request::NextBatch(Obj(r), max) => stream::next_batch(py, env, (r, max), job, deadline),
             Request::Getattr(on, name, ctx) => guarded(&|py| {
                 let value = getattr_path(target(py, on)?, &name)?;
                 Ok(ok_tuple(env, ToTerm::lazy(env, ctx).term(&value)?))
             }),
-            Request::Setattr(on, argv, ctx) => helper_op(
+            Request::Setattr(Obj(on), argv, ctx) => helper_op(
                 py,
                 env,
                 Helper::SetattrPath,
@@ -110,17 +110,17 @@ pub fn dispatch<'a>(
                 job,
                 deadline,
             ),
-            Request::Repr(r) => guarded(&|py| {
+            Request::Repr(Obj(r)) => guarded(&|py| {
                 Ok(ok_tuple(
                     env,
                     r.inner.obj(py)?.repr()?.to_string().encode(env),
                 ))
             }),
-            Request::Len(r) => len_op(py, env, r, job, deadline),
-            Request::Iter(r) => guarded(&|py| iter_op(py, env, &r)),
-            Request::PushFront(r, items) => stream::push_front(py, env, (r, items), job),
-            Request::SetBatch(r, n) => stream::set_batch(py, env, (r, n), job),
-            Request::Info(r) => stream::info(py, env, r, job),
+            Request::Len(Obj(r)) => len_op(py, env, r, job, deadline),
+            Request::Iter(Obj(r)) => guarded(&|py| iter_op(py, env, &r)),
+            Request::PushFront(Obj(r), items) => stream::push_front(py, env, (r, items), job),
+            Request::SetBatch(Obj(r), n) => stream::set_batch(py, env, (r, n), job),
+            Request::Info(Obj(r)) => stream::info(py, env, r, job),
             Request::SessionRelease(id) => Ok(release_op(py, env, &id)),
             Request::Eval(argv, ctx) => {
                 helper_op(py, env, Helper::EvalCode, None, (argv, ctx), job, deadline)

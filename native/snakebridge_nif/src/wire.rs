@@ -12,8 +12,9 @@ fn to_value(term: Term<'_>) -> Result<Value, Error> {
 }
 
 fn to_value_at(term: Term<'_>, depth: u32) -> Result<Value, Error> {
-    // Wire maps are shallow; serde_json's own parser stops at 128 levels.
-    if depth > 128 {
+    // Wire maps are shallow; serde_json's own parser stops at 128 levels, so what is
+    // encoded here must stay below that to decode again.
+    if depth >= 128 {
         return Err(Error::BadArg("nested too deep".into()));
     }
     let to_value = |t| to_value_at(t, depth + 1);
@@ -56,7 +57,12 @@ fn to_value_at(term: Term<'_>, depth: u32) -> Result<Value, Error> {
                     TermType::Atom => k.atom_to_string().map_err(|_| bad())?,
                     _ => k.decode::<String>().map_err(|_| bad())?,
                 };
-                map.insert(key, to_value(v)?);
+                // `:a` and `"a"` are one JSON key: an error, not a silent loss.
+                if map.insert(key.clone(), to_value(v)?).is_some() {
+                    return Err(Error::BadArg(format!(
+                        "duplicate key {key:?} (an atom and a string?)"
+                    )));
+                }
             }
             Value::Object(map)
         }
