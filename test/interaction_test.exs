@@ -43,10 +43,11 @@ defmodule SnakeBridge.InteractionTest do
   @unrelated_loop 20_000
   @unrelated_pause 0.15
   # gc-tracked objects a cell may leave (caches the interpreter fills on its own: 0-6
-  # measured). Too coarse for one job left behind (a suspended generator is one
-  # object), so the count of the jobs' own generators, coroutines and events must come
-  # back exactly.
-  @object_slack 10
+  # measured in most cells, 11-29 now and then after a session release of a coroutine,
+  # with none of the jobs' own objects left). Too coarse for one job left behind (a
+  # suspended generator is one object), so the count of the jobs' own generators,
+  # coroutines and events must come back exactly.
+  @object_slack 40
 
   # The stops, and what the target's caller then gets:
   #   :timeout          `__runtime__: [timeout: @deadline]` (`stream_timeout:` for
@@ -697,9 +698,15 @@ defmodule SnakeBridge.InteractionTest do
 
     {:ok, gen} = SnakeBridge.call(@lib, "shared_gen", [me, "warm"])
     {:ok, 0} = Runtime.stream_next(gen)
-    {:ok, session} = Session.start(affinity: :thread)
-    {:ok, _} = SnakeBridge.call(@lib, "object_count", [], __runtime__: [session_id: session])
-    :ok = Session.release(session)
+    # Every session thread (4 lanes: sessions open at once take different ones), so a
+    # lane's first use (its Python frame) is not counted in a cell.
+    sessions = for _ <- 1..4, do: elem(Session.start(affinity: :thread), 1)
+
+    for session <- sessions do
+      {:ok, _} = SnakeBridge.call(@lib, "object_count", [], __runtime__: [session_id: session])
+    end
+
+    Enum.each(sessions, &(:ok = Session.release(&1)))
     {:ok, true} = SnakeBridge.call(@lib, "unblock", ["warm"])
     {:ok, true} = SnakeBridge.call(@lib, "blocked_in_c", [me, "warm"])
     unblock("warm-hold")

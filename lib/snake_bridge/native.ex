@@ -22,6 +22,7 @@ defmodule SnakeBridge.Native do
   def configure_pools(_calls, _streams, _spin_us, _idle_ms), do: err()
   def session_start(_affinity, _owner), do: err()
   def session_start_as(_id, _affinity, _owner), do: err()
+  def session_release(_id, _tag), do: err()
   def stream_next_ready(_res), do: err()
   def stream_lookup(_id, _session), do: err()
   def stream_start(_module, _function, _argv, _kwargs, _ctx, _pid, _tag, _opts), do: err()

@@ -18,7 +18,6 @@ defmodule SnakeBridge.Request do
           | {:repr | :len | :iter | :info, object()}
           | {:push_front, object(), [term()]}
           | {:set_batch, object(), pos_integer()}
-          | {:session_release, String.t()}
           | {:eval | :reload | :run_atexit | :end_children, [term()], Context.t()}
 
   # `ref` is a Ref or StreamRef; `on` may be a module name too.
@@ -37,7 +36,6 @@ defmodule SnakeBridge.Request do
   def info(ref), do: {:info, obj(ref)}
   def push_front(ref, items), do: {:push_front, obj(ref), items}
   def set_batch(ref, n), do: {:set_batch, obj(ref), n}
-  def session_release(id), do: {:session_release, id}
   def eval(code, scope, %Context{} = ctx), do: {:eval, [code, scope], ctx}
   def reload(module, %Context{} = ctx), do: {:reload, [module], ctx}
   def run_atexit(%Context{} = ctx), do: {:run_atexit, [], ctx}

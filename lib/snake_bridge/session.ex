@@ -33,12 +33,13 @@ defmodule SnakeBridge.Session do
   string given as `session_id`) only labels the refs made with it.
   """
 
-  alias SnakeBridge.Executor
-
   @typedoc "A session id, as returned by `start/1`."
   @type id :: String.t()
 
   @key {__MODULE__, :current}
+
+  # How long release/1 waits for the session's thread to release its objects.
+  @release_wait 1_000
 
   @doc """
   Starts a session.
@@ -138,28 +139,53 @@ defmodule SnakeBridge.Session do
   def current, do: Process.get(@key)
 
   @doc """
-  Releases every ref and stream of the session now, on the session's thread: iterators
-  are closed (a generator's `finally` runs) and objects are dropped. Returns `:ok`, also
-  for a session released before.
+  Releases the session: its work still queued or running is stopped (Python code is
+  interrupted, as by a timeout) and answers `{:error, :released}`, later uses of it give
+  `{:error, :released}`, and every ref and stream it made is released on the session's
+  thread: iterators are closed (a generator's `finally` runs) and objects are dropped.
+
+  Returns `:ok` once that is done, or after #{@release_wait} ms when the session's thread
+  is still busy (Python code blocked in a C call cannot be interrupted): its objects are
+  then released as soon as the thread is free. Also `:ok` for a session released before.
   """
   @spec release(id()) :: :ok
   def release(id) when is_binary(id) do
-    # Its refs on pool workers (connected ones) are released too.
+    # Its work and refs on pool workers (connected ones) are released too, at once.
     connected = :erlang.nodes(:connected)
 
-    for pool <- SnakeBridge.Pool.pools(),
-        node <- SnakeBridge.Pool.nodes(pool),
-        node in connected do
-      SnakeBridge.Pool.Remote.call(node, SnakeBridge.Request.session_release(id), id, nil)
-    end
+    remote =
+      for pool <- SnakeBridge.Pool.pools(),
+          node <- SnakeBridge.Pool.nodes(pool),
+          node in connected,
+          do: Task.async(fn -> release_on(node, id) end)
 
-    if SnakeBridge.Pool.embedded?() do
-      case Executor.run(SnakeBridge.Request.session_release(id), id, nil) do
-        {:ok, _} -> :ok
-        {:error, :released} -> :ok
-      end
-    else
-      :ok
-    end
+    if SnakeBridge.Pool.embedded?(), do: release_here(id)
+    Task.await_many(remote, :infinity)
+    :ok
+  end
+
+  @doc false
+  # On this node: closes the session and waits (a while) for its objects' release. A
+  # process of its own waits, so a late confirmation never reaches the caller.
+  def release_here(id) do
+    task =
+      Task.async(fn ->
+        tag = make_ref()
+
+        if SnakeBridge.Native.session_release(id, tag) do
+          receive do
+            {^tag, :released} -> :ok
+          end
+        end
+      end)
+
+    _ = Task.yield(task, @release_wait) || Task.shutdown(task, :brutal_kill)
+    :ok
+  end
+
+  defp release_on(node, id) do
+    :erpc.call(node, __MODULE__, :release_here, [id], @release_wait + 1_000)
+  catch
+    _, _ -> :ok
   end
 end

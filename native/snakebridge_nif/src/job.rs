@@ -53,12 +53,13 @@ impl Ctl {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Stops the job: it never starts, or its Python code is interrupted.
-    pub fn cancel(&self) {
+    /// Stops the job: it never starts, or its Python code is interrupted. True when it
+    /// was still to answer (it never will now).
+    pub fn cancel(&self) -> bool {
         let running = {
             let mut st = self.state();
             if st.cancelled || st.finished {
-                return;
+                return false;
             }
             st.cancelled = true;
             if let Some(future) = st.awaiting.take() {
@@ -69,6 +70,7 @@ impl Ctl {
         if let Some(job) = running {
             interrupt::cancel(&job);
         }
+        true
     }
 
     /// The call returned an awaitable, now running on the loop as `future`; the answer
@@ -139,6 +141,12 @@ impl Ctl {
         let (owned, msg) = st.answer.take()?;
         drop(st);
         Some(copy_answer(env, owned, msg))
+    }
+}
+
+impl session::Stop for Ctl {
+    fn stop(&self) -> bool {
+        self.cancel()
     }
 }
 
@@ -247,7 +255,7 @@ fn small_at(term: Term<'_>, budget: &mut isize, depth: u32) -> bool {
 /// arrives as `{tag, result}`.
 pub fn queue<'a>(
     env: Env<'a>,
-    pool: &'static Pool,
+    (pool, session): (&'static Pool, Option<Arc<session::Session>>),
     tag: Term<'a>,
     request: Term<'a>,
     timeout_ms: Option<u64>,
@@ -257,6 +265,15 @@ pub fn queue<'a>(
     let ctl = Arc::new(Ctl::default());
     ctl.state().inline = watch;
     let pid = env.pid();
+    if let Some(session) = session {
+        // Closing the session stops the job and answers for it.
+        let released = (
+            tag,
+            crate::error::error_tuple(env, &crate::error::Error::Released),
+        );
+        let work: std::sync::Weak<dyn session::Stop> = Arc::downgrade(&ctl) as _;
+        session.track(env, work, pid, released.encode(env));
+    }
     let owned = take_env();
     let request = owned.save((tag, request));
     let worker_ctl = ctl.clone();
@@ -311,8 +328,8 @@ pub fn submit<'a>(
     route: Term<'a>,
     timeout_ms: Option<u64>,
 ) -> Term<'a> {
-    match session::route(route) {
-        Ok(pool) => queue(env, pool, tag, request, timeout_ms),
+    match session::route_session(route) {
+        Ok(route) => queue(env, route, tag, request, timeout_ms),
         Err(e) => crate::error::error_tuple(env, &e),
     }
 }

@@ -44,7 +44,6 @@ pub enum Request<'a> {
     PushFront(Obj, Vec<Term<'a>>),
     SetBatch(Obj, usize),
     Info(Obj),
-    SessionRelease(String),
     /// `eval_code(code, scope)` of the shim.
     Eval(Term<'a>, Term<'a>),
     /// `reload_module(name)` of the shim.
@@ -121,7 +120,6 @@ pub fn dispatch<'a>(
             Request::PushFront(Obj(r), items) => stream::push_front(py, env, (r, items), job),
             Request::SetBatch(Obj(r), n) => stream::set_batch(py, env, (r, n), job),
             Request::Info(Obj(r)) => stream::info(py, env, r, job),
-            Request::SessionRelease(id) => Ok(release_op(py, env, &id)),
             Request::Eval(argv, ctx) => {
                 helper_op(py, env, Helper::EvalCode, None, (argv, ctx), job, deadline)
             }
@@ -253,12 +251,4 @@ fn iter_op<'a>(py: Python<'_>, env: Env<'a>, res: &ResourceArc<PyObj>) -> Result
     let inner = objects::new_object(it.unbind(), res.inner.ctx.clone(), Some(state));
     let stream = objects::stream_struct(env, inner);
     Ok(ok_tuple(env, (stream, shared).encode(env)))
-}
-
-/// Releases a session's refs and streams (on its own thread, when it has one).
-fn release_op<'a>(py: Python<'_>, env: Env<'a>, id: &str) -> Term<'a> {
-    if let Some(session) = crate::session::lookup(id) {
-        session.release_now(py);
-    }
-    ok_tuple(env, true.encode(env))
 }

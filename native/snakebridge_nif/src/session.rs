@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use once_cell::sync::Lazy;
 use pyo3::prelude::*;
-use rustler::{Encoder, Env, LocalPid, Monitor, ResourceArc, Term};
+use rustler::env::SavedTerm;
+use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, ResourceArc, Term};
 
 use crate::error::Error;
 use crate::objects::ObjInner;
@@ -22,6 +23,9 @@ pub struct Session {
     /// The thread every operation of the session runs on (`affinity: :thread`).
     lane: Option<usize>,
     objects: Mutex<Vec<Weak<ObjInner>>>,
+    /// Work of the session not answered yet (calls, `stream/5` producers); `None` once
+    /// the session is closed (no new work, its work stopped).
+    running: Mutex<Option<Vec<Running>>>,
     released: AtomicBool,
     /// Watches the owner; kept here so the monitor lives as long as the session.
     watch: Mutex<Option<ResourceArc<Watch>>>,
@@ -54,19 +58,103 @@ impl Session {
         objects.push(Arc::downgrade(obj));
     }
 
+    /// Follows work of the session until it answers: closing the session stops it, and
+    /// `answer` (made in `env`) goes to `pid` instead of its own. Work that comes after
+    /// the close is stopped at once.
+    pub fn track<'a>(&self, env: Env<'a>, work: Weak<dyn Stop>, pid: LocalPid, answer: Term<'a>) {
+        let owned = OwnedEnv::new();
+        let saved = owned.save(answer);
+        let running = Running {
+            work,
+            pid,
+            answer: (owned, saved),
+        };
+        let mut list = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        match list.as_mut() {
+            Some(list) => {
+                if list.len() >= 64 && list.len().is_power_of_two() {
+                    list.retain(|r| r.work.strong_count() > 0);
+                }
+                list.push(running);
+            }
+            None => {
+                drop(list);
+                running.stop(env);
+            }
+        }
+    }
+
+    /// Closes the session: new work gets `{:error, :released}`, and its work still
+    /// running is stopped (queued work never starts, running Python code is
+    /// interrupted) and answered `{:error, :released}` now, through `env`. No GIL.
+    pub fn close(&self, env: Env<'_>) {
+        let Some(running) = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
+            return;
+        };
+        forget(&self.id, self.lane);
+        for r in running {
+            r.stop(env);
+        }
+    }
+
     /// Releases every object of the session now (generators closed, `finally` runs).
-    /// Runs attached, on the session's lane when it has one.
+    /// Runs attached, on the session's lane when it has one; after `close`.
     pub fn release_now(&self, py: Python<'_>) {
         if self.released.swap(true, Ordering::AcqRel) {
             return;
         }
-        forget(&self.id, self.lane);
         self.watch.lock().unwrap_or_else(|p| p.into_inner()).take();
         let objects = std::mem::take(&mut *self.objects.lock().unwrap_or_else(|p| p.into_inner()));
         for obj in objects.iter().filter_map(Weak::upgrade) {
             obj.release(py);
         }
     }
+}
+
+/// Work of a session that closing it stops.
+pub trait Stop: Send + Sync {
+    /// Stops the work unless it has answered; true when it never answers now.
+    fn stop(&self) -> bool;
+}
+
+/// Work being followed, with the answer a close gives it.
+struct Running {
+    work: Weak<dyn Stop>,
+    pid: LocalPid,
+    answer: (OwnedEnv, SavedTerm),
+}
+
+impl Running {
+    fn stop(self, env: Env<'_>) {
+        if self.work.upgrade().is_some_and(|w| w.stop()) {
+            let (owned, saved) = &self.answer;
+            let msg = owned.run(|e| saved.load(e).in_env(env));
+            // A caller gone is not an error.
+            let _ = env.send(&self.pid, msg);
+        }
+    }
+}
+
+/// Closes session `id` (see `Session::close`) and releases its objects on its own thread,
+/// then sends `{tag, :released}` to `pid`. False when no such session is open.
+pub fn release(env: Env<'_>, id: &str, pid: LocalPid, tag: Term<'_>) -> bool {
+    let Some(session) = lookup(id) else {
+        return false;
+    };
+    session.close(env);
+    let owned = OwnedEnv::new();
+    let msg = owned.save((tag, crate::atoms::released()).encode(env));
+    session.pool().submit(Box::new(move |py| {
+        session.release_now(py);
+        let mut owned = owned;
+        let _ = owned.send_and_clear(&pid, |e| msg.load(e));
+    }));
+    true
 }
 
 /// The owner watch: the owner's exit releases the session (on its lane).
@@ -76,8 +164,9 @@ pub struct Watch {
 
 #[rustler::resource_impl]
 impl rustler::Resource for Watch {
-    fn down<'a>(&'a self, _env: Env<'a>, _pid: LocalPid, _mon: Monitor) {
+    fn down<'a>(&'a self, env: Env<'a>, _pid: LocalPid, _mon: Monitor) {
         if let Some(s) = self.session.upgrade() {
+            s.close(env);
             // A resource callback cannot take the GIL: hand it to the session's thread.
             let pool = s.pool();
             pool.submit(Box::new(move |py| s.release_now(py)));
@@ -150,6 +239,25 @@ pub fn route(route: Term<'_>) -> Result<&'static Pool, Error> {
     route_with(route, &pool::CALLS)
 }
 
+/// As `route`, with the session (when `Session.start/1` made it) its work belongs to.
+pub fn route_session(route: Term<'_>) -> Result<(&'static Pool, Option<Arc<Session>>), Error> {
+    let Ok(id) = route.decode::<&str>() else {
+        return Ok((&pool::CALLS, None));
+    };
+    match lookup(id) {
+        Some(s) => Ok((
+            if s.lane.is_some() {
+                s.pool()
+            } else {
+                &pool::CALLS
+            },
+            Some(s),
+        )),
+        None if id != DEFAULT && is_released(id) => Err(Error::Released),
+        None => Ok((&pool::CALLS, None)),
+    }
+}
+
 /// As `route`, with `default` for work outside thread-affine sessions.
 pub fn route_with(route: Term<'_>, default: &'static Pool) -> Result<&'static Pool, Error> {
     route_id(route.decode::<&str>().ok(), default)
@@ -206,6 +314,7 @@ pub fn start_as(env: Env<'_>, given: Option<String>, affinity: bool, owner: Loca
         id: id.clone(),
         lane,
         objects: Mutex::new(Vec::new()),
+        running: Mutex::new(Some(Vec::new())),
         released: AtomicBool::new(false),
         watch: Mutex::new(None),
     });
@@ -215,6 +324,7 @@ pub fn start_as(env: Env<'_>, given: Option<String>, affinity: bool, owner: Loca
     sessions().insert(id.clone(), session.clone());
     if env.monitor(&watch, &owner).is_none() {
         // The owner is gone already: the session is released before anyone uses it.
+        session.close(env);
         let pool = session.pool();
         pool.submit(Box::new(move |py| session.release_now(py)));
     } else {

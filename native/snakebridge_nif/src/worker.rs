@@ -25,6 +25,8 @@ use snakebridge_core::iter::StreamType;
 struct Flow {
     credits: usize,
     cancelled: bool,
+    /// The last message (`:done`) was sent.
+    answered: bool,
     finished: bool,
     /// The caller waits for `{tag, :finished}` (its iterator closed, its thread free).
     notify: bool,
@@ -54,10 +56,11 @@ impl Shared {
         self.flow.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn cancel(&self) {
+    /// Stops the producer; true when it had not ended (it sends nothing more now).
+    fn cancel(&self) -> bool {
         let mut flow = self.flow();
-        if flow.finished || flow.cancelled {
-            return;
+        if flow.finished || flow.cancelled || flow.answered {
+            return false;
         }
         flow.cancelled = true;
         drop(flow);
@@ -66,6 +69,7 @@ impl Shared {
         if let Some(job) = self.job.get() {
             snakebridge_core::interrupt::cancel(job);
         }
+        true
     }
 
     /// Takes room in the window if there is some: `Some(true)`; `Some(false)` once
@@ -93,6 +97,12 @@ impl Shared {
         }
         flow.credits -= 1;
         true
+    }
+}
+
+impl crate::session::Stop for Shared {
+    fn stop(&self) -> bool {
+        self.cancel()
     }
 }
 
@@ -238,7 +248,12 @@ fn run(py: Python<'_>, work: Work) {
         };
         msg_env.save(message(&work, e, done(), result))
     });
-    send(&work, &mut msg_env, reply, 0);
+    let mut flow = work.shared.flow();
+    if !flow.cancelled {
+        // Under the flow lock: a cancel after this sees the stream answered.
+        flow.answered = true;
+        let _ = msg_env.send_and_clear(&work.pid, |e| reply.load(e));
+    }
 }
 
 /// A batch converted for sending (with its bytes), and the error that cut it short.
@@ -448,6 +463,12 @@ pub fn start<'a>(
         shared: shared.clone(),
     });
     env.monitor(&res, &pid);
+    if let Some(session) = &ctx.session {
+        // Closing the session stops the producer and ends the stream for the caller.
+        let released = crate::error::error_tuple(env, &Error::Released);
+        let work: std::sync::Weak<dyn crate::session::Stop> = Arc::downgrade(&shared) as _;
+        session.track(env, work, pid, (tag, done(), released).encode(env));
+    }
     let owned = OwnedEnv::new();
     let tag = owned.save(tag);
     let request = owned.save(call);

@@ -16,6 +16,14 @@ fn session_start_as(env: Env<'_>, id: String, affinity: bool, owner: LocalPid) -
     session::start_as(env, Some(id), affinity, owner)
 }
 
+/// Closes session `id` (its work still running is stopped and answered
+/// `{:error, :released}`) and releases its objects on its thread, then sends
+/// `{tag, :released}` to the caller. False when no such session is open.
+#[rustler::nif]
+fn session_release<'a>(env: Env<'a>, id: String, tag: Term<'a>) -> bool {
+    session::release(env, &id, env.pid(), tag)
+}
+
 /// A handle of this node for an object that lives on another node: when the BEAM
 /// collects it, `note` is sent to `pid` (see `remote`).
 #[rustler::nif]
