@@ -68,7 +68,7 @@ defmodule SnakeBridge.Encoding do
   # The retry alone, for callers that make the first attempt themselves (no closure on
   # the call path).
   def retry({:error, {:unconvertible, %{__struct__: mod}, _path}} = refused, args, kwargs, send) do
-    if encoder(mod), do: send.(encode(args, 0), encode(kwargs, 0)), else: refused
+    if encoder(mod), do: send.(encode(args), encode(kwargs)), else: refused
   end
 
   def retry(refused, _args, _kwargs, _send), do: refused
@@ -87,8 +87,26 @@ defmodule SnakeBridge.Encoding do
   defp encoder(_), do: nil
 
   @doc false
-  # `term` with every struct that has an encoder encoded.
-  def encode(term), do: encode(term, 0)
+  # `term` with every struct that has an encoder encoded. Each struct module's encoder is
+  # looked up once per walk (a module that does not exist costs a code path search).
+  def encode(term) do
+    encode(term, 0)
+  after
+    for mod <- Process.delete({__MODULE__, :seen}) || [], do: Process.delete({__MODULE__, mod})
+  end
+
+  defp cached_encoder(mod) do
+    case Process.get({__MODULE__, mod}, :unknown) do
+      :unknown ->
+        impl = encoder(mod)
+        Process.put({__MODULE__, mod}, impl)
+        Process.put({__MODULE__, :seen}, [mod | Process.get({__MODULE__, :seen}, [])])
+        impl
+
+      impl ->
+        impl
+    end
+  end
 
   defp encode(_term, depth) when depth > @max_depth, do: raise_depth()
 
@@ -96,7 +114,7 @@ defmodule SnakeBridge.Encoding do
   defp encode(%MapSet{} = set, depth), do: MapSet.new(set, &encode(&1, depth))
 
   defp encode(%{__struct__: mod} = struct, depth) do
-    case encoder(mod) do
+    case cached_encoder(mod) do
       nil -> struct
       impl -> encode(impl.encode(struct), depth + 1)
     end
