@@ -96,7 +96,7 @@ defmodule Bench.CallOverhead do
         higher_better: true,
         baseline: {"(c) noop", rate(cthr.median)}
       ),
-      # No target: the issue's 1.5x is for one caller. Fifty callers serialize on the
+      # No target: the 1.5x target (bench/README.md) is for one caller. Fifty callers serialize on the
       # GIL, and every hand-off between dirty threads is a thread wake-up.
       row("4 call math.sqrt, 50 procs, throughput", rate(sthr.median), "M calls/s",
         higher_better: true,

@@ -1,4 +1,4 @@
-# 12. Large str/bytes results (issue 17): 64 KiB and more share Python's memory (a resource
+# 12. Large str/bytes results: 64 KiB and more share Python's memory (a resource
 # binary holding the object) instead of being copied. A call returning a 1 MiB and a
 # 100 MB `bytes` Python holds, beside (c) copying a binary of that size in Elixir; stream/5
 # of 1 MiB items beside the same bytes in 32 KiB items (copied: under the threshold).

@@ -1,4 +1,4 @@
-# 9. Generated wrappers (issue 12): compile time of `use SnakeBridge.Library` for json,
+# 9. Generated wrappers (guides/generated-wrappers.md): compile time of `use SnakeBridge.Library` for json,
 # math, statistics, os.path and a generated 200-function Python module (each compile a
 # fresh module name, Python's import already cached); and the per-call cost of a
 # generated function (Math.sqrt(2.0), Json.dumps with an option) beside the equivalent

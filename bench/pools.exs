@@ -1,4 +1,4 @@
-# 11. Worker pools over Erlang distribution (issue 13), on a `peers: 2` pool started here:
+# 11. Worker pools over Erlang distribution (guides/pools.md), on a `peers: 2` pool started here:
 #   * CPU-bound pure Python (a ~50 ms loop) from 16 processes at once, on the pool beside
 #     the embedded interpreter (one GIL), in the same run;
 #   * one call to a peer worker, and strict stream_next across nodes, beside a bare

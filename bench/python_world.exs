@@ -1,4 +1,4 @@
-# 10. Python in a BEAM world (issue 11): what routing Python's output to the caller costs
+# 10. Python in a BEAM world (guides/python-in-the-beam.md): what routing Python's output to the caller costs
 # a call that prints nothing (calls with routing on and off, interleaved in the same
 # run), 100k `print` lines reaching the caller's group leader (beside Python printing
 # them to os.devnull itself), and 100 calls of a coroutine awaiting asyncio.sleep(0.2)

@@ -1,4 +1,4 @@
-# 7. Enumerating an iterable %SnakeBridge.Ref{} (issue 11): Enum.sum over a range(1M)
+# 7. Enumerating an iterable %SnakeBridge.Ref{}: Enum.sum over a range(1M)
 # Ref, which pulls 1, 2, 4, ... up to 1024 items per hand-off, beside the one-by-one
 # path it replaced (a strict StreamRef over iter(range), one hand-off per item: what the
 # Ref's Enumerable did before), measured in the same run.

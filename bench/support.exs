@@ -225,7 +225,7 @@ defmodule Bench.Support do
 
   # ------------------------------------------------------------------ running
 
-  @doc "What the run was made with (flags matter: see README.md)."
+  @doc "What the run was made with (flags matter: see bench/README.md)."
   def header do
     flags = System.get_env("ELIXIR_ERL_OPTIONS") || "(default BEAM flags)"
 

@@ -1,5 +1,5 @@
 defmodule SnakeBridge.ConformanceTest do
-  # The conformance matrix (issue 17): every value kind of README.md's Values table, at
+  # The conformance matrix: every value kind of README.md's Values table, at
   # sizes straddling every threshold of the code, through every path a value can take
   # between Elixir and Python, locally and on a pool worker. One test per path; each
   # runs every (value row, size) cell and fails naming all cells that came back wrong.

@@ -1,5 +1,5 @@
 defmodule SnakeBridge.HelpersTest do
-  # Module attributes, setattr, eval, reload and the `!` variants (issue 11, point 4).
+  # Module attributes, setattr, eval, reload and the `!` variants (README, Calling Python).
   use ExUnit.Case, async: true
 
   import SnakeBridge.TestHelpers

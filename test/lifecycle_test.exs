@@ -1,5 +1,5 @@
 defmodule SnakeBridge.LifecycleTest do
-  # What happens when :snakebridge stops (issue 11, point 6): Python's atexit handlers
+  # What happens when :snakebridge stops (guides/shutdown.md): Python's atexit handlers
   # run and the child processes Python started are ended. Each case runs in a child VM,
   # since stopping the application is the point.
   use ExUnit.Case, async: true

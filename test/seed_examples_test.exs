@@ -1,6 +1,7 @@
 defmodule SnakeBridge.SeedExamplesTest do
-  # The examples of the seed document (streaming-generators.md), with the results it
-  # prints. Uses the Python-side counters of sb_testlib, so not async.
+  # The streaming examples this library was specified with (Enumerable integration, lazy
+  # iteration, lists in Python, large datasets, generators in containers), with the
+  # results they print. Uses the Python-side counters of sb_testlib, so not async.
   use ExUnit.Case, async: false
 
   alias SnakeBridge.{Ref, StreamRef}
@@ -14,7 +15,8 @@ defmodule SnakeBridge.SeedExamplesTest do
     test "range(10) is an Enumerable Ref that restarts on every enumeration" do
       {:ok, stream} = SnakeBridge.call("builtins", "range", [10])
 
-      # builtins.range is re-iterable: a Ref, not a StreamRef (DESIGN.md).
+      # builtins.range is re-iterable, not an iterator: a Ref, not a StreamRef (see
+      # guides/streaming.md, "Which results are streams").
       assert %Ref{} = stream
 
       assert Enum.take(stream, 5) == [0, 1, 2, 3, 4]

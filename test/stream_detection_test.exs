@@ -1,6 +1,7 @@
 defmodule SnakeBridge.StreamDetectionTest do
-  # Which Python results become StreamRefs (the seed's `_is_generator_or_iterator`), which
-  # stay values, and which become plain Refs.
+  # Which Python results become StreamRefs (generators, async generators, iterators other
+  # than built-in collections and context managers: guides/streaming.md), which stay
+  # values, and which become plain Refs.
   use ExUnit.Case, async: false
 
   alias SnakeBridge.{Ref, StreamRef}

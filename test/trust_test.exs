@@ -1,5 +1,5 @@
 defmodule SnakeBridge.TrustTest do
-  # Regression tests of issue 17's defects: large items delivered intact, stops that
+  # Regression tests of defects found and fixed: large items delivered intact, stops that
   # land only in their own job, timeouts that hold while an Elixir callback runs, and ids
   # of different kinds that share nothing. Not async: some tests lower the node-wide
   # callback_timeout, and the stop tests count on the call threads being theirs.

@@ -1,5 +1,6 @@
 defmodule SnakeBridge.WireTest do
-  # The seed's JSON shape of a StreamRef, and finding a live stream again from it.
+  # The JSON shape of a StreamRef (its keys are listed in guides/streaming.md), and
+  # finding a live stream again from it.
   use ExUnit.Case, async: false
 
   alias SnakeBridge.{Runtime, StreamRef, Wire}

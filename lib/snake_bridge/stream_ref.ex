@@ -107,7 +107,8 @@ defmodule SnakeBridge.StreamRef do
       )
 
   @doc """
-  The stream as the seed's wire map (string keys). A stream that lives on another node
+  The stream as its JSON-ready wire map (string keys; guides/streaming.md lists them). A
+  stream that lives on another node
   (a pool worker) has one more key, `"node"`: the name of that node (`from_wire_format/1`
   on that node gives it back).
 

@@ -1,4 +1,4 @@
-//! The seed's `_is_generator_or_iterator` rules, as `stream::detect` applies them.
+//! The detection rules of StreamRef (guides/streaming.md), as `iter::detect` applies them.
 
 use std::ffi::CStr;
 

@@ -26,7 +26,7 @@ fn ids_are_distinct_and_tell_nothing_of_each_other() {
 #[test]
 fn ids_of_different_kinds_share_nothing() {
     // The k-th session and the k-th stream come from one counter value each: their
-    // tokens must be unrelated (issue 17: one named the other).
+    // tokens must be unrelated (an earlier version's ids let one name the other).
     for n in 0..200u64 {
         let (s, r) = (token("session", n), token("sr", n));
         assert_ne!(s, r, "{n}");

@@ -22,7 +22,9 @@ impl StreamType {
     }
 }
 
-/// The seed's `_is_generator_or_iterator`, returning which kind of stream it is.
+/// Whether a result is a stream, and of which kind: generators, async generators and
+/// iterators other than built-in collections and context managers (the detection rules of
+/// StreamRef, see guides/streaming.md).
 pub fn detect(obj: &Bound<'_, PyAny>) -> Option<StreamType> {
     let p = obj.as_ptr();
     // SAFETY: attached (the Bound proves it); the checks only read the object's type.

@@ -244,7 +244,7 @@ def configure_logging(on, level):
     return True
 
 
-# ---- helpers (issue 11): SnakeBridge.eval/3, SnakeBridge.reload/2, Ref.setattr/3, the
+# ---- helpers: SnakeBridge.eval/3, SnakeBridge.reload/2, Ref.setattr/3, the
 # frame filter of describe_exception, and what the application's stop runs (atexit
 # handlers, child processes). Each is called by one operation of ops.rs (`helper_of`).
 

@@ -824,8 +824,8 @@ impl<'a> ToTerm<'a> {
         unsafe { enif::map(env, &k, &v) }.ok_or_else(failed)
     }
 
-    /// An object with no Elixir value: a StreamRef when it is an iterator by the seed's
-    /// rules, else a Ref.
+    /// An object with no Elixir value: a StreamRef when `iter::detect` calls it a stream
+    /// (the rules are in guides/streaming.md), else a Ref.
     fn object(&self, obj: &Bound<'_, PyAny>) -> PyResult<Term<'a>> {
         // A StreamRef that went to Python comes back as the same StreamRef.
         if let Ok(locked) = obj.cast::<stream::LockedStream>() {

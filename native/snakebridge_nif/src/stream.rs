@@ -324,8 +324,9 @@ impl LockedStream {
     }
 
     /// `async for` over a StreamRef of an async generator: the generator's own
-    /// `__anext__()`, awaited by the caller's loop (the seed's `collect_async`). Another
-    /// process stepping it at the same moment gets Python's "already running" error.
+    /// `__anext__()`, awaited by the caller's loop (`collect_async` in
+    /// guides/python-in-the-beam.md). Another process stepping it at the same moment gets
+    /// Python's "already running" error.
     fn __anext__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let is_async = self
             .inner
