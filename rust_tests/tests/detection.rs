@@ -5,6 +5,7 @@ use std::ffi::CStr;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use snakebridge_core::iter::{detect, StreamType};
+use snakebridge_core::runtime;
 
 const SETUP: &CStr = cr#"
 import io, itertools, tempfile, os
@@ -41,12 +42,13 @@ os.close(_fd)
 "#;
 
 fn with_globals<R>(f: impl for<'py> FnOnce(Python<'py>, &Bound<'py, PyDict>) -> R) -> R {
-    Python::initialize();
-    Python::attach(|py| {
+    rust_tests::start();
+    runtime::attach(|py| {
         let globals = PyDict::new(py);
         py.run(SETUP, Some(&globals), None).expect("setup script");
         f(py, &globals)
     })
+    .expect("attached")
 }
 
 fn eval_detect(py: Python<'_>, globals: &Bound<'_, PyDict>, code: &CStr) -> Option<StreamType> {

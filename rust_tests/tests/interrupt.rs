@@ -1,20 +1,13 @@
 //! Timeouts stop running Python code, and leave nothing behind for the next job.
 //! Python is started as the NIF starts it (`runtime::init`), once per test binary.
 
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use rust_tests::start;
 use snakebridge_core::Error;
 use snakebridge_core::{interrupt, runtime};
-
-static INIT: Once = Once::new();
-
-fn start() {
-    INIT.call_once(|| runtime::init(None, vec![]).expect("runtime::init"));
-    assert!(runtime::is_ready());
-}
 
 /// Runs `code` (statements) under `timeout`, on this thread.
 fn run_code(code: &std::ffi::CStr, timeout: Option<Duration>) -> Result<(), Error> {

@@ -1,19 +1,13 @@
 //! Stepping each kind of stream with `iter::next_raw`, without the BEAM.
 
 use std::ffi::CStr;
-use std::sync::Once;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use snakebridge_core::iter::{self, StreamType};
 use snakebridge_core::runtime;
 
-static INIT: Once = Once::new();
-
-const SETUP: &CStr = cr#"
-import sys
-mod = type(sys)("rt_iter")
-exec('''
+const MODULE: &CStr = cr#"
 async def agen(n):
     for i in range(n):
         yield i * 10
@@ -24,15 +18,11 @@ def fails():
 
 def gen_then_done():
     yield 1
-''', mod.__dict__)
-sys.modules["rt_iter"] = mod
 "#;
 
+/// Python started, with the module rt_iter.
 fn start() {
-    INIT.call_once(|| {
-        runtime::init(None, vec![]).expect("runtime::init");
-        runtime::attach(|py| py.run(SETUP, None, None).expect("setup")).unwrap();
-    });
+    rust_tests::start_with_module("rt_iter", MODULE);
 }
 
 /// A stream: the object, its kind, and the loop of an async generator once made.

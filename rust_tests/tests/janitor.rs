@@ -3,7 +3,6 @@
 
 use std::ffi::CStr;
 use std::sync::mpsc;
-use std::sync::Once;
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -12,12 +11,7 @@ use snakebridge_core::janitor::{self, Work};
 use snakebridge_core::pool::LANE;
 use snakebridge_core::{iter, runtime};
 
-static INIT: Once = Once::new();
-
-const SETUP: &CStr = cr#"
-import sys
-mod = type(sys)("rt_janitor")
-exec('''
+const MODULE: &CStr = cr#"
 state = {"finally": 0, "afinally": 0, "produced": 0, "deleted": 0}
 
 def gen(n):
@@ -38,15 +32,11 @@ async def agen(n):
 class Tracked:
     def __del__(self):
         state["deleted"] += 1
-''', mod.__dict__)
-sys.modules["rt_janitor"] = mod
 "#;
 
+/// Python started, with the module rt_janitor.
 fn start() {
-    INIT.call_once(|| {
-        runtime::init(None, vec![]).expect("runtime::init");
-        runtime::attach(|py| py.run(SETUP, None, None).expect("setup")).unwrap();
-    });
+    rust_tests::start_with_module("rt_janitor", MODULE);
 }
 
 fn eval(code: &CStr) -> Py<PyAny> {

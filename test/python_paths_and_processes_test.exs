@@ -1,4 +1,4 @@
-defmodule SnakeBridge.PythonEnvTest do
+defmodule SnakeBridge.PythonPathsAndProcessesTest do
   use ExUnit.Case, async: true
 
   import SnakeBridge.TestHelpers

@@ -1,4 +1,4 @@
-defmodule SnakeBridge.PythonEnvironmentsTest do
+defmodule SnakeBridge.PythonInterpreterChoiceTest do
   # Choosing the interpreter at run time: any venv of the build interpreter, no rebuild;
   # a wrong choice stops the application from starting, with one sentence.
   use ExUnit.Case, async: true

@@ -1,4 +1,4 @@
-defmodule SnakeBridge.ErrorReasonTest do
+defmodule SnakeBridge.ErrorReasonsToExceptionsTest do
   # Every `{:error, reason}` the library returns becomes one exception, in one place.
   use ExUnit.Case, async: true
 

@@ -1,4 +1,4 @@
-defmodule SnakeBridge.ErrorsTest do
+defmodule SnakeBridge.PythonExceptionsAndTimeoutsTest do
   # Not async: the timeout tests measure wall-clock time, and a test elsewhere holding the
   # GIL would delay the stop.
   use ExUnit.Case, async: false
