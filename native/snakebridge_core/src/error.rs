@@ -4,7 +4,7 @@
 use crate::shim::Helper;
 use pyo3::prelude::*;
 
-use crate::runtime;
+use crate::interpreter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -52,7 +52,7 @@ impl From<PyErr> for Error {
 }
 
 fn describe(py: Python<'_>, err: PyErr) -> Error {
-    if runtime::is_interrupt(py, &err) {
+    if interpreter::is_interrupt(py, &err) {
         return Error::Timeout;
     }
     let described = Helper::DescribeException
