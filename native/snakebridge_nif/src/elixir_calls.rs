@@ -4,7 +4,7 @@
 //! process and returns its result.
 //!
 //! A call of a Function sends `{tag, :callback, id, fun, args}` to the process that made
-//! the Python call, which runs it in a process of its own (`SnakeBridge.Callback`: the
+//! the Python call, which runs it in a process of its own (`SnakeBridge.ElixirCalls`: the
 //! caller keeps its deadline); from a thread with no caller, the sink spawns a process
 //! for it. The Python thread waits detached; meanwhile it runs work queued on
 //! its own `Threads`, so a function that calls back into Python (even into the same
