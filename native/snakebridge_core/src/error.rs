@@ -1,5 +1,10 @@
 //! The one error type; a Python exception is described (type, message, traceback) while
 //! still attached, so the description needs no Python later.
+//!
+//! The `#[error]` texts are what Python code reads when an error becomes a Python
+//! exception (a released stream iterated from Python, an Elixir function's result Python
+//! cannot take). Elixir gets reason terms (`snakebridge_nif`'s `error.rs`) and words
+//! them itself, in `SnakeBridge.Error`.
 
 use crate::shim::Helper;
 use pyo3::prelude::*;
