@@ -119,6 +119,8 @@ defmodule SnakeBridge do
 
   alias SnakeBridge.{Request, Runtime}
 
+  import SnakeBridge.Error, only: [ok!: 1]
+
   @typedoc "A Python module name, such as `\"os.path\"`."
   @type module_name :: String.t()
 
@@ -164,12 +166,8 @@ defmodule SnakeBridge do
       15511210043330985984000000
   """
   @spec call!(module_name(), String.t(), list(), keyword()) :: term()
-  def call!(module, function, args \\ [], opts \\ []) do
-    case call(module, function, args, opts) do
-      {:ok, value} -> value
-      {:error, reason} -> raise SnakeBridge.Error.to_exception(reason)
-    end
-  end
+  def call!(module, function, args \\ [], opts \\ []),
+    do: ok!(call(module, function, args, opts))
 
   @doc """
   Reads the attribute `name` of the Python module `module` (a dotted path is followed):
@@ -295,9 +293,6 @@ defmodule SnakeBridge do
 
   def reload(module, opts),
     do: Runtime.bad_args!("SnakeBridge.reload/2", module: module, opts: opts)
-
-  defp ok!({:ok, value}), do: value
-  defp ok!({:error, reason}), do: raise(SnakeBridge.Error.to_exception(reason))
 
   @doc """
   Marks `binary` to be sent to Python as `bytes` (a plain binary that is valid UTF-8

@@ -209,7 +209,7 @@ defmodule SnakeBridge.TrustTest do
   end
 
   defp busy_calls do
-    Enum.find_value(SnakeBridge.Native.pool_stats(), 0, fn
+    Enum.find_value(SnakeBridge.Native.thread_stats(), 0, fn
       {"calls", _max, _threads, busy, _queued, _done} -> busy
       _ -> nil
     end)

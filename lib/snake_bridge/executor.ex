@@ -93,7 +93,7 @@ defmodule SnakeBridge.Executor do
 
   # The call is over: Elixir functions it called that still run are stopped.
   defp ended(result, tag) do
-    SnakeBridge.Callback.stop(tag)
+    SnakeBridge.ElixirCalls.stop(tag)
     result
   end
 
@@ -111,10 +111,10 @@ defmodule SnakeBridge.Executor do
 
   @doc false
   # Python called an Elixir function (a `snakebridge.Function`) during the call of `tag`:
-  # it runs in a process of the caller's (see SnakeBridge.Callback), and its result (or
+  # it runs in a process of the caller's (see SnakeBridge.ElixirCalls), and its result (or
   # what it raised) goes back to Python.
   def callback(tag, id, fun, args),
-    do: SnakeBridge.Callback.start(tag, fun, args, &Native.callback_reply(id, &1))
+    do: SnakeBridge.ElixirCalls.start(tag, fun, args, &Native.callback_reply(id, &1))
 
   @doc false
   # On a worker node, for a caller on another node (see SnakeBridge.Pool.Remote): runs

@@ -19,6 +19,8 @@ defmodule SnakeBridge.Ref do
 
   alias SnakeBridge.{Context, Executor, Request, Runtime, StreamRef}
 
+  import SnakeBridge.Error, only: [ok!: 1]
+
   defstruct [
     :id,
     :type_name,
@@ -153,9 +155,6 @@ defmodule SnakeBridge.Ref do
   """
   @spec method!(t() | StreamRef.t(), String.t(), list(), keyword()) :: term()
   def method!(ref, name, args \\ [], opts \\ []), do: ok!(method(ref, name, args, opts))
-
-  defp ok!({:ok, value}), do: value
-  defp ok!({:error, reason}), do: raise(SnakeBridge.Error.to_exception(reason))
 
   @doc """
   `repr()` of the object.

@@ -382,7 +382,7 @@ defmodule SnakeBridge.Runtime do
     env = &Application.get_env(:snakebridge, &1, &2)
 
     true =
-      Native.configure_pools(
+      Native.configure_threads(
         positive!(:threads, env.(:threads, 8)),
         positive!(:stream_threads, env.(:stream_threads, 32)),
         {non_neg!(:spin_us, env.(:spin_us, 100)), non_neg!(:watch_us, env.(:watch_us, 20))},
@@ -410,8 +410,8 @@ defmodule SnakeBridge.Runtime do
         "config :snakebridge, #{key}: must be a non-negative integer, got: #{inspect(n)}"
       )
 
-  @typedoc "What a thread pool is doing (see `thread_stats/0`)."
-  @type pool_stats :: %{
+  @typedoc "What one group of the library's threads is doing (see `thread_stats/0`)."
+  @type stats :: %{
           max: pos_integer(),
           threads: non_neg_integer(),
           busy: non_neg_integer(),
@@ -420,7 +420,7 @@ defmodule SnakeBridge.Runtime do
         }
 
   @doc """
-  What the library's threads are doing now, per pool: `:calls` (calls, methods,
+  What the library's threads are doing now, per group: `:calls` (calls, methods,
   attributes, `stream_next`), `:streams` (`SnakeBridge.stream/5` producers), `:cleanup`
   (releasing objects the BEAM collected; four threads) and `:lanes` (the threads of
   thread-affine sessions, summed). `queued` jobs wait for a free thread:
@@ -431,14 +431,14 @@ defmodule SnakeBridge.Runtime do
       true
   """
   @spec thread_stats() :: %{
-          calls: pool_stats(),
-          streams: pool_stats(),
-          cleanup: pool_stats(),
-          lanes: pool_stats()
+          calls: stats(),
+          streams: stats(),
+          cleanup: stats(),
+          lanes: stats()
         }
   def thread_stats do
-    for {pool, max, threads, busy, queued, done} <- Native.pool_stats(), into: %{} do
-      {String.to_atom(pool),
+    for {group, max, threads, busy, queued, done} <- Native.thread_stats(), into: %{} do
+      {String.to_atom(group),
        %{max: max, threads: threads, busy: busy, queued: queued, done: done}}
     end
   end

@@ -56,7 +56,10 @@ defmodule SnakeBridge.Sink do
 
   # An Elixir function called from a Python thread with no caller: a process of its own.
   def handle_info({:snakebridge_callback, id, fun, args}, state) do
-    spawn(fn -> SnakeBridge.Native.callback_reply(id, SnakeBridge.Callback.result(fun, args)) end)
+    spawn(fn ->
+      SnakeBridge.Native.callback_reply(id, SnakeBridge.ElixirCalls.result(fun, args))
+    end)
+
     {:noreply, state}
   end
 

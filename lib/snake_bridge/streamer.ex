@@ -74,7 +74,7 @@ defmodule SnakeBridge.Streamer do
   defp with_callbacks(tag, fun) do
     fun.()
   after
-    SnakeBridge.Callback.stop(tag)
+    SnakeBridge.ElixirCalls.stop(tag)
   end
 
   defp remote(node, tag, [module, function, args, kwargs, ctx, limits], callback, deadline) do
@@ -100,7 +100,7 @@ defmodule SnakeBridge.Streamer do
 
       {^tag, :callback, id, fun, args, from} ->
         args = SnakeBridge.Pool.Remote.unpack(args)
-        SnakeBridge.Callback.start(tag, fun, args, &send(from, {tag, :callback_reply, id, &1}))
+        SnakeBridge.ElixirCalls.start(tag, fun, args, &send(from, {tag, :callback_reply, id, &1}))
         loop(job, tag, callback, deadline)
 
       {:DOWN, ^mref, :process, _, reason} ->

@@ -9,17 +9,17 @@ use std::process::Command;
 use std::sync::{Mutex, Once};
 
 use pyo3::types::PyModule;
-use snakebridge_core::runtime;
+use snakebridge_core::interpreter;
 
 static INIT: Once = Once::new();
 /// Modules made by `start_with_module` in this test binary.
 static MODULES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Starts Python as the NIF does (`runtime::init`, no extra paths), once per test binary.
+/// Starts Python as the NIF does (`interpreter::init`, no extra paths), once per test binary.
 /// Every test calls it first.
 pub fn start() {
-    INIT.call_once(|| runtime::init(None, vec![]).expect("runtime::init"));
-    assert!(runtime::is_ready());
+    INIT.call_once(|| interpreter::init(None, vec![]).expect("interpreter::init"));
+    assert!(interpreter::is_ready());
 }
 
 /// [`start`], then the module `name` with the source `src` in `sys.modules` (made once
@@ -33,7 +33,7 @@ pub fn start_with_module(name: &str, src: &CStr) {
     }
     let c_name = CString::new(name).unwrap();
     let file = CString::new(format!("{name}.py")).unwrap();
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         // from_code registers the module in sys.modules.
         PyModule::from_code(py, src, &file, &c_name)
             .unwrap_or_else(|e| panic!("module {name}: {e}"));

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use snakebridge_core::bigstack;
-use snakebridge_core::pool::Pool;
-use snakebridge_core::runtime;
+use snakebridge_core::interpreter;
+use snakebridge_core::threads::Threads;
 
 /// A stack like a dirty scheduler's: json.dumps of 2000 nested lists overflows it.
 const SMALL: usize = 256 << 10;
@@ -123,15 +123,15 @@ fn deep_python(py: Python<'_>) -> (usize, usize) {
 #[test]
 fn deep_recursion_through_c_runs_on_a_small_thread() {
     rust_tests::start();
-    // runtime::attach runs on the big stack.
-    let lengths = on_small_thread(|| runtime::attach(deep_python).unwrap());
+    // interpreter::attach runs on the big stack.
+    let lengths = on_small_thread(|| interpreter::attach(deep_python).unwrap());
     assert_eq!(lengths, (2 * DEPTH + 2, 2 * DEPTH + 2));
 }
 
 #[test]
 fn deep_recursion_runs_on_a_pool_thread() {
     rust_tests::start();
-    static P: Pool = Pool::new("rt-bigstack", 1, false);
+    static P: Threads = Threads::new("rt-bigstack", 1, false);
     let (tx, rx) = channel();
     P.submit(Box::new(move |py| tx.send(deep_python(py)).unwrap()));
     let lengths = rx.recv_timeout(Duration::from_secs(60)).unwrap();
@@ -142,7 +142,7 @@ fn deep_recursion_runs_on_a_pool_thread() {
 fn too_deep_is_a_recursion_error_not_a_crash() {
     rust_tests::start();
     on_small_thread(|| {
-        runtime::attach(|py| {
+        interpreter::attach(|py| {
             let err = py
                 .run(
                     c"def f(n):\n    return f(n + 1)\nf(0)",

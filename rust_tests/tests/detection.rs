@@ -4,8 +4,8 @@ use std::ffi::CStr;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use snakebridge_core::interpreter;
 use snakebridge_core::iter::{detect, StreamType};
-use snakebridge_core::runtime;
 
 const SETUP: &CStr = cr#"
 import io, itertools, tempfile, os
@@ -43,7 +43,7 @@ os.close(_fd)
 
 fn with_globals<R>(f: impl for<'py> FnOnce(Python<'py>, &Bound<'py, PyDict>) -> R) -> R {
     rust_tests::start();
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         let globals = PyDict::new(py);
         py.run(SETUP, Some(&globals), None).expect("setup script");
         f(py, &globals)

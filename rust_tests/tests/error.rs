@@ -6,7 +6,7 @@ use std::ffi::CStr;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use snakebridge_core::shim::Helper;
-use snakebridge_core::{runtime, Error};
+use snakebridge_core::{interpreter, Error};
 
 const MODULE: &CStr = cr#"
 class Custom(Exception):
@@ -45,10 +45,10 @@ fn start() {
 
 /// The error of running `code` (statements, with rt_error imported as `rt`).
 fn error_of(code: &CStr) -> Error {
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         let g = PyDict::new(py);
         g.set_item("rt", py.import("rt_error").unwrap()).unwrap();
-        if let Some(t) = runtime::interrupt_type(py) {
+        if let Some(t) = interpreter::interrupt_type(py) {
             g.set_item("Interrupt", t).unwrap();
         }
         let err = py.run(code, Some(&g), None).expect_err("the code raises");
@@ -116,7 +116,7 @@ fn a_chained_exception_keeps_its_cause_in_the_traceback() {
 fn the_shims_frames_are_not_in_the_traceback() {
     start();
     // setattr_path raises from inside the shim: the traceback has only the error.
-    let err = runtime::attach(|py| {
+    let err = interpreter::attach(|py| {
         let obj = py.import("rt_error").unwrap();
         Error::from(
             Helper::SetattrPath
@@ -155,8 +155,8 @@ fn the_stop_exception_is_a_timeout() {
         error_of(c"try:\n    raise Interrupt()\nexcept Exception:\n    pass"),
         Error::Timeout
     ));
-    let err = runtime::attach(|py| {
-        let t = runtime::interrupt_type(py).unwrap();
+    let err = interpreter::attach(|py| {
+        let t = interpreter::interrupt_type(py).unwrap();
         Error::from(PyErr::from_value(t.call0().unwrap()))
     })
     .unwrap();
@@ -169,7 +169,8 @@ fn a_described_error_needs_no_python() {
     start();
     // The PyErr leaves the attached closure, and is described on a thread that never
     // attached by itself (the conversion attaches).
-    let py_err = runtime::attach(|py| py.run(c"rt_missing_name", None, None).unwrap_err()).unwrap();
+    let py_err =
+        interpreter::attach(|py| py.run(c"rt_missing_name", None, None).unwrap_err()).unwrap();
     let err = std::thread::spawn(move || Error::from(py_err))
         .join()
         .unwrap();

@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use snakebridge_core::fork;
-use snakebridge_core::pool::Pool;
+use snakebridge_core::threads::Threads;
 
 const LONG: Duration = Duration::from_secs(60);
 
 #[test]
 fn the_guard_installs_once_and_the_node_is_no_child() {
     rust_tests::start();
-    // runtime::init installed it; again is no error.
+    // interpreter::init installed it; again is no error.
     fork::guard().unwrap();
     fork::guard().unwrap();
     assert!(!fork::in_child());
@@ -53,7 +53,7 @@ fn a_child_forked_by_python_resets_signals_and_ends_after_its_job() {
         return;
     }
     rust_tests::start();
-    static P: Pool = Pool::new("rt-fork", 1, false);
+    static P: Threads = Threads::new("rt-fork", 1, false);
 
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors pipe writes.

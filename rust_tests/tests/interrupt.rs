@@ -1,5 +1,5 @@
 //! Timeouts stop running Python code, and leave nothing behind for the next job.
-//! Python is started as the NIF starts it (`runtime::init`), once per test binary.
+//! Python is started as the NIF starts it (`interpreter::init`), once per test binary.
 
 use std::time::{Duration, Instant};
 
@@ -7,11 +7,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rust_tests::start;
 use snakebridge_core::Error;
-use snakebridge_core::{interrupt, runtime};
+use snakebridge_core::{interpreter, interrupt};
 
 /// Runs `code` (statements) under `timeout`, on this thread.
 fn run_code(code: &std::ffi::CStr, timeout: Option<Duration>) -> Result<(), Error> {
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         interrupt::run(py, timeout, |py| {
             let globals = PyDict::new(py);
             py.run(code, Some(&globals), None).map_err(Error::from)
@@ -21,7 +21,7 @@ fn run_code(code: &std::ffi::CStr, timeout: Option<Duration>) -> Result<(), Erro
 }
 
 fn eval_i64(code: &std::ffi::CStr, timeout: Option<Duration>) -> Result<i64, Error> {
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         interrupt::run(py, timeout, |py| {
             Ok(py.eval(code, None, None).map_err(Error::from)?.extract()?)
         })
@@ -154,13 +154,13 @@ for _ in range(1000):
 #[test]
 fn attach_is_usable_after_init() {
     start();
-    let v = runtime::attach(|py| {
+    let v = interpreter::attach(|py| {
         py.eval(c"__import__('sys').version", None, None)
             .unwrap()
             .to_string()
     })
     .unwrap();
     assert!(v.starts_with("3."), "{v}");
-    let shim_ok = runtime::attach(|py| runtime::shim(py).is_ok()).unwrap();
+    let shim_ok = interpreter::attach(|py| interpreter::shim(py).is_ok()).unwrap();
     assert!(shim_ok);
 }

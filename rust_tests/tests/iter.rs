@@ -4,8 +4,8 @@ use std::ffi::CStr;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use snakebridge_core::interpreter;
 use snakebridge_core::iter::{self, StreamType};
-use snakebridge_core::runtime;
 
 const MODULE: &CStr = cr#"
 async def agen(n):
@@ -34,7 +34,7 @@ struct Stream {
 
 /// A stream over the result of `code` (evaluated with rt_iter imported as `rt`).
 fn make(code: &CStr) -> Stream {
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         let g = PyDict::new(py);
         g.set_item("rt", py.import("rt_iter").unwrap()).unwrap();
         let obj = py.eval(code, Some(&g), None).unwrap();
@@ -49,7 +49,7 @@ fn make(code: &CStr) -> Stream {
 }
 
 fn next_i64(s: &mut Stream) -> PyResult<Option<i64>> {
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         iter::next_raw(py, s.obj.bind(py), s.kind, &mut s.aloop)
             .and_then(|o| o.map(|v| v.extract::<i64>()).transpose())
     })
@@ -109,7 +109,7 @@ fn a_python_error_comes_out_of_next() {
     assert_eq!(next_i64(&mut s).unwrap(), Some(1));
     let err = next_i64(&mut s).unwrap_err();
     let is_key_error =
-        runtime::attach(|py| err.is_instance_of::<pyo3::exceptions::PyKeyError>(py)).unwrap();
+        interpreter::attach(|py| err.is_instance_of::<pyo3::exceptions::PyKeyError>(py)).unwrap();
     assert!(is_key_error, "{err}");
 }
 
@@ -118,7 +118,7 @@ fn a_generator_that_ended_has_no_frame() {
     start();
     let mut s = make(c"rt.gen_then_done()");
     let alive =
-        |s: &Stream| runtime::attach(|py| !iter::ended_inside(s.obj.bind(py), s.kind)).unwrap();
+        |s: &Stream| interpreter::attach(|py| !iter::ended_inside(s.obj.bind(py), s.kind)).unwrap();
     assert!(alive(&s));
     assert_eq!(next_i64(&mut s).unwrap(), Some(1));
     assert!(alive(&s));

@@ -8,8 +8,8 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use snakebridge_core::janitor::{self, Work};
-use snakebridge_core::pool::LANE;
-use snakebridge_core::{iter, runtime};
+use snakebridge_core::threads::LANE;
+use snakebridge_core::{interpreter, iter};
 
 const MODULE: &CStr = cr#"
 state = {"finally": 0, "afinally": 0, "produced": 0, "deleted": 0}
@@ -40,7 +40,7 @@ fn start() {
 }
 
 fn eval(code: &CStr) -> Py<PyAny> {
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         let g = PyDict::new(py);
         g.set_item("rt", py.import("rt_janitor").unwrap()).unwrap();
         py.eval(code, Some(&g), None).unwrap().unbind()
@@ -49,7 +49,7 @@ fn eval(code: &CStr) -> Py<PyAny> {
 }
 
 fn state(key: &str) -> i64 {
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         let state = py.import("rt_janitor").unwrap().getattr("state").unwrap();
         state.get_item(key).unwrap().extract().unwrap()
     })
@@ -67,7 +67,7 @@ fn run_on_lane(work: Vec<Work>) {
 }
 
 fn step(obj: &Py<PyAny>) -> i64 {
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         let o = obj.bind(py);
         let kind = iter::detect(o).unwrap();
         let item = iter::next_raw(py, o, kind, &mut None).unwrap().unwrap();
@@ -86,7 +86,7 @@ fn a_closed_generator_runs_its_finally_once_its_last_reference_goes() {
     assert_eq!(step(&g), 1);
 
     // Another reference is alive: closing would take the iterator from under it.
-    let other = runtime::attach(|py| g.clone_ref(py)).unwrap();
+    let other = interpreter::attach(|py| g.clone_ref(py)).unwrap();
     run_on_lane(vec![Work::Close(g, None)]);
     assert_eq!(
         state("finally"),
@@ -104,7 +104,7 @@ fn a_closed_generator_runs_its_finally_once_its_last_reference_goes() {
     let abefore = state("afinally");
     let a = eval(c"rt.agen(100)");
     let mut aloop = None;
-    let first: i64 = runtime::attach(|py| {
+    let first: i64 = interpreter::attach(|py| {
         let o = a.bind(py);
         let item = iter::next_raw(py, o, iter::StreamType::AsyncGenerator, &mut aloop);
         item.unwrap().unwrap().extract().unwrap()
@@ -133,7 +133,7 @@ fn queueing_never_needs_the_gil() {
     let (held_tx, held_rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
-        runtime::attach(|_py| {
+        interpreter::attach(|_py| {
             held_tx.send(()).unwrap();
             go_rx.recv().unwrap();
         })

@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier, OnceLock};
 
 use pyo3::exceptions::{PyAttributeError, PyImportError, PyModuleNotFoundError};
 use pyo3::prelude::*;
-use snakebridge_core::{names, runtime};
+use snakebridge_core::{interpreter, names};
 
 const MODULE: &CStr = cr#"
 import types
@@ -36,7 +36,7 @@ fn module_dir() -> &'static PathBuf {
         )
         .unwrap();
         std::fs::write(dir.join("rt_names_broken.py"), "VALUE = 1 // 0\n").unwrap();
-        runtime::init(None, vec![dir.to_str().unwrap().into()]).unwrap();
+        interpreter::init(None, vec![dir.to_str().unwrap().into()]).unwrap();
         dir
     })
 }
@@ -49,7 +49,7 @@ fn start() {
 #[test]
 fn import_gives_the_module_of_sys_modules() {
     start();
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         let json = names::import(py, "json").unwrap();
         assert!(json.is(py.import("json").unwrap()));
         // Again (now straight from sys.modules on this thread): the same object.
@@ -69,7 +69,7 @@ fn import_gives_the_module_of_sys_modules() {
 #[test]
 fn import_follows_sys_modules_after_the_first_import() {
     start();
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         let modules = py.import("sys").unwrap().getattr("modules").unwrap();
         let first = names::import(py, "rt_names_plain").unwrap();
         assert!(names::import(py, "rt_names_plain").unwrap().is(&first));
@@ -94,7 +94,7 @@ fn import_follows_sys_modules_after_the_first_import() {
 #[test]
 fn modules_that_do_not_exist_or_fail() {
     start();
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         for missing in ["rt_names_nonexistent", "json.nonexistent", "rt_names.sub"] {
             let err = names::import(py, missing).unwrap_err();
             assert!(
@@ -120,7 +120,7 @@ fn modules_that_do_not_exist_or_fail() {
 #[test]
 fn resolve_finds_dotted_functions() {
     start();
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         let join = names::resolve(py, "os.path", "join").unwrap();
         assert!(join.is(py.import("os.path").unwrap().getattr("join").unwrap()));
         let f = names::resolve(py, "rt_names", "K.Inner.f").unwrap();
@@ -149,7 +149,7 @@ fn resolve_finds_dotted_functions() {
 #[test]
 fn getattr_path_walks_attributes() {
     start();
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         let ns = names::resolve(py, "rt_names", "ns").unwrap();
         let c: i64 = names::getattr_path(ns.clone(), "a.b.c")
             .unwrap()
@@ -174,7 +174,7 @@ fn more_names_than_the_cache_holds() {
     start();
     // The per-thread cache keeps 32 names: 40 attribute names, twice, and modules
     // between them, all still found right after names were evicted.
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         let json = names::import(py, "json").unwrap();
         for _ in 0..2 {
             for i in 0..40i64 {
@@ -200,7 +200,7 @@ fn threads_importing_a_slow_module_at_once_all_get_it_whole() {
             let barrier = barrier.clone();
             std::thread::spawn(move || {
                 barrier.wait();
-                runtime::attach(|py| {
+                interpreter::attach(|py| {
                     let m = names::import(py, "rt_names_slow").unwrap();
                     let done: bool = m.getattr("DONE").unwrap().extract().unwrap();
                     let again = names::import(py, "rt_names_slow").unwrap();

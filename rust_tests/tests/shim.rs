@@ -7,7 +7,7 @@ use std::ffi::CStr;
 use pyo3::exceptions::{PyBaseException, PyException};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
-use snakebridge_core::runtime;
+use snakebridge_core::interpreter;
 use snakebridge_core::shim::Helper;
 
 const MODULE: &CStr = cr#"
@@ -39,7 +39,7 @@ fn rt(py: Python<'_>) -> Bound<'_, PyAny> {
 #[test]
 fn every_helper_is_in_the_shim_under_its_name() {
     start();
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         for h in Helper::ALL {
             let f = h
                 .get(py)
@@ -69,12 +69,12 @@ fn helper_names_are_unique() {
 #[test]
 fn the_exception_types() {
     start();
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         let interrupt = Helper::SnakeBridgeInterrupt.get(py).unwrap();
         let interrupt = interrupt.cast::<PyType>().unwrap();
         assert!(interrupt.is_subclass_of::<PyBaseException>().unwrap());
         assert!(!interrupt.is_subclass_of::<PyException>().unwrap());
-        assert!(interrupt.is(runtime::interrupt_type(py).unwrap()));
+        assert!(interrupt.is(interpreter::interrupt_type(py).unwrap()));
 
         let await_timeout = Helper::AwaitTimeout.get(py).unwrap();
         let await_timeout = await_timeout.cast::<PyType>().unwrap();
@@ -86,7 +86,7 @@ fn the_exception_types() {
 #[test]
 fn helpers_called_through_the_table() {
     start();
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         // as_chunks: an iterator over a collection, None for a single value.
         let chunks = Helper::AsChunks.call1(py, (vec![1, 2, 3],)).unwrap();
         let items: Vec<i64> = chunks

@@ -18,7 +18,7 @@ defmodule SnakeBridge.Library.Bangs do
         @spec unquote(bang)(unquote_splicing(types)) :: unquote(c.returns)
         def unquote(bang)(unquote_splicing(args), unquote(opts) \\ []),
           do:
-            SnakeBridge.Library.Runtime.ok!(
+            SnakeBridge.Library.Checked.ok!(
               __MODULE__.unquote(c.ex)(unquote_splicing(args), unquote(opts))
             )
       end
@@ -44,7 +44,7 @@ defmodule SnakeBridge.Library.Bangs do
       @doc unquote(doc)
       @spec unquote(bang(c))(unquote_splicing(types)) :: unquote(c.returns)
       def unquote(bang(c))(unquote_splicing(args)),
-        do: SnakeBridge.Library.Runtime.ok!(__MODULE__.unquote(c.ex)(unquote_splicing(args)))
+        do: SnakeBridge.Library.Checked.ok!(__MODULE__.unquote(c.ex)(unquote_splicing(args)))
     end
   end
 

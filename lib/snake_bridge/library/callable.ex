@@ -63,7 +63,7 @@ defmodule SnakeBridge.Library.Callable do
 
   defp names(params, keep?), do: for(p <- params, keep?.(p), do: String.to_atom(p["name"]))
 
-  @doc "What the runtime checks opts against."
+  @doc "What `SnakeBridge.Library.Checked` checks opts against."
   def signature(%__MODULE__{params: :unknown} = c, ctx),
     do: %Signature{label: c.label, keywords: :any, required: [], runtime: ctx.runtime}
 

@@ -1,14 +1,14 @@
 defmodule SnakeBridge.Library.Calls do
   @moduledoc false
   # The bodies of generated clauses: a direct call (no opts to check) or a call through
-  # SnakeBridge.Library.Runtime (which checks them).
+  # SnakeBridge.Library.Checked (which checks them).
 
   alias SnakeBridge.Library.{Callable, Signature}
 
   @doc """
   The call with positionals `pos` and no opts: `SnakeBridge.call/4` or
   `SnakeBridge.Ref.method/4`, an instance method's only for a Ref of exactly its class
-  (matched, no Python), else through the runtime, which checks the instance.
+  (matched, no Python), else through `SnakeBridge.Library.Checked`, which checks the instance.
   """
   def direct(%Callable{self: nil} = c, pos, sig), do: unchecked(c, pos, sig)
 
@@ -26,7 +26,7 @@ defmodule SnakeBridge.Library.Calls do
     end
   end
 
-  # Required keyword arguments: always through the runtime (it raises naming them).
+  # Required keyword arguments: always through Checked (it raises naming them).
   defp unchecked(c, pos, %Signature{required: []} = sig) do
     opts = if sig.runtime == [], do: [], else: [__runtime__: sig.runtime]
 
@@ -45,10 +45,10 @@ defmodule SnakeBridge.Library.Calls do
 
   defp unchecked(c, pos, sig), do: checked(c, quote(do: {unquote(pos), []}), sig)
 
-  @doc "The call through the runtime: `split` evaluates to `{positionals, opts}`."
+  @doc "The call through `SnakeBridge.Library.Checked`: `split` evaluates to `{positionals, opts}`."
   def checked(%Callable{target: {:call, module, name}}, split, sig) do
     quote do
-      SnakeBridge.Library.Runtime.call(
+      SnakeBridge.Library.Checked.call(
         unquote(module),
         unquote(name),
         unquote(split),
@@ -59,7 +59,7 @@ defmodule SnakeBridge.Library.Calls do
 
   def checked(%Callable{target: {:method, name, class}} = c, split, sig) do
     quote do
-      SnakeBridge.Library.Runtime.method(
+      SnakeBridge.Library.Checked.method(
         unquote(Callable.self_ast(c)),
         unquote(Macro.escape(class)),
         unquote(name),

@@ -74,7 +74,7 @@ defmodule SnakeBridge.Library.Classes do
   end
 
   # `name(ref)`: a Ref of exactly this class is read directly, anything else is checked
-  # by the runtime first; `name!(ref)`.
+  # by SnakeBridge.Library.Checked first; `name!(ref)`.
   defp getter(attr, cls, mod, ctx) do
     name = Names.function(attr["name"])
     var = Macro.var(String.to_atom(Names.self_var(cls["name"])), nil)
@@ -100,7 +100,7 @@ defmodule SnakeBridge.Library.Classes do
 
   defp checked_getattr(var, class, py, label) do
     quote do
-      SnakeBridge.Library.Runtime.getattr(
+      SnakeBridge.Library.Checked.getattr(
         unquote(var),
         unquote(Macro.escape(class)),
         unquote(py),
@@ -114,7 +114,7 @@ defmodule SnakeBridge.Library.Classes do
       @doc unquote("Like `#{name}/1`, but returns the value or raises.")
       @spec unquote(:"#{name}!")(t()) :: unquote(type)
       def unquote(:"#{name}!")(unquote(var)),
-        do: SnakeBridge.Library.Runtime.ok!(__MODULE__.unquote(name)(unquote(var)))
+        do: SnakeBridge.Library.Checked.ok!(__MODULE__.unquote(name)(unquote(var)))
     end
   end
 end

@@ -71,7 +71,7 @@ defmodule SnakeBridge.Library.Functions do
   defp one_arity(c, vars, true, sig) do
     pos = Callable.vars_ast(vars)
     {init, [last]} = Enum.split(pos, -1)
-    split = quote(do: SnakeBridge.Library.Runtime.split_last(unquote(init), unquote(last)))
+    split = quote(do: SnakeBridge.Library.Checked.split_last(unquote(init), unquote(last)))
 
     quote do
       unquote(spec(c, last_opts_types(c, vars)))

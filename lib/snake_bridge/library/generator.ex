@@ -4,14 +4,9 @@ defmodule SnakeBridge.Library.Generator do
   # `snakebridge_library.describe/1` (priv/python) returns: `use SnakeBridge.Library`
   # compiles it, `mix snakebridge.gen` prints it. The parts: Functions (and Bangs),
   # Streaming, Constants, Classes; Options, Names, Docs and Types serve them. Nothing
-  # here runs when a generated function is called: see SnakeBridge.Library.Runtime.
+  # here runs when a generated function is called: see SnakeBridge.Library.Checked.
 
   alias SnakeBridge.Library.{Callable, Classes, Constants, Functions, Names, Options, Streaming}
-
-  defmodule Error do
-    @moduledoc false
-    defexception [:message]
-  end
 
   @doc """
   The quoted module body for `desc`. `opts`: `:module` (the Elixir module), `:python`,

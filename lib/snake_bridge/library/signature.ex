@@ -1,6 +1,6 @@
 defmodule SnakeBridge.Library.Signature do
   @moduledoc """
-  What `SnakeBridge.Library.Runtime` checks a generated function's `opts` against.
+  What `SnakeBridge.Library.Checked` checks a generated function's `opts` against.
 
     * `:label` - the function's name in error messages (`"MyApp.Json.dumps"`);
     * `:keywords` - the keyword argument names the Python function takes, or `:any`
@@ -9,7 +9,7 @@ defmodule SnakeBridge.Library.Signature do
     * `:runtime` - the module's `runtime:` defaults, merged under `__runtime__:`.
 
   Files written by `mix snakebridge.gen` before this struct pass the same fields as a
-  tuple, `{label, keywords, required, runtime}`; the runtime takes both (`new/1`).
+  tuple, `{label, keywords, required, runtime}`; `SnakeBridge.Library.Checked` takes both (`new/1`).
   """
 
   @enforce_keys [:label]

@@ -63,7 +63,7 @@ defmodule SnakeBridge.Library.Streaming do
 
   defp stream(%{c: %Callable{target: {:call, module, name}}} = s, opts, callback) do
     quote do
-      SnakeBridge.Library.Runtime.stream(
+      SnakeBridge.Library.Checked.stream(
         unquote(module),
         unquote(name),
         unquote(s.pos),

@@ -47,7 +47,7 @@ defmodule SnakeBridge.Pool.Remote do
     after
       # The refs of the request (their handles) live until the answer is in.
       hold(request)
-      SnakeBridge.Callback.stop(alias)
+      SnakeBridge.ElixirCalls.stop(alias)
       :erlang.unalias(alias)
       Pool.busy(node, -1)
     end
@@ -93,7 +93,7 @@ defmodule SnakeBridge.Pool.Remote do
 
       {^alias, :callback, id, fun, args, from} ->
         reply = &send(from, {alias, :callback_reply, id, &1})
-        SnakeBridge.Callback.start(alias, fun, unpack(args), reply)
+        SnakeBridge.ElixirCalls.start(alias, fun, unpack(args), reply)
         await(req, alias, wait)
 
       {:DOWN, ^req, :process, _, reason} ->
@@ -205,133 +205,4 @@ defmodule SnakeBridge.Pool.Remote do
         SnakeBridge.Streamer.stop(job, tag)
     end
   end
-end
-
-defmodule SnakeBridge.Pool.Keeper do
-  @moduledoc false
-  # Keeps alive, on a worker node, the objects returned to another node: a resource
-  # lives while a term of its own node holds it, and the copy on the caller's node does
-  # not count. The objects of one answer are kept under a key; the caller's node gives
-  # the refs of that answer a handle of its own (a NIF resource, `attach/2`) whose
-  # collection there sends `{:release, node, key}` to that node's Releaser, which tells
-  # this keeper. Everything kept for a node is dropped when that node disconnects.
-
-  use GenServer
-
-  alias SnakeBridge.{Ref, StreamRef}
-
-  def start_link(_), do: GenServer.start_link(__MODULE__, nil, name: __MODULE__)
-
-  @doc false
-  # On the worker: keeps the objects of `term` for `holder`'s node; the key, or nil
-  # when there is nothing to keep.
-  def keep(holder, term) when node(holder) != node() do
-    case resources(term, []) do
-      [] ->
-        nil
-
-      resources ->
-        key = :erlang.unique_integer([:positive])
-        GenServer.cast(__MODULE__, {:keep, key, node(holder), resources})
-        {node(), key}
-    end
-  end
-
-  def keep(_holder, _term), do: nil
-
-  @doc false
-  # On the caller's node: gives the refs of an answer the handle that releases them.
-  def attach(term, nil), do: term
-
-  def attach(term, kept) do
-    releaser = Process.whereis(SnakeBridge.Pool.Releaser)
-    put_handle(term, SnakeBridge.Native.remote_handle(releaser, kept))
-  end
-
-  defp put_handle(%Ref{} = ref, h), do: %{ref | handle: h}
-  defp put_handle(%StreamRef{} = ref, h), do: %{ref | handle: h}
-  defp put_handle([x | rest], h), do: [put_handle(x, h) | put_handle(rest, h)]
-
-  defp put_handle(t, h) when is_tuple(t) and tuple_size(t) > 0,
-    do: t |> Tuple.to_list() |> put_handle(h) |> List.to_tuple()
-
-  defp put_handle(%_{} = s, _h), do: s
-
-  defp put_handle(m, h) when is_map(m) and map_size(m) > 0,
-    do: Map.new(m, fn {k, v} -> {put_handle(k, h), put_handle(v, h)} end)
-
-  defp put_handle(x, _h), do: x
-
-  @doc false
-  # How many objects are kept (for tests and benchmarks).
-  def count, do: GenServer.call(__MODULE__, :count)
-
-  defp resources(%Ref{resource: r}, acc), do: [r | acc]
-  defp resources(%StreamRef{resource: r}, acc), do: [r | acc]
-  defp resources([h | t], acc), do: resources(t, resources(h, acc))
-
-  defp resources(t, acc) when is_tuple(t) and tuple_size(t) > 0,
-    do: resources(Tuple.to_list(t), acc)
-
-  defp resources(%_{}, acc), do: acc
-  defp resources(m, acc) when is_map(m) and map_size(m) > 0, do: resources(Map.to_list(m), acc)
-  defp resources(_, acc), do: acc
-
-  @impl true
-  def init(nil) do
-    :ok = :net_kernel.monitor_nodes(true, node_type: :all)
-    {:ok, %{}}
-  end
-
-  @impl true
-  def handle_cast({:keep, key, node, resources}, kept),
-    do: {:noreply, Map.put(kept, key, {node, length(resources), resources})}
-
-  def handle_cast({:release, key}, kept) do
-    # A resource is released when the last term holding it is collected, and this
-    # process may not collect for a long time: a collection follows releases (one per
-    # 50 ms at most).
-    unless Process.get(:gc_due), do: Process.send_after(self(), :gc, 50)
-    Process.put(:gc_due, true)
-    {:noreply, Map.delete(kept, key)}
-  end
-
-  @impl true
-  def handle_call(:count, _from, kept) do
-    {:reply, Enum.reduce(kept, 0, fn {_, {_, n, _}}, acc -> acc + n end), kept}
-  end
-
-  @impl true
-  def handle_info({:nodedown, node, _}, kept) do
-    {:noreply, Map.reject(kept, fn {_, {n, _, _}} -> n == node end), :hibernate}
-  end
-
-  def handle_info(:gc, kept) do
-    Process.delete(:gc_due)
-    :erlang.garbage_collect()
-    {:noreply, kept}
-  end
-
-  def handle_info(_msg, kept), do: {:noreply, kept}
-end
-
-defmodule SnakeBridge.Pool.Releaser do
-  @moduledoc false
-  # Gets `{node, key}` from the NIF when this node collects the handle of refs that live
-  # on `node`, and tells that node's Keeper.
-
-  use GenServer
-
-  def start_link(_), do: GenServer.start_link(__MODULE__, nil, name: __MODULE__)
-
-  @impl true
-  def init(nil), do: {:ok, nil}
-
-  @impl true
-  def handle_info({node, key}, state) when is_atom(node) do
-    GenServer.cast({SnakeBridge.Pool.Keeper, node}, {:release, key})
-    {:noreply, state}
-  end
-
-  def handle_info(_msg, state), do: {:noreply, state}
 end

@@ -1,10 +1,15 @@
 //! The one error type; a Python exception is described (type, message, traceback) while
 //! still attached, so the description needs no Python later.
+//!
+//! The `#[error]` texts are what Python code reads when an error becomes a Python
+//! exception (a released stream iterated from Python, an Elixir function's result Python
+//! cannot take). Elixir gets reason terms (`snakebridge_nif`'s `error.rs`) and words
+//! them itself, in `SnakeBridge.Error`.
 
 use crate::shim::Helper;
 use pyo3::prelude::*;
 
-use crate::runtime;
+use crate::interpreter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -52,7 +57,7 @@ impl From<PyErr> for Error {
 }
 
 fn describe(py: Python<'_>, err: PyErr) -> Error {
-    if runtime::is_interrupt(py, &err) {
+    if interpreter::is_interrupt(py, &err) {
         return Error::Timeout;
     }
     let described = Helper::DescribeException

@@ -20,7 +20,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use crate::error::Error;
-use crate::runtime;
+use crate::interpreter;
 
 const NONE: u8 = 0;
 const TIMEOUT: u8 = 1;
@@ -97,7 +97,7 @@ impl Job {
         if !self.armed.load(Ordering::Acquire) {
             return false;
         }
-        let Some(exc) = runtime::interrupt_type(py) else {
+        let Some(exc) = interpreter::interrupt_type(py) else {
             return false;
         };
         // SAFETY: attached (holding the GIL); `tid` is the job's thread's
@@ -296,7 +296,7 @@ fn watch() {
         if !fire.is_empty() || !due.is_empty() {
             drop(plan);
             let mut still_running = Vec::new();
-            let _ = runtime::attach(|py| {
+            let _ = interpreter::attach(|py| {
                 for (job, reason) in &fire {
                     if job.fire(py, *reason) {
                         still_running.push(job.clone());

@@ -6,11 +6,11 @@
 use crate::shim::Helper;
 use pyo3::prelude::*;
 
-use crate::pool::Pool;
+use crate::threads::Threads;
 
 /// Releases objects of no thread-affine session. Several threads: one finalizer that
 /// blocks (a `__del__` waiting on a lock or a socket) must not stop the others.
-pub static CLEANUP: Pool = Pool::new("snakebridge-cleanup", 4, false).without_spin();
+pub static CLEANUP: Threads = Threads::new("snakebridge-cleanup", 4, false).without_spin();
 
 /// What to do with an object whose last handle is gone.
 pub enum Work {
@@ -22,7 +22,7 @@ pub enum Work {
 
 /// Queues `work` on `lane` (a thread-affine session's thread) or the cleanup threads.
 /// Never waits for the GIL: callable from a BEAM destructor.
-pub fn queue(work: Vec<Work>, lane: Option<&'static Pool>) {
+pub fn queue(work: Vec<Work>, lane: Option<&'static Threads>) {
     lane.unwrap_or(&CLEANUP).submit(Box::new(move |py| {
         for w in work {
             handle(py, w);

@@ -3,7 +3,7 @@
 
 use pyo3::prelude::*;
 
-use crate::runtime;
+use crate::interpreter;
 
 /// A function (or class) of the shim module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +83,7 @@ impl Helper {
 
     /// The function (attached).
     pub fn get(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-        runtime::shim(py)?.getattr(self.name())
+        interpreter::shim(py)?.getattr(self.name())
     }
 
     /// `helper(*args)`.

@@ -1,5 +1,5 @@
 //! A call whose result is awaitable (a coroutine, a Task, a Future) is awaited on the
-//! library's event loop, a thread of its own: the pool thread is free at once, so many
+//! library's event loop, a thread of its own: the library thread is free at once, so many
 //! awaiting calls run concurrently. The answer is sent from the loop when the awaitable
 //! is done. A timeout cancels the task inside the loop (its `finally` runs) and answers
 //! `{:error, :timeout}`; the caller's death or `cancel` cancels it too.

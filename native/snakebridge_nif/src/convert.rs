@@ -231,12 +231,12 @@ fn to_py_at<'py, 'a>(
             PyTuple::new(py, out)?.into_any()
         }
         TermType::Map => map_to_py(py, term, hashable, depth)?,
-        // Python can send to a pid, and call a function (callback.rs).
+        // Python can send to a pid, and call a function (elixir_calls.rs).
         TermType::Pid => {
             let pid = term.decode().map_err(|_| unconvertible(term))?;
-            Bound::new(py, crate::callback::PyPid { pid })?.into_any()
+            Bound::new(py, crate::elixir_calls::PyPid { pid })?.into_any()
         }
-        TermType::Fun => Bound::new(py, crate::callback::PyFun::new(term))?.into_any(),
+        TermType::Fun => Bound::new(py, crate::elixir_calls::PyFun::new(term))?.into_any(),
         _ => return Err(unconvertible(term)),
     };
     Ok(obj)
@@ -832,10 +832,10 @@ impl<'a> ToTerm<'a> {
             return Ok(objects::stream_struct(self.env, locked.borrow().inner()));
         }
         // An Elixir pid or function that went to Python comes back as itself.
-        if let Ok(pid) = obj.cast::<crate::callback::PyPid>() {
+        if let Ok(pid) = obj.cast::<crate::elixir_calls::PyPid>() {
             return Ok(pid.get().pid.encode(self.env));
         }
-        if let Ok(fun) = obj.cast::<crate::callback::PyFun>() {
+        if let Ok(fun) = obj.cast::<crate::elixir_calls::PyFun>() {
             return Ok(fun.get().term(self.env));
         }
         // Dates and times (a few C type checks).

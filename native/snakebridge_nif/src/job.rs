@@ -1,4 +1,4 @@
-//! Handing work to a pool thread and the answer back to the caller.
+//! Handing work to a library thread and the answer back to the caller.
 //!
 //! The caller's NIF copies the request into an env of its own and queues it. When a
 //! spinning thread takes it at once, the NIF watches for the answer for a few
@@ -18,7 +18,7 @@ use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, ResourceArc, Term, Term
 
 use crate::{awaitable, ops, output, session};
 use snakebridge_core::interrupt::{self, Job};
-use snakebridge_core::pool::{self, Pool};
+use snakebridge_core::threads::{self, Threads};
 
 #[derive(Default)]
 struct State {
@@ -33,7 +33,7 @@ struct State {
     awaiting: Option<Py<PyAny>>,
 }
 
-/// What the caller and the pool thread share.
+/// What the caller and the library thread share.
 #[derive(Default)]
 pub struct Ctl {
     state: Mutex<State>,
@@ -88,7 +88,7 @@ impl Ctl {
         }
     }
 
-    /// On the pool thread: records the running job; false if cancelled while queued.
+    /// On the library thread: records the running job; false if cancelled while queued.
     pub fn start(&self, job: &Arc<Job>) -> bool {
         let mut st = self.state();
         if st.cancelled {
@@ -251,11 +251,11 @@ fn small_at(term: Term<'_>, budget: &mut isize, depth: u32) -> bool {
     }
 }
 
-/// Queues `request` (an `ops::Request`) on `pool` for the calling process; the answer
+/// Queues `request` (an `ops::Request`) on `threads` for the calling process; the answer
 /// arrives as `{tag, result}`.
 pub fn queue<'a>(
     env: Env<'a>,
-    (pool, session): (&'static Pool, Option<Arc<session::Session>>),
+    (threads, session): (&'static Threads, Option<Arc<session::Session>>),
     tag: Term<'a>,
     request: Term<'a>,
     timeout_ms: Option<u64>,
@@ -277,7 +277,7 @@ pub fn queue<'a>(
     let owned = take_env();
     let request = owned.save((tag, request));
     let worker_ctl = ctl.clone();
-    let taken_now = pool.submit(Box::new(move |py: Python<'_>| {
+    let taken_now = threads.submit(Box::new(move |py: Python<'_>| {
         let ctl = worker_ctl;
         let job = Job::current();
         if !ctl.start(&job) {
@@ -319,7 +319,7 @@ pub fn queue<'a>(
     res.encode(env)
 }
 
-/// Queues a request on the pool its route names; returns the job, or `{:error,
+/// Queues a request on the threads its route names; returns the job, or `{:error,
 /// reason}` (a released session).
 pub fn submit<'a>(
     env: Env<'a>,
@@ -334,19 +334,19 @@ pub fn submit<'a>(
     }
 }
 
-/// `[{pool, max, threads, busy, queued, done}]`: what the pools are doing now.
-pub fn pool_stats(env: Env<'_>) -> Term<'_> {
+/// `[{name, max, threads, busy, queued, done}]`: what the library's threads are doing now.
+pub fn thread_stats(env: Env<'_>) -> Term<'_> {
     let mut rows = vec![];
-    let named: [(&str, &Pool); 3] = [
-        ("calls", &pool::CALLS),
-        ("streams", &pool::STREAMS),
+    let named: [(&str, &Threads); 3] = [
+        ("calls", &threads::CALLS),
+        ("streams", &threads::STREAMS),
         ("cleanup", &snakebridge_core::janitor::CLEANUP),
     ];
     for (name, p) in named {
         let s = p.stats();
         rows.push((name, s.max, s.threads, s.busy, s.queued, s.done).encode(env));
     }
-    let lanes = pool::LANE.iter().map(|p| p.stats());
+    let lanes = threads::LANE.iter().map(|p| p.stats());
     let (mut threads, mut busy, mut queued, mut done) = (0, 0, 0, 0);
     for s in lanes {
         threads += s.threads;
@@ -354,20 +354,20 @@ pub fn pool_stats(env: Env<'_>) -> Term<'_> {
         queued += s.queued;
         done += s.done;
     }
-    rows.push(("lanes", pool::LANES, threads, busy, queued, done).encode(env));
+    rows.push(("lanes", threads::LANES, threads, busy, queued, done).encode(env));
     rows.encode(env)
 }
 
-/// Sets the pools' limits and the threads' spin, watch and idle times.
-pub fn configure_pools(
+/// Sets the thread limits and the threads' spin, watch and idle times.
+pub fn configure_threads(
     calls: usize,
     streams: usize,
     (spin_us, watch_us): (u64, u64),
     idle_ms: u64,
 ) -> bool {
-    pool::CALLS.set_max(calls);
-    pool::STREAMS.set_max(streams);
-    pool::configure(spin_us, idle_ms);
+    threads::CALLS.set_max(calls);
+    threads::STREAMS.set_max(streams);
+    threads::configure(spin_us, idle_ms);
     set_watch(watch_us);
     true
 }

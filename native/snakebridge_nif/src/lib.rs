@@ -2,7 +2,7 @@
 //!
 //! Layers, from the BEAM inwards:
 //! - `nif/`: the entry points, one line each, grouped by concern;
-//! - `job`, `worker`, `session`: queueing a request on a pool thread of
+//! - `job`, `producer`, `session`: queueing a request on a library thread of
 //!   `snakebridge_core`, answering the caller, watching callers and session owners;
 //! - `ops`: the one dispatch every operation goes through (call, getattr, next, ...);
 //! - `convert` (terms ⇄ Python objects), `objects` (the resources behind `%Ref{}` and
@@ -19,8 +19,8 @@
 pub mod atoms;
 pub mod awaitable;
 pub mod call;
-pub mod callback;
 pub mod convert;
+pub mod elixir_calls;
 pub mod enif;
 pub mod error;
 pub mod job;
@@ -28,6 +28,7 @@ mod nif;
 pub mod objects;
 pub mod ops;
 pub mod output;
+pub mod producer;
 pub mod pymod;
 pub mod remote;
 pub mod session;
@@ -35,6 +36,5 @@ pub mod shared_binary;
 pub mod stream;
 pub mod values;
 pub mod wire;
-pub mod worker;
 
 rustler::init!("Elixir.SnakeBridge.Native");

@@ -18,7 +18,7 @@ use crate::stream::StreamState;
 use snakebridge_core::ids::token;
 use snakebridge_core::ids::{format_id, parse_stream_id};
 use snakebridge_core::janitor::{self, Work};
-use snakebridge_core::pool::Pool;
+use snakebridge_core::threads::Threads;
 
 /// Where an object came from: copied into every Ref and StreamRef made from it.
 #[derive(Clone)]
@@ -118,7 +118,7 @@ impl ObjInner {
         janitor::close_now(py, obj, self.stream.is_some(), aloop);
     }
 
-    fn lane(&self) -> Option<&'static Pool> {
+    fn lane(&self) -> Option<&'static Threads> {
         self.ctx.session.as_ref().and_then(|s| s.lane())
     }
 }

@@ -1,4 +1,4 @@
-//! The operations a pool thread runs for a caller (`job::submit`), one code path each:
+//! The operations a library thread runs for a caller (`job::submit`), one code path each:
 //! calls (functions and methods), attributes, repr, len, iteration and stream steps.
 //! Each runs attached, inside the thread's Python frame, as an interruptible job.
 
@@ -20,7 +20,7 @@ use snakebridge_core::interrupt::{self, Job};
 use snakebridge_core::iter::StreamType;
 use snakebridge_core::shim::Helper;
 
-/// What a caller asks a pool thread to do: `SnakeBridge.Request` builds each one, and
+/// What a caller asks a library thread to do: `SnakeBridge.Request` builds each one, and
 /// this is the only place they are decoded (`{:call, on, name, argv, kwargs, ctx}`, ...).
 #[derive(rustler::NifTaggedEnum)]
 pub enum Request<'a> {

@@ -1,6 +1,6 @@
 //! Python's `sys.stdout` and `sys.stderr`: what a call prints goes to its caller.
 //!
-//! While a pool thread runs a job it has a *target*: the caller's pid and the job's tag.
+//! While a library thread runs a job it has a *target*: the caller's pid and the job's tag.
 //! A write appends to the target's buffer; complete lines (and whatever is there on
 //! `flush()` or at the end of the job) are sent to the caller as `{tag, :io, device,
 //! text}`, which `SnakeBridge.Executor` writes to the caller's group leader (stdout) or

@@ -4,7 +4,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyModule;
 use snakebridge_core::shim::Helper;
 
-use crate::{callback, output};
+use crate::{elixir_calls, output};
 
 /// Makes the module (`sys.modules["snakebridge"]`) and routes Python's output through it.
 pub fn install(py: Python<'_>) -> PyResult<()> {
@@ -12,10 +12,10 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(output::write, &m)?)?;
     m.add_function(wrap_pyfunction!(output::flush, &m)?)?;
     m.add_function(wrap_pyfunction!(output::log, &m)?)?;
-    m.add_function(wrap_pyfunction!(callback::send_fn, &m)?)?;
-    m.add_class::<callback::PyPid>()?;
-    m.add_class::<callback::PyFun>()?;
-    m.add("ElixirError", py.get_type::<callback::ElixirError>())?;
+    m.add_function(wrap_pyfunction!(elixir_calls::send_fn, &m)?)?;
+    m.add_class::<elixir_calls::PyPid>()?;
+    m.add_class::<elixir_calls::PyFun>()?;
+    m.add("ElixirError", py.get_type::<elixir_calls::ElixirError>())?;
     m.setattr("_configure_logging", Helper::ConfigureLogging.get(py)?)?;
     m.setattr(
         "__doc__",

@@ -3,7 +3,7 @@
 //! at once, explicitly or when their owner process exits.
 //!
 //! A session id that `start` did not make (any string a user passes as `session_id`) is a
-//! label only: its work runs on the shared pool, as without a session.
+//! label only: its work runs on the shared threads, as without a session.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,7 +16,7 @@ use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, ResourceArc, Term};
 
 use crate::error::Error;
 use crate::objects::ObjInner;
-use snakebridge_core::pool::{self, Pool};
+use snakebridge_core::threads::{self, Threads};
 
 pub struct Session {
     pub id: String,
@@ -33,16 +33,16 @@ pub struct Session {
 
 impl Session {
     /// Where this session's work runs.
-    pub fn pool(&self) -> &'static Pool {
+    pub fn threads(&self) -> &'static Threads {
         match self.lane {
-            Some(i) => &pool::LANE[i],
-            None => &pool::CALLS,
+            Some(i) => &threads::LANE[i],
+            None => &threads::CALLS,
         }
     }
 
     /// The lane for releasing this session's objects (`None`: any thread).
-    pub fn lane(&self) -> Option<&'static Pool> {
-        self.lane.map(|i| &pool::LANE[i])
+    pub fn lane(&self) -> Option<&'static Threads> {
+        self.lane.map(|i| &threads::LANE[i])
     }
 
     pub fn is_released(&self) -> bool {
@@ -149,7 +149,7 @@ pub fn release(env: Env<'_>, id: &str, pid: LocalPid, tag: Term<'_>) -> bool {
     session.close(env);
     let owned = OwnedEnv::new();
     let msg = owned.save((tag, crate::atoms::released()).encode(env));
-    session.pool().submit(Box::new(move |py| {
+    session.threads().submit(Box::new(move |py| {
         session.release_now(py);
         let mut owned = owned;
         let _ = owned.send_and_clear(&pid, |e| msg.load(e));
@@ -168,8 +168,8 @@ impl rustler::Resource for Watch {
         if let Some(s) = self.session.upgrade() {
             s.close(env);
             // A resource callback cannot take the GIL: hand it to the session's thread.
-            let pool = s.pool();
-            pool.submit(Box::new(move |py| s.release_now(py)));
+            let threads = s.threads();
+            threads.submit(Box::new(move |py| s.release_now(py)));
         }
     }
 }
@@ -201,7 +201,7 @@ impl Released {
         }
     }
 }
-static LANE_USERS: [AtomicUsize; pool::LANES] = [const { AtomicUsize::new(0) }; pool::LANES];
+static LANE_USERS: [AtomicUsize; threads::LANES] = [const { AtomicUsize::new(0) }; threads::LANES];
 static NEXT: AtomicUsize = AtomicUsize::new(1);
 
 fn sessions() -> MutexGuard<'static, HashMap<String, Arc<Session>>> {
@@ -234,37 +234,37 @@ fn is_released(id: &str) -> bool {
         .contains(id)
 }
 
-/// The pool for work routed by `route`: `nil` (no session) or a session id.
-pub fn route(route: Term<'_>) -> Result<&'static Pool, Error> {
-    route_with(route, &pool::CALLS)
+/// The threads for work routed by `route`: `nil` (no session) or a session id.
+pub fn route(route: Term<'_>) -> Result<&'static Threads, Error> {
+    route_with(route, &threads::CALLS)
 }
 
 /// As `route`, with the session (when `Session.start/1` made it) its work belongs to.
-pub fn route_session(route: Term<'_>) -> Result<(&'static Pool, Option<Arc<Session>>), Error> {
+pub fn route_session(route: Term<'_>) -> Result<(&'static Threads, Option<Arc<Session>>), Error> {
     let Ok(id) = route.decode::<&str>() else {
-        return Ok((&pool::CALLS, None));
+        return Ok((&threads::CALLS, None));
     };
     match lookup(id) {
         Some(s) => Ok((
             if s.lane.is_some() {
-                s.pool()
+                s.threads()
             } else {
-                &pool::CALLS
+                &threads::CALLS
             },
             Some(s),
         )),
         None if id != DEFAULT && is_released(id) => Err(Error::Released),
-        None => Ok((&pool::CALLS, None)),
+        None => Ok((&threads::CALLS, None)),
     }
 }
 
 /// As `route`, with `default` for work outside thread-affine sessions.
-pub fn route_with(route: Term<'_>, default: &'static Pool) -> Result<&'static Pool, Error> {
+pub fn route_with(route: Term<'_>, default: &'static Threads) -> Result<&'static Threads, Error> {
     route_id(route.decode::<&str>().ok(), default)
 }
 
 /// As `route_with`, for a session id (`None`: no session).
-pub fn route_id(id: Option<&str>, default: &'static Pool) -> Result<&'static Pool, Error> {
+pub fn route_id(id: Option<&str>, default: &'static Threads) -> Result<&'static Threads, Error> {
     let Some(id) = id else {
         return Ok(default);
     };
@@ -272,7 +272,7 @@ pub fn route_id(id: Option<&str>, default: &'static Pool) -> Result<&'static Poo
         return Ok(default);
     }
     match lookup(id) {
-        Some(s) if s.lane.is_some() => Ok(s.pool()),
+        Some(s) if s.lane.is_some() => Ok(s.threads()),
         Some(_) => Ok(default),
         None if is_released(id) => Err(Error::Released),
         None => Ok(default),
@@ -294,7 +294,7 @@ pub fn start_as(env: Env<'_>, given: Option<String>, affinity: bool, owner: Loca
         }
     }
     let lane = affinity.then(|| {
-        let i = (0..pool::LANES)
+        let i = (0..threads::LANES)
             .min_by_key(|&i| LANE_USERS[i].load(Ordering::Acquire))
             .unwrap_or(0);
         LANE_USERS[i].fetch_add(1, Ordering::AcqRel);
@@ -325,8 +325,8 @@ pub fn start_as(env: Env<'_>, given: Option<String>, affinity: bool, owner: Loca
     if env.monitor(&watch, &owner).is_none() {
         // The owner is gone already: the session is released before anyone uses it.
         session.close(env);
-        let pool = session.pool();
-        pool.submit(Box::new(move |py| session.release_now(py)));
+        let threads = session.threads();
+        threads.submit(Box::new(move |py| session.release_now(py)));
     } else {
         *session.watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(watch);
     }

@@ -459,7 +459,7 @@ pub fn info<'a>(
 
 /// The next item when no Python is needed: an item pulled ahead, an error pulled ahead,
 /// or the end. `:python` otherwise (or while another process holds the stream): then the
-/// caller asks a pool thread. Saves a thread hand-off per buffered item.
+/// caller asks a library thread. Saves a thread hand-off per buffered item.
 pub fn next_ready<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
     let Ok(stream) = stream_of(&res) else {
         return python().encode(env);
@@ -467,7 +467,7 @@ pub fn next_ready<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
     let Ok(mut buf) = stream.buf.try_lock() else {
         return python().encode(env);
     };
-    // A large item is copied on a pool thread instead.
+    // A large item is copied on a library thread instead.
     if (!buf.has_buffered() && !buf.exhausted)
         || !buf.next_is_light()
         || res.inner.is_released()

@@ -1,4 +1,4 @@
-//! Queueing an operation for a pool thread, and stopping it (see `SnakeBridge.Executor`).
+//! Queueing an operation for a library thread, and stopping it (see `SnakeBridge.Executor`).
 
 use rustler::{Encoder, Env, ResourceArc, Term};
 

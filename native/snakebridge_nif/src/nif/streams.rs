@@ -3,11 +3,11 @@
 use rustler::{Atom, Env, LocalPid, ResourceArc, Term};
 
 use crate::objects::{self, PyObj};
+use crate::producer::{self, StreamJob};
 use crate::stream;
-use crate::worker::{self, StreamJob};
 
 /// The next item when no Python is needed (pulled ahead, or the end); `:python`
-/// otherwise, and then the caller asks a pool thread.
+/// otherwise, and then the caller asks a library thread.
 #[rustler::nif]
 fn stream_next_ready<'a>(env: Env<'a>, res: ResourceArc<PyObj>) -> Term<'a> {
     stream::next_ready(env, res)
@@ -36,18 +36,18 @@ fn stream_start<'a>(
     tag: Term<'a>,
     opts: (usize, usize, usize),
 ) -> Term<'a> {
-    worker::start(env, (module, function, argv, kwargs), ctx, pid, tag, opts)
+    producer::start(env, (module, function, argv, kwargs), ctx, pid, tag, opts)
 }
 
 /// The caller took `n` batches: room for the producer.
 #[rustler::nif]
 fn stream_ack(res: ResourceArc<StreamJob>, n: usize) -> bool {
-    worker::ack(res, n)
+    producer::ack(res, n)
 }
 
 /// Stops the producer; with `watch`, `{tag, :finished}` follows once its iterator is
 /// closed (`:finished` is returned when that has happened already).
 #[rustler::nif]
 fn stream_cancel(res: ResourceArc<StreamJob>, watch: bool) -> Atom {
-    worker::cancel(res, watch)
+    producer::cancel(res, watch)
 }

@@ -1,4 +1,4 @@
-//! Callback streaming: a Python producer runs on a pool thread (`pool::STREAMS`, or the
+//! Callback streaming: a Python producer runs on a library thread (`threads::STREAMS`, or the
 //! session's own thread) and sends its items to the calling process in batches, within a
 //! window of unacknowledged batches (backpressure). A cancel (halt, timeout, dead caller)
 //! stops the producer and closes the iterator; after `stream_cancel` returns, no message
@@ -44,7 +44,7 @@ impl Flow {
     }
 }
 
-/// What the caller and the worker share.
+/// What the caller and the producer share.
 pub struct Shared {
     flow: Mutex<Flow>,
     cv: Condvar,
@@ -65,7 +65,7 @@ impl Shared {
         flow.cancelled = true;
         drop(flow);
         self.cv.notify_all();
-        // Stops Python code that is running now; the worker checks the flag otherwise.
+        // Stops Python code that is running now; the producer checks the flag otherwise.
         if let Some(job) = self.job.get() {
             snakebridge_core::interrupt::cancel(job);
         }
@@ -133,7 +133,7 @@ impl rustler::Resource for StreamJob {
 struct Work {
     /// The session's own thread this producer runs on, if any: while it waits for the
     /// consumer it runs the session's other work (a callback may call into the session).
-    lane: Option<&'static snakebridge_core::pool::Pool>,
+    lane: Option<&'static snakebridge_core::threads::Threads>,
     shared: Arc<Shared>,
     pid: LocalPid,
     /// Holds the tag, the module and function names and the arguments.
@@ -233,7 +233,7 @@ fn run(py: Python<'_>, work: Work) {
     }))
     .unwrap_or_else(|_| {
         Err(Failure::Error(Error::Internal(
-            "the stream worker panicked".into(),
+            "the stream producer panicked".into(),
         )))
     });
     msg_env.clear();
@@ -434,9 +434,9 @@ where
     }
 }
 
-/// Starts `module.function(*argv, **kwargs)` on a worker; messages
+/// Starts `module.function(*argv, **kwargs)` on a library thread; messages
 /// `{tag, :chunks, [item]}` then `{tag, :done, :ok | {:error, reason}}` go to `pid`.
-/// Dirty: the arguments are copied for the worker, and they may be large.
+/// Dirty: the arguments are copied for the producer's thread, and they may be large.
 pub fn start<'a>(
     env: Env<'a>,
     call: (Term<'a>, Term<'a>, Term<'a>, Term<'a>),
@@ -472,12 +472,14 @@ pub fn start<'a>(
     let owned = OwnedEnv::new();
     let tag = owned.save(tag);
     let request = owned.save(call);
-    let pool =
-        match crate::session::route_id(Some(&ctx.session_id), &snakebridge_core::pool::STREAMS) {
-            Ok(pool) => pool,
-            Err(e) => return crate::error::error_tuple(env, &e),
-        };
-    let lane = (!std::ptr::eq(pool, &snakebridge_core::pool::STREAMS)).then_some(pool);
+    let threads = match crate::session::route_id(
+        Some(&ctx.session_id),
+        &snakebridge_core::threads::STREAMS,
+    ) {
+        Ok(threads) => threads,
+        Err(e) => return crate::error::error_tuple(env, &e),
+    };
+    let lane = (!std::ptr::eq(threads, &snakebridge_core::threads::STREAMS)).then_some(threads);
     let work = Work {
         lane,
         shared,
@@ -489,7 +491,7 @@ pub fn start<'a>(
         chunk: chunk.max(1),
         window: window.max(1),
     };
-    pool.submit(Box::new(move |py| run(py, work)));
+    threads.submit(Box::new(move |py| run(py, work)));
     call::ok_tuple(env, res.encode(env))
 }
 

@@ -7,7 +7,7 @@ use std::sync::mpsc::channel;
 use pyo3::exceptions::{PyBaseException, PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
-use snakebridge_core::{runtime, Error};
+use snakebridge_core::{interpreter, Error};
 
 const MODULE: &CStr = cr#"
 import sys, threading
@@ -25,7 +25,7 @@ fn start() {
 }
 
 fn eval<T: for<'a, 'py> pyo3::FromPyObject<'a, 'py, Error = PyErr>>(code: &CStr) -> T {
-    runtime::attach(|py| {
+    interpreter::attach(|py| {
         let g = PyDict::new(py);
         g.set_item("rt", py.import("rt_runtime").unwrap()).unwrap();
         py.eval(code, Some(&g), None)
@@ -42,10 +42,13 @@ fn before_init_nothing_attaches() {
         return;
     }
     // This process runs this test alone: Python is not started yet.
-    assert!(!runtime::is_ready());
-    assert!(matches!(runtime::attach(|_py| ()), Err(Error::NotStarted)));
+    assert!(!interpreter::is_ready());
+    assert!(matches!(
+        interpreter::attach(|_py| ()),
+        Err(Error::NotStarted)
+    ));
     start();
-    assert!(runtime::is_ready());
+    assert!(interpreter::is_ready());
     assert_eq!(eval::<i64>(c"1 + 2"), 3);
 }
 
@@ -59,17 +62,17 @@ fn init_again_keeps_the_interpreter_and_adds_paths() {
 
     // A second start (and a third, at once, from other threads) is no error; an
     // executable given then is ignored: the running interpreter stays.
-    runtime::init(Some("/nonexistent/python3".into()), vec![dir_s.clone()]).unwrap();
+    interpreter::init(Some("/nonexistent/python3".into()), vec![dir_s.clone()]).unwrap();
     let others: Vec<_> = (0..3)
         .map(|_| {
             let d = dir_s.clone();
-            std::thread::spawn(move || runtime::init(None, vec![d]))
+            std::thread::spawn(move || interpreter::init(None, vec![d]))
         })
         .collect();
     for t in others {
         t.join().unwrap().unwrap();
     }
-    assert!(runtime::is_ready());
+    assert!(interpreter::is_ready());
     assert_eq!(eval::<String>(c"__import__('sys').executable"), executable);
 
     // The path is first on sys.path, once, and its modules import.
@@ -83,7 +86,7 @@ fn init_again_keeps_the_interpreter_and_adds_paths() {
 #[test]
 fn python_is_set_up_as_the_nif_needs_it() {
     start();
-    assert!(!runtime::BUILD_PYTHON.is_empty());
+    assert!(!interpreter::BUILD_PYTHON.is_empty());
     // Python's main thread is the runtime's own, parked for good: alive, and not this one.
     assert!(eval::<bool>(
         c"__import__('threading').main_thread().is_alive()"
@@ -116,9 +119,9 @@ fn python_is_set_up_as_the_nif_needs_it() {
 #[test]
 fn attach_returns_the_value_and_nests() {
     start();
-    let v = runtime::attach(|py| {
+    let v = interpreter::attach(|py| {
         let outer: i64 = py.eval(c"20 + 1", None, None).unwrap().extract().unwrap();
-        let inner = runtime::attach(|py| {
+        let inner = interpreter::attach(|py| {
             let v: i64 = py.eval(c"2", None, None).unwrap().extract().unwrap();
             v
         })
@@ -134,7 +137,7 @@ fn attach_returns_the_value_and_nests() {
             std::thread::spawn(move || {
                 (0..200i64)
                     .map(|i| {
-                        runtime::attach(|py| {
+                        interpreter::attach(|py| {
                             let g = PyDict::new(py);
                             g.set_item("i", i).unwrap();
                             g.set_item("t", t).unwrap();
@@ -163,7 +166,7 @@ fn a_thread_keeps_its_python_thread_state_until_it_forgets_it() {
     // threading.local lives in the thread state: it shows whether the state was kept.
     std::thread::spawn(|| {
         let ident: i64 = eval(c"__import__('threading').get_ident()");
-        runtime::attach(|py| {
+        interpreter::attach(|py| {
             py.import("rt_runtime")
                 .unwrap()
                 .getattr("local")
@@ -175,10 +178,10 @@ fn a_thread_keeps_its_python_thread_state_until_it_forgets_it() {
         assert_eq!(eval::<i64>(c"rt.local.mark"), 7);
         assert_eq!(eval::<i64>(c"__import__('threading').get_ident()"), ident);
 
-        runtime::forget_thread_state();
+        interpreter::forget_thread_state();
         // A new thread state: the thread-local value is gone.
         assert!(!eval::<bool>(c"hasattr(rt.local, 'mark')"));
-        runtime::forget_thread_state();
+        interpreter::forget_thread_state();
     })
     .join()
     .unwrap();
@@ -187,8 +190,8 @@ fn a_thread_keeps_its_python_thread_state_until_it_forgets_it() {
 #[test]
 fn the_shim_and_its_interrupt_type() {
     start();
-    runtime::attach(|py| {
-        let shim = runtime::shim(py).expect("the shim is loaded");
+    interpreter::attach(|py| {
+        let shim = interpreter::shim(py).expect("the shim is loaded");
         assert_eq!(
             shim.getattr("__name__")
                 .unwrap()
@@ -196,15 +199,15 @@ fn the_shim_and_its_interrupt_type() {
                 .unwrap(),
             "_snakebridge"
         );
-        let interrupt: &Bound<'_, PyType> = runtime::interrupt_type(py).expect("loaded");
+        let interrupt: &Bound<'_, PyType> = interpreter::interrupt_type(py).expect("loaded");
         assert!(interrupt.is(shim.getattr("SnakeBridgeInterrupt").unwrap()));
         // A BaseException that `except Exception` does not catch.
         assert!(interrupt.is_subclass_of::<PyBaseException>().unwrap());
         assert!(!interrupt.is_subclass_of::<PyException>().unwrap());
 
         let stop = PyErr::from_value(interrupt.call0().unwrap());
-        assert!(runtime::is_interrupt(py, &stop));
-        assert!(!runtime::is_interrupt(py, &PyValueError::new_err("x")));
+        assert!(interpreter::is_interrupt(py, &stop));
+        assert!(!interpreter::is_interrupt(py, &PyValueError::new_err("x")));
     })
     .unwrap();
 }
@@ -214,7 +217,7 @@ fn in_frame_gives_callees_a_caller_frame() {
     start();
     // On a thread of its own, with no Python frame on it yet.
     std::thread::spawn(|| {
-        runtime::attach(|py| {
+        interpreter::attach(|py| {
             let caller = py.import("rt_runtime").unwrap().getattr("caller").unwrap();
             // Called straight from Rust, the function has no caller frame...
             let err = caller.call0().unwrap_err();
@@ -222,7 +225,7 @@ fn in_frame_gives_callees_a_caller_frame() {
 
             // ...but inside in_frame it does: the shim's.
             let (tx, rx) = channel();
-            runtime::in_frame(py, move |py| {
+            interpreter::in_frame(py, move |py| {
                 let caller = py.import("rt_runtime").unwrap().getattr("caller").unwrap();
                 let found: (String, String) = caller.call0().unwrap().extract().unwrap();
                 let stack: usize = py

@@ -4,10 +4,10 @@
 //! process and returns its result.
 //!
 //! A call of a Function sends `{tag, :callback, id, fun, args}` to the process that made
-//! the Python call, which runs it in a process of its own (`SnakeBridge.Callback`: the
+//! the Python call, which runs it in a process of its own (`SnakeBridge.ElixirCalls`: the
 //! caller keeps its deadline); from a thread with no caller, the sink spawns a process
 //! for it. The Python thread waits detached; meanwhile it runs work queued on
-//! its own pool, so a function that calls back into Python (even into the same
+//! its own `Threads`, so a function that calls back into Python (even into the same
 //! thread-affine session) is served instead of waiting for this thread.
 
 use std::collections::HashMap;
@@ -27,7 +27,7 @@ use crate::convert::{self, ToTerm};
 use crate::objects::Ctx;
 use crate::output;
 use snakebridge_core::interrupt;
-use snakebridge_core::pool::Pool;
+use snakebridge_core::threads::Threads;
 
 /// How long a Python call of an Elixir function waits for its result (tunable).
 static TIMEOUT_MS: AtomicU64 = AtomicU64::new(5_000);
@@ -229,13 +229,13 @@ impl Drop for Forget {
     }
 }
 
-/// Waits for the reply, detached; runs this thread's pool's queued work meanwhile. The
+/// Waits for the reply, detached; runs the queued work of this thread's `Threads` meanwhile. The
 /// job that called is suspended while it waits: a stop meant for it ends the wait (and
 /// never lands in the work run meanwhile).
 fn wait(py: Python<'_>, pending: &Pending) -> PyResult<(OwnedEnv, SavedTerm)> {
     let limit = Duration::from_millis(TIMEOUT_MS.load(Ordering::Relaxed));
     let deadline = Instant::now() + limit;
-    let pool: Option<&'static Pool> = Pool::current();
+    let threads: Option<&'static Threads> = Threads::current();
     let job = interrupt::current();
     let _suspended = interrupt::Suspended::current(py);
     loop {
@@ -250,7 +250,7 @@ fn wait(py: Python<'_>, pending: &Pending) -> PyResult<(OwnedEnv, SavedTerm)> {
         // The job was stopped (timeout, cancel): it ends here, as if interrupted.
         if let Some(stopped) = job.as_ref().and_then(|j| j.stopped()) {
             let message = format!("stopped while waiting for an Elixir function: {stopped}");
-            return Err(match snakebridge_core::runtime::interrupt_type(py) {
+            return Err(match snakebridge_core::interpreter::interrupt_type(py) {
                 Some(t) => PyErr::from_type(t.clone(), message),
                 None => PyRuntimeError::new_err(message),
             });
@@ -263,7 +263,7 @@ fn wait(py: Python<'_>, pending: &Pending) -> PyResult<(OwnedEnv, SavedTerm)> {
             )));
         }
         // Work the function itself may have queued here (a call back into Python).
-        if pool.is_some_and(|p| p.run_one(py)) {
+        if threads.is_some_and(|t| t.run_one(py)) {
             continue;
         }
         let wait = (deadline - now).min(Duration::from_millis(5));

@@ -112,7 +112,7 @@ pub fn init(executable: Option<String>, paths: Vec<String>) -> Result<(), Error>
 
 /// Runs `f` inside a Python frame (the shim's `enter`): every callee then has a caller
 /// frame, as it would when called from Python (`sys._getframe(1)`, `inspect.stack()`,
-/// `eval` without globals, pydantic). A pool thread enters once and runs all its work
+/// `eval` without globals, pydantic). A library thread enters once and runs all its work
 /// there.
 pub fn in_frame<'py, F>(py: Python<'py>, f: F) -> PyResult<()>
 where
@@ -128,7 +128,7 @@ where
     Ok(())
 }
 
-/// Deletes this thread's kept Python thread state (a pool thread that ends).
+/// Deletes this thread's kept Python thread state (a library thread that ends).
 pub fn forget_thread_state() {
     KEPT.with(|kept| {
         if kept.get() {

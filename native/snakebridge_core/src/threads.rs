@@ -1,11 +1,11 @@
 //! Threads the library owns, and the only threads that run user Python code.
 //!
-//! A `Pool` is a queue and up to `max` threads, started when work arrives and ended after
+//! A `Threads` is a queue and up to `max` threads, started when work arrives and ended after
 //! `idle` without work. After a task one idle thread spins briefly before it parks, so
 //! back-to-back calls find it awake (waking a parked thread costs 5-45 µs here, more than
-//! a whole call). A lane is a pool of one thread that never ends: work of a thread-affine
+//! a whole call). A lane is a `Threads` of one thread that never ends: work of a thread-affine
 //! session. Each thread keeps its Python thread state and runs every task inside one
-//! Python frame (`runtime::in_frame`), so callees always have a caller frame.
+//! Python frame (`interpreter::in_frame`), so callees always have a caller frame.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
-use crate::runtime;
+use crate::interpreter;
 
-/// Work for a pool thread, run attached to Python.
+/// Work for a library thread, run attached to Python.
 pub type Task = Box<dyn for<'py> FnOnce(Python<'py>) + Send>;
 
-/// Stack of every pool thread: deep Python code recurses through C (json, repr, deepcopy).
+/// Stack of every library thread: deep Python code recurses through C (json, repr, deepcopy).
 pub const STACK_SIZE: usize = crate::bigstack::STACK_SIZE;
 
 #[derive(Default)]
@@ -30,7 +30,7 @@ struct State {
     busy: usize,
 }
 
-pub struct Pool {
+pub struct Threads {
     name: &'static str,
     max: AtomicUsize,
     /// A lane's thread never ends (a session's objects are bound to it).
@@ -55,7 +55,7 @@ pub fn configure(spin_us: u64, idle_ms: u64) {
     IDLE_MS.store(idle_ms.max(1), Ordering::Relaxed);
 }
 
-/// What `SnakeBridge.Native.pool_stats/0` reports of a pool.
+/// What `SnakeBridge.Native.thread_stats/0` reports of a `Threads`.
 pub struct Stats {
     pub max: usize,
     pub threads: usize,
@@ -64,9 +64,9 @@ pub struct Stats {
     pub done: u64,
 }
 
-impl Pool {
+impl Threads {
     pub const fn new(name: &'static str, max: usize, lane: bool) -> Self {
-        Pool {
+        Threads {
             name,
             max: AtomicUsize::new(max),
             lane,
@@ -84,7 +84,7 @@ impl Pool {
         }
     }
 
-    /// The same pool, whose idle threads park at once.
+    /// The same threads, whose idle threads park at once.
     pub const fn without_spin(mut self) -> Self {
         self.spins = false;
         self
@@ -158,10 +158,10 @@ impl Pool {
         CURRENT.with(|c| c.set(Some(self)));
         let ended = std::sync::Arc::new(AtomicBool::new(false));
         let ended_in_loop = ended.clone();
-        let _ = runtime::attach(|py| {
-            runtime::in_frame(py, move |py| {
+        let _ = interpreter::attach(|py| {
+            interpreter::in_frame(py, move |py| {
                 // Queued work is taken without giving the GIL back in between (no GIL
-                // hand-off between this pool's threads per job); only an empty queue
+                // hand-off between these threads per job); only an empty queue
                 // detaches to wait.
                 while let Some(task) = self.try_take().or_else(|| py.detach(|| self.take())) {
                     self.run_task(py, task);
@@ -173,15 +173,15 @@ impl Pool {
             // Python refused the thread (not started): its count must not stay taken.
             self.state().threads -= 1;
         }
-        runtime::forget_thread_state();
+        interpreter::forget_thread_state();
     }
 
-    /// The pool whose thread this is (`None` on other threads).
-    pub fn current() -> Option<&'static Pool> {
+    /// The `Threads` this thread is one of (`None` on other threads).
+    pub fn current() -> Option<&'static Threads> {
         CURRENT.with(|c| c.get())
     }
 
-    /// Runs one queued task on this (the pool's own, busy) thread, if one waits.
+    /// Runs one queued task on this (one of its own, busy) thread, if one waits.
     pub fn run_one(&self, py: Python<'_>) -> bool {
         let Some(task) = self.try_take() else {
             return false;
@@ -263,7 +263,7 @@ impl Pool {
         }
     }
 
-    /// Ends this thread's count when the pool has more threads than its (lowered) limit.
+    /// Ends this thread's count when there are more threads than its (lowered) limit.
     fn over_limit(&self) -> bool {
         let mut st = self.state();
         let over = !self.lane && st.threads > self.max.load(Ordering::Relaxed);
@@ -273,7 +273,7 @@ impl Pool {
         over
     }
 
-    /// Spins for new work when no other thread of the pool does.
+    /// Spins for new work when no other of these threads does.
     fn spin(&self) -> Option<Task> {
         let spin = Duration::from_micros(SPIN_US.load(Ordering::Relaxed));
         if spin.is_zero()
@@ -307,20 +307,20 @@ impl Pool {
 }
 
 thread_local! {
-    /// The pool of this thread, if it is a pool thread.
-    static CURRENT: std::cell::Cell<Option<&'static Pool>> = const { std::cell::Cell::new(None) };
+    /// The `Threads` of this thread, if it is a library thread.
+    static CURRENT: std::cell::Cell<Option<&'static Threads>> = const { std::cell::Cell::new(None) };
 }
 
 /// Calls, methods, attributes and `stream_next` outside thread-affine sessions.
-pub static CALLS: Pool = Pool::new("snakebridge-call", 8, false);
+pub static CALLS: Threads = Threads::new("snakebridge-call", 8, false);
 /// Producers of `SnakeBridge.stream/5` (each holds its thread while its consumer works).
-pub static STREAMS: Pool = Pool::new("snakebridge-stream", 32, false);
+pub static STREAMS: Threads = Threads::new("snakebridge-stream", 32, false);
 
 /// Lanes for thread-affine sessions: a fixed number, each one thread; sessions share them.
 pub const LANES: usize = 4;
-pub static LANE: [Pool; LANES] = [
-    Pool::new("snakebridge-lane", 1, true),
-    Pool::new("snakebridge-lane", 1, true),
-    Pool::new("snakebridge-lane", 1, true),
-    Pool::new("snakebridge-lane", 1, true),
+pub static LANE: [Threads; LANES] = [
+    Threads::new("snakebridge-lane", 1, true),
+    Threads::new("snakebridge-lane", 1, true),
+    Threads::new("snakebridge-lane", 1, true),
+    Threads::new("snakebridge-lane", 1, true),
 ];

@@ -1,7 +1,7 @@
-//! The library's threads: a `Pool` runs its tasks on threads of its own, in order, with
+//! The library's threads: a `Threads` runs its tasks on threads of its own, in order, with
 //! at most `max` threads; idle threads end after `idle_ms`; a lane is one thread for good.
 //!
-//! Each test has a pool of its own (a static: `submit` needs `&'static Pool`). Tasks that
+//! Each test has a pool of its own (a static: `submit` needs `&'static Threads`). Tasks that
 //! wait do so detached, on channels; the tests wait on channels too, each wait bounded by
 //! `LONG` so a failure ends the test instead of hanging it.
 
@@ -14,11 +14,11 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
+use snakebridge_core::interpreter;
 use snakebridge_core::janitor;
-use snakebridge_core::pool::{self, Pool, Task};
-use snakebridge_core::runtime;
+use snakebridge_core::threads::{self, Task, Threads};
 
-/// How long an idle thread lives in this test binary (`pool::configure`).
+/// How long an idle thread lives in this test binary (`threads::configure`).
 const IDLE: Duration = Duration::from_millis(300);
 /// The bound of every wait for something that should happen at once.
 const LONG: Duration = Duration::from_secs(60);
@@ -26,7 +26,7 @@ const LONG: Duration = Duration::from_secs(60);
 fn setup() {
     rust_tests::start();
     // The same values in every test of this binary (a process-wide setting).
-    pool::configure(100, IDLE.as_millis() as u64);
+    threads::configure(100, IDLE.as_millis() as u64);
 }
 
 /// A task that says it started (with its thread), then holds its thread until `open`
@@ -60,15 +60,15 @@ fn tell_on_exit(tx: Sender<(ThreadId, Instant)>) {
 #[test]
 fn tasks_run_attached_on_the_pools_own_threads() {
     setup();
-    static P: Pool = Pool::new("rt-pool-own", 2, false);
+    static P: Threads = Threads::new("rt-pool-own", 2, false);
     assert!(
-        Pool::current().is_none(),
+        Threads::current().is_none(),
         "the test thread is no pool thread"
     );
     let (tx, rx) = channel();
     P.submit(Box::new(move |py| {
         let name = std::thread::current().name().map(String::from);
-        let mine = Pool::current().is_some_and(|p| std::ptr::eq(p, &P));
+        let mine = Threads::current().is_some_and(|p| std::ptr::eq(p, &P));
         let sum: i64 = py
             .eval(c"sum(range(10))", None, None)
             .unwrap()
@@ -83,7 +83,7 @@ fn tasks_run_attached_on_the_pools_own_threads() {
     let (id, name, mine, sum, caller) = rx.recv_timeout(LONG).unwrap();
     assert_ne!(id, std::thread::current().id());
     assert_eq!(name.as_deref(), Some("rt-pool-own"));
-    assert!(mine, "Pool::current() on a pool thread is that pool");
+    assert!(mine, "Threads::current() on a pool thread is that pool");
     assert_eq!(sum, 45);
     assert!(caller);
 }
@@ -91,7 +91,7 @@ fn tasks_run_attached_on_the_pools_own_threads() {
 #[test]
 fn tasks_run_in_the_order_they_were_submitted() {
     setup();
-    static P: Pool = Pool::new("rt-pool-fifo", 1, false);
+    static P: Threads = Threads::new("rt-pool-fifo", 1, false);
     let (started_tx, started_rx) = channel();
     let (open_tx, open_rx) = channel();
     P.submit(blocker(started_tx, open_rx));
@@ -125,7 +125,7 @@ fn tasks_run_in_the_order_they_were_submitted() {
 #[test]
 fn never_more_threads_than_max() {
     setup();
-    static P: Pool = Pool::new("rt-pool-max", 3, false);
+    static P: Threads = Threads::new("rt-pool-max", 3, false);
     const N: usize = 12;
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
@@ -177,7 +177,7 @@ fn never_more_threads_than_max() {
 #[test]
 fn an_idle_thread_ends_after_idle_ms() {
     setup();
-    static P: Pool = Pool::new("rt-pool-idle", 2, false);
+    static P: Threads = Threads::new("rt-pool-idle", 2, false);
     let (exit_tx, exit_rx) = channel();
     let (done_tx, done_rx) = channel();
     P.submit(Box::new(move |_py| {
@@ -207,7 +207,7 @@ fn an_idle_thread_ends_after_idle_ms() {
 #[test]
 fn a_lane_runs_all_its_tasks_on_one_thread_that_never_ends() {
     setup();
-    static L: Pool = Pool::new("rt-lane", 1, true);
+    static L: Threads = Threads::new("rt-lane", 1, true);
     let (started_tx, started_rx) = channel();
     let (open_tx, open_rx) = channel();
     L.submit(blocker(started_tx, open_rx));
@@ -245,9 +245,9 @@ fn a_lane_runs_all_its_tasks_on_one_thread_that_never_ends() {
 #[test]
 fn run_one_runs_a_queued_task_on_the_busy_thread() {
     setup();
-    static P: Pool = Pool::new("rt-pool-run-one", 1, false);
+    static P: Threads = Threads::new("rt-pool-run-one", 1, false);
     // Nothing queued: nothing run.
-    assert!(!runtime::attach(|py| P.run_one(py)).unwrap());
+    assert!(!interpreter::attach(|py| P.run_one(py)).unwrap());
 
     let (started_tx, started_rx) = channel();
     let (open_tx, open_rx) = channel::<()>();
@@ -287,7 +287,7 @@ fn run_one_runs_a_queued_task_on_the_busy_thread() {
 #[test]
 fn stats_count_threads_busy_queued_and_done() {
     setup();
-    static P: Pool = Pool::new("rt-pool-stats", 1, false);
+    static P: Threads = Threads::new("rt-pool-stats", 1, false);
     let st = P.stats();
     assert_eq!(
         (st.max, st.threads, st.busy, st.queued, st.done),
@@ -320,7 +320,7 @@ fn stats_count_threads_busy_queued_and_done() {
 #[test]
 fn a_panicking_task_does_not_end_its_thread() {
     setup();
-    static P: Pool = Pool::new("rt-pool-panic", 1, false);
+    static P: Threads = Threads::new("rt-pool-panic", 1, false);
     let (started_tx, started_rx) = channel();
     let (open_tx, open_rx) = channel();
     P.submit(blocker(started_tx, open_rx));
@@ -351,7 +351,7 @@ fn a_panicking_task_does_not_end_its_thread() {
 #[test]
 fn a_lowered_max_ends_the_threads_over_it() {
     setup();
-    static P: Pool = Pool::new("rt-pool-set-max", 3, false);
+    static P: Threads = Threads::new("rt-pool-set-max", 3, false);
     let (started_tx, started_rx) = channel();
     let (exit_tx, exit_rx) = channel();
     let mut opens = Vec::new();
@@ -410,22 +410,22 @@ fn a_lowered_max_ends_the_threads_over_it() {
 #[test]
 fn the_librarys_pools() {
     setup();
-    assert_eq!(pool::CALLS.stats().max, 8);
-    assert_eq!(pool::STREAMS.stats().max, 32);
+    assert_eq!(threads::CALLS.stats().max, 8);
+    assert_eq!(threads::STREAMS.stats().max, 32);
     assert_eq!(janitor::CLEANUP.stats().max, 4);
-    assert_eq!(pool::LANE.len(), pool::LANES);
-    for lane in &pool::LANE {
+    assert_eq!(threads::LANE.len(), threads::LANES);
+    for lane in &threads::LANE {
         assert_eq!(lane.stats().max, 1);
     }
     let (tx, rx) = channel();
     for (p, name) in [
-        (&pool::CALLS, "snakebridge-call"),
-        (&pool::STREAMS, "snakebridge-stream"),
-        (&pool::LANE[0], "snakebridge-lane"),
+        (&threads::CALLS, "snakebridge-call"),
+        (&threads::STREAMS, "snakebridge-stream"),
+        (&threads::LANE[0], "snakebridge-lane"),
     ] {
         let tx = tx.clone();
         p.submit(Box::new(move |_py| {
-            let me = Pool::current().is_some_and(|c| std::ptr::eq(c, p));
+            let me = Threads::current().is_some_and(|c| std::ptr::eq(c, p));
             let name_now = std::thread::current().name().map(String::from);
             tx.send((name, name_now, me)).unwrap();
         }));

@@ -1,4 +1,4 @@
-defmodule SnakeBridge.Callback do
+defmodule SnakeBridge.ElixirCalls do
   @moduledoc false
   # Elixir functions Python calls during a call (`snakebridge.Function`) run in a process
   # of their own, spawned by the caller and linked to it, with the caller's group leader
@@ -7,7 +7,7 @@ defmodule SnakeBridge.Callback do
   # callbacks still running are killed, and the caller's death takes them with it.
   #
   # The running callbacks of a call are kept in the caller's process dictionary under
-  # `{SnakeBridge.Callback, tag}` (no state to thread through every receive loop).
+  # `{SnakeBridge.ElixirCalls, tag}` (no state to thread through every receive loop).
 
   @doc false
   # Runs `fun` on `args` in a new process; `reply` gets `{:ok, value}` or
