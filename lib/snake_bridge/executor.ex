@@ -35,17 +35,11 @@ defmodule SnakeBridge.Executor do
   defp local(request, route, timeout) do
     tag = make_ref()
 
-    job = submit(tag, request, route, timeout)
-
-    case job do
-      # Answered within the NIF (a quick call taken at once by a spinning thread).
-      {^tag, result} ->
+    case submit(tag, request, route, timeout) do
+      {:answered, result} ->
         result
 
-      {:error, _} = error ->
-        error
-
-      job ->
+      {:waiting, job} ->
         # The first wait is here, next to make_ref/0: the compiler's receive
         # optimisation then skips messages older than the ref (a busy mailbox).
         started = System.monotonic_time(:millisecond)
@@ -102,10 +96,17 @@ defmodule SnakeBridge.Executor do
   defp aside({_, :io, device, text}), do: write(device, text)
   defp aside({tag, :callback, id, fun, args}), do: callback(tag, id, fun, args)
 
+  # `{:answered, result}`: answered within the NIF (a quick call taken at once by a
+  # spinning thread) or refused; `{:waiting, job}`: the answer comes as a message.
   defp submit(tag, request, route, timeout) do
     case Native.submit(tag, request, route, timeout) do
       :large -> Native.submit_large(tag, request, route, timeout)
-      job -> job
+      submitted -> submitted
+    end
+    |> case do
+      {^tag, result} -> {:answered, result}
+      {:error, _} = error -> {:answered, error}
+      job -> {:waiting, job}
     end
   end
 
@@ -125,16 +126,11 @@ defmodule SnakeBridge.Executor do
   def run_for(dest, ctag, caller, request, route, timeout) do
     tag = make_ref()
 
-    job = submit(tag, request, route, timeout)
-
-    case job do
-      {^tag, result} ->
+    case submit(tag, request, route, timeout) do
+      {:answered, result} ->
         result
 
-      {:error, _} = error ->
-        error
-
-      job ->
+      {:waiting, job} ->
         relay({job, tag, dest, ctag, caller, :unwatched}, after_ms(timeout), now())
     end
   end

@@ -213,25 +213,30 @@ defmodule SnakeBridge.Pool do
   # The object a request works on (a resource first), then refs among its arguments.
   defp refs_in(request) do
     first = Request.object(request)
-    acc = request |> Request.arguments() |> collect([])
-    nodes = if is_reference(first), do: [node(first) | acc], else: collect(first, acc)
+    acc = request |> Request.arguments() |> resources([])
+    acc = if is_reference(first), do: [first | acc], else: resources(first, acc)
+    nodes = Enum.map(acc, &node/1)
     Enum.uniq(nodes)
   end
 
   @doc false
   # The nodes of the refs and streams in a term.
-  def ref_nodes(term), do: term |> collect([]) |> Enum.uniq()
+  def ref_nodes(term), do: term |> resources() |> Enum.map(&node/1) |> Enum.uniq()
 
-  defp collect(%Ref{resource: r}, acc) when is_reference(r), do: [node(r) | acc]
-  defp collect(%StreamRef{resource: r}, acc) when is_reference(r), do: [node(r) | acc]
-  defp collect([h | t], acc), do: collect(t, collect(h, acc))
+  @doc false
+  # The resources of the refs and streams in a term (SnakeBridge.Pool.Keeper keeps them).
+  def resources(term), do: resources(term, [])
 
-  defp collect(t, acc) when is_tuple(t) and tuple_size(t) > 0,
-    do: collect(Tuple.to_list(t), acc)
+  defp resources(%Ref{resource: r}, acc) when is_reference(r), do: [r | acc]
+  defp resources(%StreamRef{resource: r}, acc) when is_reference(r), do: [r | acc]
+  defp resources([h | t], acc), do: resources(t, resources(h, acc))
 
-  defp collect(%_{}, acc), do: acc
-  defp collect(m, acc) when is_map(m) and map_size(m) > 0, do: collect(Map.to_list(m), acc)
-  defp collect(_, acc), do: acc
+  defp resources(t, acc) when is_tuple(t) and tuple_size(t) > 0,
+    do: resources(Tuple.to_list(t), acc)
+
+  defp resources(%_{}, acc), do: acc
+  defp resources(m, acc) when is_map(m) and map_size(m) > 0, do: resources(Map.to_list(m), acc)
+  defp resources(_, acc), do: acc
 
   # (A slot still starting is nil: chosen only when no worker is up.)
   defp least_busy(nodes) do

@@ -17,7 +17,7 @@ defmodule SnakeBridge.Pool.Keeper do
   # On the worker: keeps the objects of `term` for `holder`'s node; the key, or nil
   # when there is nothing to keep.
   def keep(holder, term) when node(holder) != node() do
-    case resources(term, []) do
+    case SnakeBridge.Pool.resources(term) do
       [] ->
         nil
 
@@ -56,17 +56,6 @@ defmodule SnakeBridge.Pool.Keeper do
   @doc false
   # How many objects are kept (for tests and benchmarks).
   def count, do: GenServer.call(__MODULE__, :count)
-
-  defp resources(%Ref{resource: r}, acc), do: [r | acc]
-  defp resources(%StreamRef{resource: r}, acc), do: [r | acc]
-  defp resources([h | t], acc), do: resources(t, resources(h, acc))
-
-  defp resources(t, acc) when is_tuple(t) and tuple_size(t) > 0,
-    do: resources(Tuple.to_list(t), acc)
-
-  defp resources(%_{}, acc), do: acc
-  defp resources(m, acc) when is_map(m) and map_size(m) > 0, do: resources(Map.to_list(m), acc)
-  defp resources(_, acc), do: acc
 
   @impl true
   def init(nil) do

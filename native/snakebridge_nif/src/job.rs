@@ -151,14 +151,9 @@ impl session::Stop for Ctl {
 }
 
 impl output::Recipient for Ctl {
-    fn send_live(
-        &self,
-        pid: &LocalPid,
-        msg: &mut OwnedEnv,
-        make: &mut dyn for<'a> FnMut(Env<'a>) -> Term<'a>,
-    ) -> bool {
+    fn if_live(&self, send: &mut dyn FnMut() -> bool) -> bool {
         let st = self.state();
-        !st.cancelled && msg.send_and_clear(pid, make).is_ok()
+        !st.cancelled && send()
     }
 }
 

@@ -19,14 +19,19 @@ use crate::atoms::{io, snakebridge_io, snakebridge_log, stderr, stdout};
 
 /// Who gets the messages of a job, and whether it still wants them.
 pub trait Recipient {
-    /// Sends `make`'s message unless the receiver stopped waiting (checked under the
-    /// lock that cancelling takes, so nothing arrives after a cancel). True if sent.
+    /// Runs `send` unless the receiver stopped waiting, holding the lock that cancelling
+    /// takes (so nothing arrives after a cancel). True if it ran and sent.
+    fn if_live(&self, send: &mut dyn FnMut() -> bool) -> bool;
+
+    /// Sends `make`'s message unless the receiver stopped waiting. True if sent.
     fn send_live(
         &self,
         pid: &LocalPid,
         msg: &mut OwnedEnv,
         make: &mut dyn for<'a> FnMut(Env<'a>) -> Term<'a>,
-    ) -> bool;
+    ) -> bool {
+        self.if_live(&mut || msg.send_and_clear(pid, &mut *make).is_ok())
+    }
 }
 
 /// A buffer is sent once it holds this much, line or not.

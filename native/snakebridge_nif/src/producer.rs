@@ -107,14 +107,9 @@ impl crate::session::Stop for Shared {
 }
 
 impl output::Recipient for Shared {
-    fn send_live(
-        &self,
-        pid: &LocalPid,
-        msg: &mut OwnedEnv,
-        make: &mut dyn for<'a> FnMut(Env<'a>) -> Term<'a>,
-    ) -> bool {
+    fn if_live(&self, send: &mut dyn FnMut() -> bool) -> bool {
         let flow = self.flow();
-        !flow.cancelled && msg.send_and_clear(pid, make).is_ok()
+        !flow.cancelled && send()
     }
 }
 
