@@ -217,7 +217,10 @@ defmodule SnakeBridge.StreamCallbackTest do
         [t, mib, 60],
         [__runtime__: [stream_bytes: 4 * mib]],
         fn item ->
-          ^mib = byte_size(item)
+          # Contents, not only the size: item i is made of the byte i.
+          i = Process.get(:sb_item, 0)
+          Process.put(:sb_item, i + 1)
+          true = item == :binary.copy(<<rem(i, 256)>>, mib)
           produced = SnakeBridge.call!("sb_threads", "tag_get", [t, "produced"])
           send(me, {:lead, produced})
           Process.sleep(5)

@@ -221,12 +221,13 @@ def make_slow_agen(tag, delay):
 
 
 def big_items(tag, size, n=None):
-    """Yields `size`-byte bytes objects (n of them, or forever); counts them."""
+    """Yields `size`-byte bytes objects, item i made of the byte i % 256 (n of them, or
+    forever); counts them."""
     mark(tag, "started")
     i = 0
     while n is None or i < n:
         mark(tag, "produced")
-        yield bytes(size)
+        yield bytes([i % 256]) * size
         i += 1
 
 
