@@ -314,6 +314,8 @@ defmodule SnakeBridge.StreamRefTest do
       other = gen(10, __runtime__: [stream_batch: 3])
       {:ok, again} = StreamRef.from_wire_format(StreamRef.to_wire_format(other))
       assert again.batch == 3
+      # (`other` is used here: collected before the lookup, its stream would be gone.)
+      assert again.ref_id == other.ref_id
     end
 
     test "an error pulled ahead comes from stream_next after the items before it" do

@@ -185,6 +185,9 @@ defmodule SnakeBridge.WireTest do
 
       assert {:ok, again} = StreamRef.from_wire_format(decoded)
       assert Enum.to_list(again) == [1, 2, 3]
+      # A wire map names a live stream: `ref` is used here so that the BEAM cannot
+      # collect it (and the stream with it) before the lookup above.
+      assert again.ref_id == ref.ref_id
     end
 
     test "the seed's JSON decodes to the wire map" do
