@@ -5,7 +5,8 @@ defmodule SnakeBridge.Executor do
   # `receive`. No scheduler waits for Python; a timeout cancels the job (the answer never
   # arrives later), and the caller's death cancels it in the NIF (its job watches it).
 
-  alias SnakeBridge.Native
+  alias SnakeBridge.{Native, Pool.Remote}
+  require SnakeBridge.Messages, as: Messages
 
   # At the deadline the Python code is interrupted and answers `{:error, :timeout}` once
   # it has stopped (its `finally` blocks run); the caller waits that long more for it.
@@ -19,7 +20,7 @@ defmodule SnakeBridge.Executor do
   def run(request, route, timeout) do
     case SnakeBridge.Pool.route(request) do
       :local -> request |> local(route, timeout) |> elsewhere()
-      {:remote, node} -> SnakeBridge.Pool.Remote.call(node, request, route, timeout)
+      {:remote, node} -> Remote.call(node, request, route, timeout)
       {:error, _} = error -> error
     end
   end
@@ -45,14 +46,14 @@ defmodule SnakeBridge.Executor do
         started = System.monotonic_time(:millisecond)
 
         receive do
-          {^tag, result} ->
+          Messages.answer(^tag, result) ->
             result
 
-          {^tag, :io, _, _} = msg ->
+          Messages.io(^tag, _, _) = msg ->
             aside(msg)
             job |> await(tag, after_ms(timeout), started) |> ended(tag)
 
-          {^tag, :callback, _, _, _} = msg ->
+          Messages.callback(^tag, _, _, _) = msg ->
             aside(msg)
             job |> await(tag, after_ms(timeout), started) |> ended(tag)
         after
@@ -61,7 +62,7 @@ defmodule SnakeBridge.Executor do
     end
   end
 
-  # What Python prints comes before the answer, as `{tag, :io, device, text}`; the
+  # What Python prints comes before the answer, as `Messages.io(tag, device, text)`; the
   # deadline stays the one of the call.
   defp await(job, tag, wait, started) do
     left =
@@ -70,14 +71,14 @@ defmodule SnakeBridge.Executor do
         else: max(wait - (System.monotonic_time(:millisecond) - started), 0)
 
     receive do
-      {^tag, result} ->
+      Messages.answer(^tag, result) ->
         result
 
-      {^tag, :io, _, _} = msg ->
+      Messages.io(^tag, _, _) = msg ->
         aside(msg)
         await(job, tag, wait, started)
 
-      {^tag, :callback, _, _, _} = msg ->
+      Messages.callback(^tag, _, _, _) = msg ->
         aside(msg)
         await(job, tag, wait, started)
     after
@@ -93,8 +94,8 @@ defmodule SnakeBridge.Executor do
 
   # What arrives before the answer: Python's output, and Elixir functions Python calls
   # (each runs in a process of its own: the deadline holds while it runs).
-  defp aside({_, :io, device, text}), do: write(device, text)
-  defp aside({tag, :callback, id, fun, args}), do: callback(tag, id, fun, args)
+  defp aside(Messages.io(_, device, text)), do: write(device, text)
+  defp aside(Messages.callback(tag, id, fun, args)), do: callback(tag, id, fun, args)
 
   # `{:answered, result}`: answered within the NIF (a quick call taken at once by a
   # spinning thread) or refused; `{:waiting, job}`: the answer comes as a message.
@@ -104,7 +105,7 @@ defmodule SnakeBridge.Executor do
       submitted -> submitted
     end
     |> case do
-      {^tag, result} -> {:answered, result}
+      Messages.answer(^tag, result) -> {:answered, result}
       {:error, _} = error -> {:answered, error}
       job -> {:waiting, job}
     end
@@ -147,18 +148,18 @@ defmodule SnakeBridge.Executor do
       end
 
     receive do
-      {^tag, result} ->
+      Messages.answer(^tag, result) ->
         result
 
-      {^tag, :io, device, text} ->
+      Messages.io(^tag, device, text) ->
         write(device, text)
         relay(state, wait, started)
 
-      {^tag, :callback, id, fun, args} ->
-        send(dest, {ctag, :callback, id, fun, SnakeBridge.Pool.Remote.pack(caller, args), self()})
+      Messages.callback(^tag, id, fun, args) ->
+        send(dest, Messages.remote_callback(ctag, id, fun, Remote.pack(caller, args), self()))
         relay(state, wait, started)
 
-      {^ctag, :callback_reply, id, reply} ->
+      Messages.callback_reply(^ctag, id, reply) ->
         Native.callback_reply(id, reply)
         relay(state, wait, started)
 
@@ -201,15 +202,15 @@ defmodule SnakeBridge.Executor do
 
   defp drain(tag) do
     receive do
-      {^tag, :io, device, text} ->
+      Messages.io(^tag, device, text) ->
         write(device, text)
         drain(tag)
 
-      {^tag, :callback, id, _fun, _args} ->
+      Messages.callback(^tag, id, _fun, _args) ->
         Native.callback_reply(id, {:error, "the caller stopped waiting (timeout)"})
         drain(tag)
 
-      {^tag, _} ->
+      Messages.answer(^tag, _) ->
         :ok
     after
       0 -> :ok

@@ -36,6 +36,8 @@ defmodule SnakeBridge.Session do
   @typedoc "A session id, as returned by `start/1`."
   @type id :: String.t()
 
+  require SnakeBridge.Messages, as: Messages
+
   @key {__MODULE__, :current}
 
   # How long release/1 waits for the session's thread to release its objects.
@@ -174,7 +176,7 @@ defmodule SnakeBridge.Session do
 
         if SnakeBridge.Native.session_release(id, tag) do
           receive do
-            {^tag, :released} -> :ok
+            Messages.released(^tag) -> :ok
           end
         end
       end)

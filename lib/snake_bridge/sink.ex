@@ -31,6 +31,8 @@ defmodule SnakeBridge.Sink do
     :ok
   end
 
+  require SnakeBridge.Messages, as: Messages
+
   @impl true
   def init(nil) do
     true = SnakeBridge.Native.set_sink(self())
@@ -49,13 +51,13 @@ defmodule SnakeBridge.Sink do
   end
 
   @impl true
-  def handle_info({:snakebridge_io, device, text}, state) do
+  def handle_info(Messages.sink_io(device, text), state) do
     SnakeBridge.Executor.write(device, text)
     {:noreply, state}
   end
 
   # An Elixir function called from a Python thread with no caller: a process of its own.
-  def handle_info({:snakebridge_callback, id, fun, args}, state) do
+  def handle_info(Messages.sink_callback(id, fun, args), state) do
     spawn(fn ->
       SnakeBridge.Native.callback_reply(id, SnakeBridge.ElixirCalls.result(fun, args))
     end)
@@ -63,7 +65,7 @@ defmodule SnakeBridge.Sink do
     {:noreply, state}
   end
 
-  def handle_info({:snakebridge_log, level, name, message}, state) do
+  def handle_info(Messages.sink_log(level, name, message), state) do
     Logger.log(elixir_level(level), message, python_logger: name)
     {:noreply, state}
   end

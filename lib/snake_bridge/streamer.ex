@@ -4,6 +4,7 @@ defmodule SnakeBridge.Streamer do
   # calls the callback, and stops the producer on halt, raise or timeout.
 
   alias SnakeBridge.{Native, Runtime}
+  require SnakeBridge.Messages, as: Messages
 
   @window 8
   @chunk 1024
@@ -87,31 +88,38 @@ defmodule SnakeBridge.Streamer do
     mref = monitor_of(job)
 
     receive do
-      {^tag, :chunks, items} ->
+      Messages.chunks(^tag, items) ->
         chunk(items, job, tag, callback, deadline)
 
       # Items with refs from a worker: they get this node's handle (see Pool.Keeper).
-      {^tag, :chunks, items, kept} ->
+      Messages.chunks(^tag, items, kept) ->
         items |> SnakeBridge.Pool.Keeper.attach(kept) |> chunk(job, tag, callback, deadline)
 
-      {^tag, :done, result} ->
+      Messages.done(^tag, result) ->
         if mref, do: Process.demonitor(mref, [:flush])
         result
 
-      {^tag, :callback, id, fun, args, from} ->
+      Messages.remote_callback(^tag, id, fun, args, from) ->
         args = SnakeBridge.Pool.Remote.unpack(args)
-        SnakeBridge.ElixirCalls.start(tag, fun, args, &send(from, {tag, :callback_reply, id, &1}))
+
+        SnakeBridge.ElixirCalls.start(
+          tag,
+          fun,
+          args,
+          &send(from, Messages.callback_reply(tag, id, &1))
+        )
+
         loop(job, tag, callback, deadline)
 
       {:DOWN, ^mref, :process, _, reason} ->
         flush(tag)
         {:error, {:worker_down, SnakeBridge.Pool.Remote.down_reason(reason)}}
 
-      {^tag, :io, device, text} ->
+      Messages.io(^tag, device, text) ->
         SnakeBridge.Executor.write(device, text)
         loop(job, tag, callback, deadline)
 
-      {^tag, :callback, id, fun, args} ->
+      Messages.callback(^tag, id, fun, args) ->
         SnakeBridge.Executor.callback(tag, id, fun, args)
         loop(job, tag, callback, deadline)
     after
@@ -202,17 +210,17 @@ defmodule SnakeBridge.Streamer do
   defp monitor_of({:remote, _pid, mref}), do: mref
   defp monitor_of(_job), do: nil
 
-  defp ack({:remote, pid, _}, tag), do: send(pid, {tag, :ack})
+  defp ack({:remote, pid, _}, tag), do: send(pid, Messages.ack(tag))
   defp ack(job, _tag), do: Native.stream_ack(job, 1)
 
   @doc false
   # A producer on another node stops there (see SnakeBridge.Pool.Remote.stream/8) and
   # says `:stopped` after its last message; a dead worker sends nothing more.
   def stop({:remote, pid, mref}, tag) do
-    send(pid, {tag, :stop})
+    send(pid, Messages.stop(tag))
 
     receive do
-      {^tag, :stopped} -> Process.demonitor(mref, [:flush])
+      Messages.stopped(^tag) -> Process.demonitor(mref, [:flush])
       {:DOWN, ^mref, :process, _, _} -> :ok
     after
       @close_grace + 1_000 ->
@@ -226,7 +234,7 @@ defmodule SnakeBridge.Streamer do
   def stop(job, tag) do
     with :ok <- Native.stream_cancel(job, true) do
       receive do
-        {^tag, :finished} -> :ok
+        Messages.finished(^tag) -> :ok
       after
         @close_grace -> Native.stream_cancel(job, false)
       end
@@ -237,24 +245,27 @@ defmodule SnakeBridge.Streamer do
 
   defp flush(tag) do
     receive do
-      {^tag, :io, device, text} ->
+      Messages.io(^tag, device, text) ->
         SnakeBridge.Executor.write(device, text)
         flush(tag)
 
-      {^tag, :callback, id, _fun, _args} ->
+      Messages.callback(^tag, id, _fun, _args) ->
         Native.callback_reply(id, {:error, "the stream was stopped"})
         flush(tag)
 
-      {^tag, :callback, _id, _fun, _args, _from} ->
+      Messages.remote_callback(^tag, _id, _fun, _args, _from) ->
         flush(tag)
 
-      {^tag, :chunks, _, _} ->
+      Messages.chunks(^tag, _, _) ->
         flush(tag)
 
-      {^tag, _, _} ->
+      Messages.chunks(^tag, _) ->
         flush(tag)
 
-      {^tag, :finished} ->
+      Messages.done(^tag, _) ->
+        flush(tag)
+
+      Messages.finished(^tag) ->
         flush(tag)
     after
       0 -> :ok

@@ -8,8 +8,8 @@ defmodule SnakeBridge.Pool.Remote do
   #   * Python's output is written by the worker-side process to its group leader,
   #     which is the caller's (a spawned process inherits it across nodes);
   #   * an Elixir function Python calls runs in the caller: the worker-side process
-  #     forwards `{alias, :callback, id, fun, args, from}` to the caller's alias and
-  #     the caller answers `{alias, :callback_reply, id, reply}`;
+  #     forwards `Messages.remote_callback(alias, id, fun, args, from)` to the caller's alias and
+  #     the caller answers `Messages.callback_reply(alias, id, reply)`;
   #   * the caller's death (or its node's disconnection) stops the worker-side process
   #     (it monitors the caller once the job has run 5 ms), which cancels the Python job
   #     (the job watches the process that submitted it);
@@ -18,6 +18,7 @@ defmodule SnakeBridge.Pool.Remote do
   # them (see Keeper).
 
   alias SnakeBridge.{Executor, Native, Pool}
+  require SnakeBridge.Messages, as: Messages
 
   # How much longer than the worker's own deadline (timeout + its 100 ms grace) the
   # caller waits before it kills the worker-side process.
@@ -88,11 +89,11 @@ defmodule SnakeBridge.Pool.Remote do
 
   defp await(req, alias, wait) do
     receive do
-      {:DOWN, ^req, :process, _, {^alias, :result, result, kept}} ->
+      {:DOWN, ^req, :process, _, Messages.remote_result(^alias, result, kept)} ->
         SnakeBridge.Pool.Keeper.attach(result, kept)
 
-      {^alias, :callback, id, fun, args, from} ->
-        reply = &send(from, {alias, :callback_reply, id, &1})
+      Messages.remote_callback(^alias, id, fun, args, from) ->
+        reply = &send(from, Messages.callback_reply(alias, id, &1))
         SnakeBridge.ElixirCalls.start(alias, fun, unpack(args), reply)
         await(req, alias, wait)
 
@@ -119,7 +120,7 @@ defmodule SnakeBridge.Pool.Remote do
 
   defp flush(tag) do
     receive do
-      {^tag, :callback, _, _, _, _} -> flush(tag)
+      Messages.remote_callback(^tag, _, _, _, _) -> flush(tag)
     after
       0 -> :ok
     end
@@ -152,7 +153,7 @@ defmodule SnakeBridge.Pool.Remote do
       |> Executor.run_for(alias, caller, request, route, timeout)
       |> Executor.elsewhere()
 
-    exit({alias, :result, result, SnakeBridge.Pool.Keeper.keep(caller, result)})
+    exit(Messages.remote_result(alias, result, SnakeBridge.Pool.Keeper.keep(caller, result)))
   end
 
   @doc false
@@ -164,42 +165,42 @@ defmodule SnakeBridge.Pool.Remote do
 
     case Native.stream_start(module, function, args, kwargs, ctx, self(), tag, limits) do
       {:ok, job} -> relay(job, caller, tag, cmref)
-      {:error, _} = error -> send(caller, {tag, :done, error})
+      {:error, _} = error -> send(caller, Messages.done(tag, error))
     end
   end
 
   defp relay(job, caller, tag, cmref) do
     receive do
-      {^tag, :chunks, items} = msg ->
+      Messages.chunks(^tag, items) = msg ->
         case SnakeBridge.Pool.Keeper.keep(caller, items) do
           nil -> send(caller, msg)
-          kept -> send(caller, {tag, :chunks, items, kept})
+          kept -> send(caller, Messages.chunks(tag, items, kept))
         end
 
         relay(job, caller, tag, cmref)
 
-      {^tag, :ack} ->
+      Messages.ack(^tag) ->
         Native.stream_ack(job, 1)
         relay(job, caller, tag, cmref)
 
-      {^tag, :done, _} = msg ->
+      Messages.done(^tag, _) = msg ->
         send(caller, msg)
 
-      {^tag, :io, device, text} ->
+      Messages.io(^tag, device, text) ->
         Executor.write(device, text)
         relay(job, caller, tag, cmref)
 
-      {^tag, :callback, id, fun, args} ->
-        send(caller, {tag, :callback, id, fun, pack(caller, args), self()})
+      Messages.callback(^tag, id, fun, args) ->
+        send(caller, Messages.remote_callback(tag, id, fun, pack(caller, args), self()))
         relay(job, caller, tag, cmref)
 
-      {^tag, :callback_reply, id, reply} ->
+      Messages.callback_reply(^tag, id, reply) ->
         Native.callback_reply(id, reply)
         relay(job, caller, tag, cmref)
 
-      {^tag, :stop} ->
+      Messages.stop(^tag) ->
         SnakeBridge.Streamer.stop(job, tag)
-        send(caller, {tag, :stopped})
+        send(caller, Messages.stopped(tag))
 
       {:DOWN, ^cmref, :process, _, _} ->
         SnakeBridge.Streamer.stop(job, tag)
