@@ -16,13 +16,12 @@ defmodule Bench.CallOverhead do
     sqrt = fn -> {:ok, _} = SnakeBridge.call("math", "sqrt", [2.0]) end
     kinds = [sqrt: sqrt, noop: &Native.noop/0, noop_attached: &Native.noop_attached/0]
 
-    # For a profile: the NIF alone, its arguments made once (what call/4 adds on top is
-    # Elixir: options, timeout resolution, the ctx tuple).
+    # For a profile: the NIF alone, its request made once (what call/4 adds on top is
+    # Elixir: options, timeout resolution, the context).
     ctx = SnakeBridge.Runtime.ctx("math", [])
+    request = SnakeBridge.Request.call("math", "sqrt", [2.0], [], ctx)
 
-    nif = fn ->
-      {:ok, _} = SnakeBridge.Executor.run(:call, {"math", "sqrt", [2.0], [], ctx}, "default", nil)
-    end
+    nif = fn -> {:ok, _} = SnakeBridge.Executor.run(request, "default", nil) end
 
     runs =
       interleave(for({k, f} <- [{:nif, nif} | kinds], do: {k, times(f, @calls)}),

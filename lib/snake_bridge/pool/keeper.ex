@@ -4,7 +4,7 @@ defmodule SnakeBridge.Pool.Keeper do
   # lives while a term of its own node holds it, and the copy on the caller's node does
   # not count. The objects of one answer are kept under a key; the caller's node gives
   # the refs of that answer a handle of its own (a NIF resource, `attach/2`) whose
-  # collection there sends `{:release, node, key}` to that node's Releaser, which tells
+  # collection there sends `{node, key}` to the Releaser of the caller's node, which tells
   # this keeper. Everything kept for a node is dropped when that node disconnects.
 
   use GenServer
