@@ -38,6 +38,7 @@ rustler::atoms! {
     naive_date_time = "Elixir.NaiveDateTime",
     time = "Elixir.Time",
     sb_decimal = "Elixir.SnakeBridge.Decimal",
+    sb_context = "Elixir.SnakeBridge.Context",
     python_error,
     python_not_started,
     timeout,

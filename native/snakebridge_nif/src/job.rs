@@ -231,6 +231,9 @@ fn small_at(term: Term<'_>, budget: &mut isize, depth: u32) -> bool {
             Ok(items) => items.into_iter().all(|t| small(t, budget)),
             Err(_) => false,
         },
+        // A request's context (three short fields) is small without a walk: iterating a
+        // map allocates, and every call carries one.
+        TermType::Map if is_context(term) => true,
         TermType::Map => match rustler::types::map::MapIterator::new(term) {
             Some(iter) => {
                 for (k, v) in iter {
@@ -244,6 +247,13 @@ fn small_at(term: Term<'_>, budget: &mut isize, depth: u32) -> bool {
         },
         _ => true,
     }
+}
+
+/// Whether `term` is a `%SnakeBridge.Context{}` (a lookup in the map, no allocation).
+fn is_context(term: Term<'_>) -> bool {
+    let env = term.get_env();
+    term.map_get(crate::atoms::__struct__().encode(env))
+        .is_ok_and(|m| m == crate::atoms::sb_context().encode(env))
 }
 
 /// Queues `request` (an `ops::Request`) on `threads` for the calling process; the answer
