@@ -152,9 +152,18 @@ defmodule SnakeBridge.Pool do
   def embedded?, do: :persistent_term.get({__MODULE__, :embedded}, true)
 
   @doc false
+  # The slots' workers boot concurrently: the read-modify-write of the pool's tuple is
+  # done under a lock of this node, or one slot's update could undo the other's (seen
+  # under load: `ready/2` said both were up, `nodes/1` listed one).
   def set_node(pool, slot, node) do
-    nodes = :persistent_term.get({__MODULE__, pool})
-    :persistent_term.put({__MODULE__, pool}, put_elem(nodes, slot, node))
+    :global.trans(
+      {{__MODULE__, pool}, self()},
+      fn ->
+        nodes = :persistent_term.get({__MODULE__, pool})
+        :persistent_term.put({__MODULE__, pool}, put_elem(nodes, slot, node))
+      end,
+      [node()]
+    )
   end
 
   # ---------------------------------------------------------------- routing
