@@ -43,7 +43,12 @@ defmodule SnakeBridge.AwaitableTest do
     assert {:error, :timeout} =
              SnakeBridge.call(@lib, "guarded", [t, 30], __runtime__: [timeout: 100])
 
-    assert eventually(fn -> SnakeBridge.call!(@lib, "get", [t <> ":finally"]) end)
+    # The cancel reaches the task on the library's event loop, which needs the GIL: on a
+    # loaded 2-core machine that took over 2 s once (as the caller's-death case below).
+    assert eventually(fn -> SnakeBridge.call!(@lib, "get", [t <> ":finally"]) end,
+             timeout: 10_000
+           )
+
     assert SnakeBridge.call!(@lib, "get", [t]) == "cancelled"
   end
 
