@@ -95,7 +95,8 @@ defmodule SnakeBridge.TrustTest do
 
         # 40 unrelated calls with no timeout, queued while the stops are delivered.
         others =
-          for _ <- 1..40, do: Task.async(fn -> SnakeBridge.call(@lib, "spin_for", [0.05]) end)
+          for _ <- 1..40,
+              do: Task.async(fn -> SnakeBridge.call("sb_foundation", "spin_for", [0.05]) end)
 
         for {pid, i} <- Enum.with_index(doomed, 1), rem(i, 2) == 1, do: Process.exit(pid, :kill)
 

@@ -30,13 +30,5 @@ def call_catching_timeout(fun):
         return ["timeout", time.monotonic() - t0]
 
 
-def spin_for(seconds):
-    end = time.monotonic() + seconds
-    n = 0
-    while time.monotonic() < end:
-        n += 1
-    return n
-
-
 def apply(fun, *args):
     return fun(*args)
