@@ -20,6 +20,8 @@ defmodule SnakeBridge.DependencyAppTest do
     {"MIX_EXS", nil},
     {"MIX_TARGET", nil},
     {"SNAKEBRIDGE_PYTHON", nil},
+    # This test is about cargo building the NIF in the app: no NIF from the machine's cache.
+    {"SNAKEBRIDGE_NIF_CACHE", "false"},
     {"PYTHONPATH", nil},
     {"PYTHONHOME", nil}
   ]

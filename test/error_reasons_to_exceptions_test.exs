@@ -18,7 +18,10 @@ defmodule SnakeBridge.ErrorReasonsToExceptionsTest do
     {{:unsupported_schema, 2}, Error, "unsupported stream_ref wire schema: 2"},
     {{:bad_argument, "invalid JSON: EOF"}, ArgumentError, "invalid JSON: EOF"},
     {:python_not_started, Error,
-     "the embedded Python is not running (is the :snakebridge application started?)"},
+     "the embedded Python is not running: the :snakebridge application is not started. " <>
+       "Start it first with Application.ensure_all_started(:snakebridge), or start your " <>
+       "application (which starts it), e.g. `mix run` without --no-start or, in a " <>
+       "release's `bin/app eval`, Application.ensure_all_started(:my_app)"},
     {{:init_failed, "no encodings"}, Error, "the embedded Python failed to start: no encodings"},
     {{:internal_error, "lost job"}, Error, "SnakeBridge internal error: lost job"},
     {{:worker_down, :noconnection}, Error,

@@ -47,11 +47,16 @@ defmodule SnakeBridge.StreamRefTest do
       assert a.ref_id != b.ref_id
     end
 
-    test "a generator's python_module is \"builtins\" and library is the called module" do
+    test "a generator's python_module is the module of its function; library the called one" do
       ref = gen(3)
       assert ref.stream_type == "generator"
-      assert ref.python_module == "builtins"
+      assert ref.python_module == "sb_testlib"
       assert ref.library == "sb_testlib"
+      # A builtin iterator type from a function of another module names that module.
+      {:ok, zipped} = SnakeBridge.call("builtins", "zip", [[1], [2]])
+      assert zipped.python_module == "builtins"
+      {:ok, counter} = SnakeBridge.call("itertools", "count", [1])
+      assert counter.python_module == "itertools"
     end
 
     test "library is the first segment of a dotted module name" do
@@ -101,7 +106,7 @@ defmodule SnakeBridge.StreamRefTest do
       text = inspect(ref)
       assert text =~ "StreamRef"
       assert text =~ "generator"
-      assert text =~ "builtins"
+      assert text =~ "sb_testlib"
       assert text =~ ref.ref_id
     end
 

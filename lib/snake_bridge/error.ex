@@ -95,7 +95,11 @@ defmodule SnakeBridge.Error do
     do: "unsupported stream_ref wire schema: #{inspect(version)}"
 
   defp describe(:python_not_started),
-    do: "the embedded Python is not running (is the :snakebridge application started?)"
+    do:
+      "the embedded Python is not running: the :snakebridge application is not started. " <>
+        "Start it first with Application.ensure_all_started(:snakebridge), or start your " <>
+        "application (which starts it), e.g. `mix run` without --no-start or, in a " <>
+        "release's `bin/app eval`, Application.ensure_all_started(:my_app)"
 
   defp describe({:init_failed, message}), do: "the embedded Python failed to start: #{message}"
   defp describe({:internal_error, message}), do: "SnakeBridge internal error: #{message}"

@@ -19,8 +19,20 @@ defmodule SnakeBridge.Executor do
   @spec run(SnakeBridge.Request.t(), String.t() | nil, non_neg_integer() | nil) :: term()
   def run(request, route, timeout) do
     case SnakeBridge.Pool.route(request) do
-      :local -> request |> local(route, timeout) |> elsewhere()
+      :local -> request |> local(route, timeout, @grace) |> elsewhere()
       {:remote, node} -> Remote.call(node, request, route, timeout)
+      {:error, _} = error -> error
+    end
+  end
+
+  @doc false
+  # `run/3` that waits at most `ms` in all (no grace for the interrupted code to finish):
+  # for what must not wait for Python (`inspect`). Past it the job is cancelled.
+  @spec run_bounded(SnakeBridge.Request.t(), String.t() | nil, pos_integer()) :: term()
+  def run_bounded(request, route, ms) do
+    case SnakeBridge.Pool.route(request) do
+      :local -> request |> local(route, ms, 0) |> elsewhere()
+      {:remote, node} -> Remote.call(node, request, route, ms)
       {:error, _} = error -> error
     end
   end
@@ -33,7 +45,7 @@ defmodule SnakeBridge.Executor do
 
   def elsewhere(result), do: result
 
-  defp local(request, route, timeout) do
+  defp local(request, route, timeout, grace) do
     tag = make_ref()
 
     case submit(tag, request, route, timeout) do
@@ -51,13 +63,13 @@ defmodule SnakeBridge.Executor do
 
           Messages.io(^tag, _, _) = msg ->
             aside(msg)
-            job |> await(tag, after_ms(timeout), started) |> ended(tag)
+            job |> await(tag, after_ms(timeout, grace), started) |> ended(tag)
 
           Messages.callback(^tag, _, _, _) = msg ->
             aside(msg)
-            job |> await(tag, after_ms(timeout), started) |> ended(tag)
+            job |> await(tag, after_ms(timeout, grace), started) |> ended(tag)
         after
-          after_ms(timeout) -> give_up(job, tag)
+          after_ms(timeout, grace) -> give_up(job, tag)
         end
     end
   end
@@ -106,6 +118,7 @@ defmodule SnakeBridge.Executor do
     end
     |> case do
       Messages.answer(^tag, result) -> {:answered, result}
+      {:error, :python_not_started} -> raise SnakeBridge.Error, reason: :python_not_started
       {:error, _} = error -> {:answered, error}
       job -> {:waiting, job}
     end
@@ -187,10 +200,12 @@ defmodule SnakeBridge.Executor do
   def write(:stderr, text), do: IO.write(:standard_error, text)
 
   # (receive takes at most 2^32 - 1 ms: a longer timeout is no deadline.)
-  defp after_ms(timeout) when is_integer(timeout) and timeout < 0xFFFFFFFF - @grace,
-    do: timeout + @grace
+  defp after_ms(timeout, grace \\ @grace)
 
-  defp after_ms(_), do: :infinity
+  defp after_ms(timeout, grace) when is_integer(timeout) and timeout < 0xFFFFFFFF - grace,
+    do: timeout + grace
+
+  defp after_ms(_, _), do: :infinity
 
   # The job may have answered just now: after cancel no answer is sent, so one in the
   # mailbox is the last.

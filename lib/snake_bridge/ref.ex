@@ -176,15 +176,15 @@ defmodule SnakeBridge.Ref do
     @max 240
 
     # Inspect runs in IEx, Logger and crash reports: a slow or hanging __repr__ must not
-    # hold them up.
-    @repr_timeout 1_000
+    # hold them up. Past this it shows the type and id; `Ref.repr/1` waits.
+    @repr_ms 100
 
     def inspect(ref, _opts) do
       repr =
-        case Executor.run(Request.repr(ref), ref.session_id, @repr_timeout) do
+        case Executor.run_bounded(Request.repr(ref), ref.session_id, @repr_ms) do
           {:ok, text} when byte_size(text) > @max -> String.slice(text, 0, @max) <> "..."
           {:ok, text} -> text
-          {:error, _} -> "<#{ref.type_name}>"
+          {:error, _} -> "#{ref.python_module}.#{ref.type_name} #{ref.id}"
         end
 
       "#SnakeBridge.Ref<" <> repr <> ">"

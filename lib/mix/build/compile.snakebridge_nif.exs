@@ -16,7 +16,7 @@ defmodule Mix.Tasks.Compile.SnakebridgeNif do
 
     nif =
       if stale?(dest, stamp, python) do
-        build!(cargo!(), python, dest, stamp)
+        from_cache!(python, dest, stamp) || build!(cargo!(), python, dest, stamp)
         :ok
       else
         :noop
@@ -39,6 +39,20 @@ defmodule Mix.Tasks.Compile.SnakebridgeNif do
 
     File.rm_rf!(Path.join([MixPython.root(), "priv", "native"]))
     File.rmdir(Path.join(MixPython.root(), "priv"))
+    copy_python!(Path.join([MixPython.root(), "priv", "python"]), Path.join(priv, "python"))
+  end
+
+  # The library's own Python files (the wrapper generator's helper): Mix reaches them
+  # through the priv symlink just removed, and copies them only on the next compile, so a
+  # wrapper compiled in this run would not find them.
+  defp copy_python!(source, dest) do
+    File.mkdir_p!(dest)
+
+    for file <- File.ls!(source), Path.extname(file) == ".py" do
+      from = Path.join(source, file)
+      to = Path.join(dest, file)
+      if File.read(to) != File.read(from), do: File.cp!(from, to)
+    end
   end
 
   defp cargo! do
@@ -62,6 +76,80 @@ defmodule Mix.Tasks.Compile.SnakebridgeNif do
       Enum.any?(sources, &(File.exists?(&1) and newer?(&1, dest)))
   end
 
+  # One build per machine: a NIF built from the same crate sources for the same base
+  # Python (and the same Rust, on the same system) is kept under the user's cache
+  # directory, shared by the library's checkouts and every app. Off with
+  # SNAKEBRIDGE_NIF_CACHE=false; SNAKEBRIDGE_CACHE_DIR moves it.
+  defp from_cache!(python, dest, stamp) do
+    with dir when is_binary(dir) <- cache_dir(python),
+         cached = Path.join(dir, MixPython.nif_file()),
+         true <- File.regular?(cached) do
+      Mix.shell().info("SnakeBridge NIF: reusing the build in #{dir} (same sources and Python)")
+      install!(cached, dest)
+      File.write!(stamp, MixPython.stamp(python))
+      true
+    else
+      _ -> false
+    end
+  end
+
+  defp cache_dir(python) do
+    if System.get_env("SNAKEBRIDGE_NIF_CACHE") not in ["0", "false", "no"] do
+      root =
+        System.get_env("SNAKEBRIDGE_CACHE_DIR") ||
+          :filename.basedir(:user_cache, "snakebridge") |> to_string()
+
+      Path.join([root, "nif", cache_key(python)])
+    end
+  end
+
+  # The crate's sources (contents, not times), the interpreter and the toolchain.
+  defp cache_key(python) do
+    root = MixPython.root()
+
+    files =
+      (Path.wildcard(Path.join(root, "native/**/*.{rs,py,toml}")) ++
+         Enum.map(["Cargo.toml", "Cargo.lock"], &Path.join(root, &1)))
+      |> Enum.filter(&File.regular?/1)
+      |> Enum.sort()
+      |> Enum.map(&{Path.relative_to(&1, root), File.read!(&1)})
+
+    rustc =
+      case System.cmd("rustc", ["-V"], stderr_to_stdout: true) do
+        {out, 0} -> out
+        _ -> ""
+      end
+
+    term =
+      {files, MixPython.stamp(python), rustc, System.get_env("RUSTFLAGS"),
+       :erlang.system_info(:system_architecture)}
+
+    :crypto.hash(:sha256, :erlang.term_to_binary(term))
+    |> Base.encode16(case: :lower)
+    |> binary_part(0, 32)
+  rescue
+    ErlangError -> "unkeyed"
+  end
+
+  defp store!(built, python) do
+    with dir when is_binary(dir) <- cache_dir(python) do
+      File.mkdir_p!(dir)
+      install!(built, Path.join(dir, MixPython.nif_file()))
+    end
+  rescue
+    # A read-only or full cache directory costs the next app a build, nothing more.
+    e in File.Error -> Mix.shell().info("SnakeBridge NIF: not cached (#{Exception.message(e)})")
+  end
+
+  # Copy then rename: a running VM may have the old library mapped, and another build
+  # may be reading the cache.
+  defp install!(from, dest) do
+    File.mkdir_p!(Path.dirname(dest))
+    tmp = "#{dest}.#{System.unique_integer([:positive])}.tmp"
+    File.cp!(from, tmp)
+    File.rename!(tmp, dest)
+  end
+
   defp newer?(a, b), do: File.stat!(a, time: :posix).mtime > File.stat!(b, time: :posix).mtime
 
   defp build!(cargo, python, dest, stamp) do
@@ -82,11 +170,9 @@ defmodule Mix.Tasks.Compile.SnakebridgeNif do
       )
 
     status == 0 || Mix.raise("cargo build of the SnakeBridge NIF failed (exit #{status}).")
-    File.mkdir_p!(Path.dirname(dest))
-    # Copy then rename: a running VM may have the old library mapped.
-    tmp = "#{dest}.#{System.unique_integer([:positive])}.tmp"
-    File.cp!(Path.join([target, "release", MixPython.cargo_artifact()]), tmp)
-    File.rename!(tmp, dest)
+    built = Path.join([target, "release", MixPython.cargo_artifact()])
+    install!(built, dest)
     File.write!(stamp, MixPython.stamp(python))
+    store!(built, python)
   end
 end

@@ -76,9 +76,13 @@ def aclose(loop, agen):
 
 
 def close(it):
+    """Closes an iterator Elixir let go of; what its close raises is reported, not raised."""
     closer = getattr(it, "close", None)
     if closer is not None:
-        closer()
+        try:
+            closer()
+        except Exception as e:
+            _ignored(f"Exception ignored closing a {type_name(type(it))} object", e)
 
 
 def safe_multiprocessing():
@@ -210,6 +214,43 @@ class _BinaryOutput:
 def install_output(native):
     sys.stdout = _Output(1, "<stdout>", native._write, native._flush)
     sys.stderr = _Output(2, "<stderr>", native._write, native._flush)
+    sys.unraisablehook = _unraisable
+
+
+# ---- exceptions Python ignores (a `__del__` that raised, an iterator whose close failed
+# when the BEAM collected its Ref): one Logger warning each, not a traceback on stderr.
+
+_THREAD_BOUND = (
+    " It was made on another thread and can only be used on that one: make such objects "
+    "(sqlite3 connections and cursors, ...) in a session with its own thread, "
+    "SnakeBridge.Session.start(affinity: :thread), whose objects are closed there."
+)
+
+
+def _unraisable(u):
+    try:
+        obj = u.object
+        if obj is None:
+            what = "Python"
+        elif callable(obj) and hasattr(obj, "__qualname__"):
+            what = obj.__qualname__  # a __del__ method
+        else:
+            what = f"a {type_name(type(obj))} object"
+        exc = u.exc_value if u.exc_value is not None else u.exc_type()
+        _ignored(u.err_msg or f"Exception ignored in {what}", exc, u.exc_traceback)
+    except BaseException:
+        sys.__unraisablehook__(u)
+
+
+def _ignored(context, exc, tb=None):
+    message = f"{context}: {type_name(type(exc))}: {exc}"
+    if type(exc).__name__ == "ProgrammingError" and "thread" in str(exc):
+        message += _THREAD_BOUND
+    frames = traceback.format_tb(_skip_library_frames(tb or exc.__traceback__))
+    if frames:
+        message += "\n" + "".join(frames).rstrip()
+    if not sys.modules["snakebridge"]._log(30, "snakebridge", message):
+        sys.stderr.write(message + "\n")
 
 
 # ---- logging: records to Elixir's Logger (config :snakebridge, python_logging: :logger)

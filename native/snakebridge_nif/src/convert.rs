@@ -843,8 +843,9 @@ impl<'a> ToTerm<'a> {
             return Ok(t);
         }
         if let Some(st) = snakebridge_core::iter::detect(obj) {
-            let state = stream::StreamState::new(obj, st)?;
-            let inner = objects::new_object(obj.clone().unbind(), self.ctx()?, Some(state));
+            let ctx = self.ctx()?;
+            let state = stream::StreamState::new(obj, st, &ctx.library)?;
+            let inner = objects::new_object(obj.clone().unbind(), ctx, Some(state));
             return Ok(objects::stream_struct(self.env, inner));
         }
         let ty = obj.get_type();

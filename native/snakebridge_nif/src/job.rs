@@ -333,6 +333,10 @@ pub fn submit<'a>(
     route: Term<'a>,
     timeout_ms: Option<u64>,
 ) -> Term<'a> {
+    // Before the application started Python, a queued job would wait for ever.
+    if !snakebridge_core::interpreter::is_ready() {
+        return crate::error::error_tuple(env, &crate::error::Error::NotStarted);
+    }
     match session::route_session(route) {
         Ok(route) => queue(env, route, tag, request, timeout_ms),
         Err(e) => crate::error::error_tuple(env, &e),

@@ -247,7 +247,8 @@ fn iter_op<'a>(py: Python<'_>, env: Env<'a>, res: &ResourceArc<PyObj>) -> Result
     let it = obj.try_iter()?.into_any();
     let shared = it.is(&obj);
     let kind = snakebridge_core::iter::detect(&it).unwrap_or(StreamType::Iterator);
-    let state = StreamState::new(&it, kind)?;
+    let maker = obj.get_type().module()?.to_string();
+    let state = StreamState::new(&it, kind, &maker)?;
     let inner = objects::new_object(it.unbind(), res.inner.ctx.clone(), Some(state));
     let stream = objects::stream_struct(env, inner);
     Ok(ok_tuple(env, (stream, shared).encode(env)))

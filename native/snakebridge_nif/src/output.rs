@@ -291,16 +291,18 @@ fn write_fd(dev: Device, text: &str) {
     };
 }
 
-/// A `logging` record, for Logger (see `configure_logging` in shim.py). Dropped when
-/// the application is not running.
+/// A `logging` record, for Logger (see `configure_logging` in shim.py). False (dropped)
+/// when the application is not running.
 #[pyfunction]
 #[pyo3(name = "_log")]
-pub fn log(level: i32, name: &str, message: &str) {
-    if let Some(pid) = sink() {
-        let mut msg = OwnedEnv::new();
-        let _ = msg.send_and_clear(&pid, |e| {
-            (snakebridge_log(), level, name, message).encode(e)
-        });
+pub fn log(level: i32, name: &str, message: &str) -> bool {
+    match sink() {
+        Some(pid) => OwnedEnv::new()
+            .send_and_clear(&pid, |e| {
+                (snakebridge_log(), level, name, message).encode(e)
+            })
+            .is_ok(),
+        None => false,
     }
 }
 

@@ -53,13 +53,30 @@ pub struct StreamBuf {
     stopped: bool,
 }
 
+/// The module a generator's (or coroutine's) function is defined in, while it has a frame.
+fn defined_in(obj: &Bound<'_, PyAny>) -> Option<String> {
+    ["gi_frame", "ag_frame", "cr_frame"]
+        .iter()
+        .find_map(|attr| {
+            let globals = obj.getattr(*attr).ok()?.getattr("f_globals").ok()?;
+            globals.get_item("__name__").ok()?.extract().ok()
+        })
+}
+
 impl StreamState {
-    pub fn new(obj: &Bound<'_, PyAny>, stream_type: StreamType) -> PyResult<Self> {
+    /// `maker`: the module of what made the stream, named when the iterator's own type
+    /// is a builtin one (`generator`, `zip`, `map`, ...), which says nothing of its origin.
+    pub fn new(obj: &Bound<'_, PyAny>, stream_type: StreamType, maker: &str) -> PyResult<Self> {
         let ty = obj.get_type();
+        let module = ty.module()?.to_string();
         Ok(StreamState {
             stream_type,
             type_name: ty.name()?.to_string(),
-            python_module: ty.module()?.to_string(),
+            python_module: if module == "builtins" {
+                defined_in(obj).unwrap_or_else(|| maker.to_string())
+            } else {
+                module
+            },
             batch: std::sync::atomic::AtomicUsize::new(1),
             buf: Mutex::new(StreamBuf {
                 exhausted: false,
