@@ -7,8 +7,6 @@ defmodule SnakeBridge.FirstUseTest do
   # The warnings these tests cause are checked through a handler of their own.
   @moduletag :capture_log
 
-  alias SnakeBridge.Ref
-
   describe "inspect" do
     test "a Ref whose __repr__ is slow shows its type and id within 100 ms (plus margin)" do
       {:ok, %{"slow" => ref}} =

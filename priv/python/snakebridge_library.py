@@ -283,11 +283,27 @@ def _spec(t, classes):
     return "term"
 
 
+def _in_stdlib(top):
+    names = getattr(sys, "stdlib_module_names", None)  # Python 3.10+
+    if names is not None:
+        return top in names
+    # Python 3.9: by where the module lives.
+    import os
+    import sysconfig
+
+    path = getattr(sys.modules.get(top), "__file__", None)
+    if path is None:
+        return False
+    path = os.path.realpath(path)
+    stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
+    return path.startswith(stdlib + os.sep) and "site-packages" not in path
+
+
 def _distribution(module):
     """The installed distribution's metadata directory and version, or None (stdlib,
     a plain source tree)."""
     top = module.__name__.partition(".")[0]
-    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+    if top in sys.builtin_module_names or _in_stdlib(top):
         return None
     try:
         from importlib import metadata

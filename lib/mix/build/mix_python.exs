@@ -44,13 +44,16 @@ defmodule SnakeBridge.MixPython do
   def lock_path, do: Path.join(project_root(), "snakebridge.lock")
 
   # cargo's directory: the checkout's target/ for the library itself, the app's
-  # _build/snakebridge_target for an app that depends on it.
+  # _build/snakebridge_target for an app that depends on it; SNAKEBRIDGE_CARGO_TARGET_DIR
+  # (builds for several Pythons side by side, as .ci/python_versions does).
   def cargo_target_dir do
     root = project_root()
 
-    if root == @root,
-      do: Path.join(@root, "target"),
-      else: Path.join(root, "_build/snakebridge_target")
+    cond do
+      dir = System.get_env("SNAKEBRIDGE_CARGO_TARGET_DIR") -> Path.expand(dir)
+      root == @root -> Path.join(@root, "target")
+      true -> Path.join(root, "_build/snakebridge_target")
+    end
   end
 
   @doc "The interpreter to build against: %{shared:, base:, version:, executable:}."
