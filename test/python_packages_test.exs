@@ -90,6 +90,8 @@ defmodule SnakeBridge.PythonPackagesTest do
     IO.puts("\n[measure] mix snakebridge.setup (venv + one local wheel): #{ms} ms")
     # pip's own output is shown.
     assert out =~ "Successfully installed sbpkg_alpha-0.1.0", out
+    # Said once, though the compile before the task wrote the lock too.
+    assert length(Regex.scan(~r/wrote .*snakebridge\.lock/, out)) == 1, out
     assert File.exists?(Path.join(venv, "bin/python"))
     lock = Path.join(dir, "snakebridge.lock")
     assert File.read!(lock) =~ "\nsbpkg_alpha==0.1.0\n"

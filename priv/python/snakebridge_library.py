@@ -102,11 +102,26 @@ def _is_constant(value, depth=0):
 def _signature(obj):
     try:
         return inspect.signature(obj, eval_str=True)
+    except TypeError:
+        # Python 3.9 has no eval_str: string annotations are resolved here.
+        try:
+            return _with_hints(inspect.signature(obj), obj)
+        except Exception:
+            return None
     except Exception:
         try:
             return inspect.signature(obj)
         except Exception:
             return None
+
+
+def _with_hints(sig, obj):
+    try:
+        hints = typing.get_type_hints(obj)
+    except Exception:
+        return sig
+    params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()]
+    return sig.replace(parameters=params, return_annotation=hints.get("return", sig.return_annotation))
 
 
 def _function(name, obj, classes, skip_self, kind="function"):
@@ -213,10 +228,8 @@ def _class(name, cls, classes):
 
 
 def _property_type(prop):
-    try:
-        return inspect.signature(prop.fget, eval_str=True).return_annotation
-    except Exception:
-        return _EMPTY
+    sig = _signature(prop.fget)
+    return _EMPTY if sig is None else sig.return_annotation
 
 
 def _init_assignments(cls):

@@ -297,9 +297,15 @@ defmodule SnakeBridge.MixPython.Packages do
     out |> String.split("\n", trim: true) |> Enum.sort()
   end
 
+  # Said once: `mix snakebridge.setup` compiles the library first, which may write the
+  # same lock just before.
   def write_lock!(info) do
-    File.write!(lock_path(), @lock_header <> Enum.map_join(freeze(info), &(&1 <> "\n")))
-    Mix.shell().info("SnakeBridge: wrote #{lock_path()}")
+    text = @lock_header <> Enum.map_join(freeze(info), &(&1 <> "\n"))
+
+    if File.read(lock_path()) != {:ok, text} do
+      File.write!(lock_path(), text)
+      Mix.shell().info("SnakeBridge: wrote #{lock_path()}")
+    end
   end
 
   def read_lock do
