@@ -8,7 +8,7 @@ defmodule SnakeBridge.DependencyAppTest do
   @root Path.expand("..", __DIR__)
   # What a checkout holds. The test works on this copy: it touches a Rust source, which
   # must not happen to the library other tests are using.
-  @copied ~w(mix.exs Cargo.toml Cargo.lock lib native rust_tests)
+  @copied ~w(mix.exs Cargo.toml Cargo.lock lib native priv rust_tests)
 
   # Everything a `mix test` run exports that would leak into the child Mix project.
   @env [
@@ -73,7 +73,7 @@ defmodule SnakeBridge.DependencyAppTest do
     priv = Path.join([dir, "_build", "dev", "lib", "snakebridge", "priv", "native"])
     assert File.exists?(Path.join(priv, "libsnakebridge_nif.so")), out
     assert out =~ "target: #{cargo_dir}", out
-    refute File.exists?(Path.join(snakebridge, "priv"))
+    refute File.exists?(Path.join([snakebridge, "priv", "native"]))
     refute File.exists?(Path.join(snakebridge, "target"))
 
     {out, status} =

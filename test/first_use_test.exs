@@ -14,7 +14,8 @@ defmodule SnakeBridge.FirstUseTest do
         import time
         class Slow:
             def __repr__(self):
-                time.sleep(5)
+                for _ in range(500):
+                    time.sleep(0.01)
                 return "never seen"
         slow = Slow()
         """)
@@ -117,6 +118,34 @@ defmodule SnakeBridge.FirstUseTest do
       # An iterator type of its own module keeps that module.
       {:ok, counter} = SnakeBridge.call("itertools", "count", [1])
       assert counter.python_module == "itertools"
+    end
+  end
+
+  describe "a stop during an import" do
+    @tag :tmp_dir
+    test "lands after the import: the package is whole for the next call", %{tmp_dir: dir} do
+      # Like asyncio: the package binds a submodule by `from .part import *`, then works
+      # (Python code, 1 s) while a 100 ms timeout passes.
+      pkg = Path.join(dir, "sb_slow_import")
+      File.mkdir_p!(pkg)
+      File.write!(Path.join(pkg, "part.py"), "VALUE = 42\n")
+
+      File.write!(Path.join(pkg, "__init__.py"), """
+      from .part import *
+      import time
+      _t = time.monotonic()
+      while time.monotonic() - _t < 1.0:
+          pass
+      def value():
+          return part.VALUE
+      """)
+
+      {:ok, _} = SnakeBridge.call("sys", "path.insert", [0, dir])
+      opts = [__runtime__: [timeout: 100]]
+      assert SnakeBridge.call("sb_slow_import", "value", [], opts) == {:error, :timeout}
+      # Interrupted inside the import, the package would be gone and its submodule
+      # left: every later import would fail with "name 'part' is not defined".
+      assert SnakeBridge.call("sb_slow_import", "value", []) == {:ok, 42}
     end
   end
 

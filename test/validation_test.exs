@@ -127,10 +127,10 @@ defmodule SnakeBridge.ValidationTest do
   end
 
   @tag :timing
-  test "inspect of a Ref whose __repr__ hangs gives up after a second" do
+  test "inspect of a Ref whose __repr__ hangs gives up after 100 ms: its type and id" do
     {:ok, slow} = SnakeBridge.call("sb_threads", "SlowRepr", [])
     {us, text} = :timer.tc(fn -> inspect(slow) end)
-    assert text == "#SnakeBridge.Ref<<SlowRepr>>"
+    assert text == "#SnakeBridge.Ref<sb_threads.SlowRepr #{slow.id}>"
     assert us < 4_000_000
     # Ref.repr/1 has no limit: it is asked for explicitly.
     assert %Ref{} = slow

@@ -48,7 +48,7 @@ defmodule Mix.Tasks.Compile.SnakebridgeNif do
   defp copy_python!(source, dest) do
     File.mkdir_p!(dest)
 
-    for file <- File.ls!(source), Path.extname(file) == ".py" do
+    for {:ok, files} <- [File.ls(source)], file <- files, Path.extname(file) == ".py" do
       from = Path.join(source, file)
       to = Path.join(dest, file)
       if File.read(to) != File.read(from), do: File.cp!(from, to)

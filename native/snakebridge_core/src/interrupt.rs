@@ -100,6 +100,15 @@ impl Job {
         let Some(exc) = interpreter::interrupt_type(py) else {
             return false;
         };
+        // A stop inside an import would leave the package half made for the life of the
+        // interpreter (its submodules in sys.modules, itself not): it lands when the
+        // import is done (this is tried again every AGAIN).
+        if Helper::Importing
+            .call1(py, (self.tid,))
+            .is_ok_and(|r| r.is_truthy().unwrap_or(false))
+        {
+            return true;
+        }
         // SAFETY: attached (holding the GIL); `tid` is the job's thread's
         // PyThread_get_thread_ident, and the exception is a live type object. The result
         // is the number of thread states changed: 0 when the thread has none now.

@@ -85,6 +85,16 @@ def close(it):
             _ignored(f"Exception ignored closing a {type_name(type(it))} object", e)
 
 
+def importing(tid):
+    """Whether thread `tid` is inside an import (a stop then waits for it to end)."""
+    frame = sys._current_frames().get(tid)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def safe_multiprocessing():
     """multiprocessing's default start method forks, which would copy the whole BEAM:
     use "spawn" (a fresh `sys.executable`) unless the user chose one already."""

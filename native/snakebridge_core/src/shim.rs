@@ -16,6 +16,7 @@ pub enum Helper {
     Anext,
     Aclose,
     Close,
+    Importing,
     AsChunks,
     Drain,
     InstallOutput,
@@ -42,6 +43,7 @@ impl Helper {
             Helper::Anext => "anext",
             Helper::Aclose => "aclose",
             Helper::Close => "close",
+            Helper::Importing => "importing",
             Helper::AsChunks => "as_chunks",
             Helper::Drain => "drain",
             Helper::InstallOutput => "install_output",
@@ -58,7 +60,7 @@ impl Helper {
     }
 
     /// Every helper (tests check that the shim defines each).
-    pub const ALL: [Helper; 20] = [
+    pub const ALL: [Helper; 21] = [
         Helper::AddPaths,
         Helper::Enter,
         Helper::SafeMultiprocessing,
@@ -67,6 +69,7 @@ impl Helper {
         Helper::Anext,
         Helper::Aclose,
         Helper::Close,
+        Helper::Importing,
         Helper::AsChunks,
         Helper::Drain,
         Helper::InstallOutput,

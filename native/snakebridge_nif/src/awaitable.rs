@@ -128,13 +128,21 @@ fn awaited_error(py: Python<'_>, err: PyErr) -> Error {
         .is_ok_and(|t| err.get_type(py).is(&t));
     if is_timeout {
         Error::Timeout
-    } else if err.is_instance_of::<pyo3::exceptions::asyncio::CancelledError>(py)
-        || err.get_type(py).name().is_ok_and(|n| n == "CancelledError")
-    {
+    } else if is_cancelled_error(py, &err) {
         Error::Cancelled
     } else {
         Error::from(err)
     }
+}
+
+/// asyncio's CancelledError (or one named so), looked up without pyo3's cached type,
+/// which panics when asyncio cannot be imported.
+fn is_cancelled_error(py: Python<'_>, err: &PyErr) -> bool {
+    let cancelled = py
+        .import("asyncio")
+        .and_then(|m| m.getattr("CancelledError"));
+    cancelled.is_ok_and(|t| err.get_type(py).is_subclass(&t).unwrap_or(false))
+        || err.get_type(py).name().is_ok_and(|n| n == "CancelledError")
 }
 
 /// Cancels the task of a cancelled job (on a cleanup thread: the caller may be a
