@@ -83,7 +83,7 @@ const US_PER_DAY: i128 = 86_400_000_000;
 /// beyond years -9999..9999, a value without a unit).
 ///
 /// Units finer than the microsecond are floored to it; a NaiveDateTime's precision is
-/// the unit's (0 down to seconds, 3 for ms, 6 below).
+/// a `datetime`'s (0 when the microseconds are 0, else 6), whatever the unit.
 fn numpy_time<'a>(
     env: Env<'a>,
     obj: &Bound<'_, PyAny>,
@@ -114,7 +114,7 @@ fn numpy_time<'a>(
         value = value.call_method1("astype", ("datetime64[D]",))?;
         (unit, count) = ("D".to_owned(), 1);
     }
-    let Some((mul, div, precision)) = unit_us(&unit) else {
+    let Some((mul, div)) = unit_us(&unit) else {
         return Ok(None);
     };
     let ticks = i128::from(as_int(&value)?) * i128::from(count);
@@ -135,6 +135,8 @@ fn numpy_time<'a>(
         return Ok(None);
     }
     let secs = of_day / 1_000_000;
+    let us_of_second = (of_day % 1_000_000) as u32;
+    let precision = if us_of_second == 0 { 0 } else { 6 };
     let t = crate::values::naive_date_time_term(
         env,
         (y as i32, m, d),
@@ -143,25 +145,25 @@ fn numpy_time<'a>(
             (secs / 60 % 60) as u8,
             (secs % 60) as u8,
         ),
-        ((of_day % 1_000_000) as u32, precision),
+        (us_of_second, precision),
     )?;
     Ok(Some(t))
 }
 
-/// A unit's microseconds as `(multiplier, divisor, precision)`.
-fn unit_us(unit: &str) -> Option<(i128, i128, u32)> {
+/// A unit's microseconds as `(multiplier, divisor)`.
+fn unit_us(unit: &str) -> Option<(i128, i128)> {
     Some(match unit {
-        "W" => (7 * US_PER_DAY, 1, 0),
-        "D" => (US_PER_DAY, 1, 0),
-        "h" => (3_600_000_000, 1, 0),
-        "m" => (60_000_000, 1, 0),
-        "s" => (1_000_000, 1, 0),
-        "ms" => (1_000, 1, 3),
-        "us" => (1, 1, 6),
-        "ns" => (1, 1_000, 6),
-        "ps" => (1, 1_000_000, 6),
-        "fs" => (1, 1_000_000_000, 6),
-        "as" => (1, 1_000_000_000_000, 6),
+        "W" => (7 * US_PER_DAY, 1),
+        "D" => (US_PER_DAY, 1),
+        "h" => (3_600_000_000, 1),
+        "m" => (60_000_000, 1),
+        "s" => (1_000_000, 1),
+        "ms" => (1_000, 1),
+        "us" => (1, 1),
+        "ns" => (1, 1_000),
+        "ps" => (1, 1_000_000),
+        "fs" => (1, 1_000_000_000),
+        "as" => (1, 1_000_000_000_000),
         _ => return None,
     })
 }
