@@ -341,11 +341,11 @@ defmodule SnakeBridge.ConformanceTest do
       # Array of that Ref); JSON has no Array.
       sized("Array f64", [8, @defer - 8, @defer, @mib + 8], &same(array(&1, {:f, 64}, 8)),
         cmp: &as_array/1,
-        skip: [:wire_json]
+        skip: array_skip(ctx)
       ),
       sized("Array s16 3-D", [24, @defer - 16, @defer + 8], &same(array(&1, {:s, 16}, 2)),
         cmp: &as_array/1,
-        skip: [:wire_json]
+        skip: array_skip(ctx)
       ),
       pid_row(ctx),
       scalar("function", &Function.identity/1),
@@ -500,6 +500,13 @@ defmodule SnakeBridge.ConformanceTest do
 
   defp elem_bytes({:f, 64}, i), do: <<i * 1.5::float-64-native>>
   defp elem_bytes({:s, 16}, i), do: <<rem(i * 7919, 65_536) - 32_768::16-signed-native>>
+
+  # As for the Ref row: what a worker's Python sends to (or calls in) the worker's own
+  # processes holds a Ref valid only there, so it cannot be read as an Array here.
+  defp array_skip(%{where: :pool}),
+    do: [:wire_json, :pid_send, :module_send, :elixir_fun_argument]
+
+  defp array_skip(_ctx), do: [:wire_json]
 
   defp as_array(%Ref{} = ref), do: Array.from_ref!(ref)
   defp as_array(list) when is_list(list), do: Enum.map(list, &as_array/1)

@@ -6,6 +6,8 @@ defmodule SnakeBridge.ScienceTest do
 
   import SnakeBridge.TestHelpers, only: [eventually: 2]
 
+  import SnakeBridge.Sigil
+
   alias SnakeBridge.{Array, Complex, ConversionError, PythonError, Ref}
 
   @missing SnakeBridge.Science.missing()
@@ -337,6 +339,57 @@ defmodule SnakeBridge.ScienceTest do
 
       assert eventually(fn -> rss.() < held - 90_000_000 end, gc: true, timeout: 10_000),
              "RSS #{rss.()} did not drop below #{held - 90_000_000}"
+    end
+  end
+
+  describe "the README's Data science section" do
+    @tag :tmp_dir
+    test "read a CSV, group, columns as Arrays, train a model", %{tmp_dir: dir} do
+      path = Path.join(dir, "sales.csv")
+
+      File.write!(path, """
+      day,region,amount,units
+      2024-01-02,north,20.5,4
+      ,south,12.0,2
+      2024-01-04,north,10.0,2
+      2024-01-05,south,30.0,6
+      """)
+
+      # As in the README, with ~P for Elixir 1.14.
+      ~P"""
+      import pandas as pd
+      df = pd.read_csv(path, parse_dates=["day"])
+      totals = df.groupby("region")["amount"].sum().to_dict()
+      rows = df.head(2).to_dict(orient="records")
+      """
+
+      assert totals == %{"north" => 30.5, "south" => 42.0}
+
+      assert rows == [
+               %{
+                 "day" => ~N[2024-01-02 00:00:00],
+                 "region" => "north",
+                 "amount" => 20.5,
+                 "units" => 4
+               },
+               %{"day" => nil, "region" => "south", "amount" => 12.0, "units" => 2}
+             ]
+
+      {:ok, amount} = Ref.method(df, "__getitem__", ["amount"])
+      a = Ref.method!(amount, "to_numpy", [], __runtime__: [arrays: true])
+      assert %Array{type: {:f, 64}, shape: {4}} = a
+      assert Array.to_list(a) == [20.5, 12.0, 10.0, 30.0]
+
+      ~P"""
+      from sklearn.linear_model import LinearRegression
+      model = LinearRegression().fit(df[["units"]].to_numpy(), df["amount"])
+      """
+
+      units = Array.new(<<3::64-signed-native, 5::64-signed-native>>, {:s, 64}, {2, 1})
+      [p3, p5] = ~P"model.predict(units).tolist()"
+
+      [coef] = model |> Ref.getattr!("coef_") |> Array.from_ref!() |> Array.to_list()
+      assert_in_delta p5 - p3, 2 * coef, 1.0e-9
     end
   end
 end

@@ -1,25 +1,26 @@
 defmodule SnakeBridge.Science do
   @moduledoc false
-  # numpy and pandas for the tests, in a venv of the embedded interpreter made once and
-  # kept under _build/science_venv/<python version> (the base Python has neither). Its
-  # site-packages goes first on the embedded Python's sys.path. `missing/0` is what a
-  # test module tags its science tests with: nil, or why they are skipped.
+  # numpy, pandas and scikit-learn for the tests, in a venv of the embedded interpreter
+  # made once and kept under _build/science_venv/<python version>-<hash of the package
+  # list> (the base Python has none of them). Its site-packages goes first on the
+  # embedded Python's sys.path. `missing/0` is what a test module tags its science tests
+  # with: nil, or why they are skipped.
   #
-  # SNAKEBRIDGE_SCIENCE_PACKAGES overrides the pip requirements ("numpy pandas").
+  # SNAKEBRIDGE_SCIENCE_PACKAGES overrides the pip requirements.
 
   @root Path.expand("../..", __DIR__)
   @key {__MODULE__, :status}
 
-  @doc "nil when numpy and pandas import in the embedded Python, else the reason."
+  @doc "nil when numpy, pandas and scikit-learn import in the embedded Python, else why not."
   @spec missing() :: String.t() | nil
   def missing do
     case ready() do
       :ok -> nil
-      {:error, why} -> "numpy/pandas unavailable, science tests skipped: " <> why
+      {:error, why} -> "numpy/pandas/scikit-learn unavailable, science tests skipped: " <> why
     end
   end
 
-  @doc "`:ok` once numpy and pandas import, else `{:error, why}` (decided once per VM)."
+  @doc "`:ok` once they import, else `{:error, why}` (decided once per VM)."
   @spec ready() :: :ok | {:error, String.t()}
   def ready do
     case :persistent_term.get(@key, nil) do
@@ -55,24 +56,30 @@ defmodule SnakeBridge.Science do
         %{"sys" => SnakeBridge.call!("importlib", "import_module", ["sys"])}
       )
 
-    dir = Path.join([@root, "_build", "science_venv", version])
+    packages = packages()
+    key = :erlang.phash2(packages) |> Integer.to_string(16)
+    dir = Path.join([@root, "_build", "science_venv", "#{version}-#{key}"])
     site = Path.join([dir, "lib", "python#{version}", "site-packages"])
 
-    with :ok <- if(File.exists?(Path.join(dir, "ready")), do: :ok, else: create(python, dir)),
+    with :ok <-
+           if(File.exists?(Path.join(dir, "ready")), do: :ok, else: create(python, dir, packages)),
          {:ok, _} <- SnakeBridge.call("sys", "path.insert", [0, site]),
          {:ok, _} <- SnakeBridge.call("importlib", "invalidate_caches", []) do
       if importable?(),
         do: :ok,
-        else: {:error, "the venv #{dir} was made but numpy/pandas do not import"}
+        else: {:error, "the venv #{dir} was made but its packages do not import"}
     end
   end
 
   # Made in a directory of its own, renamed when complete: a VM stopped half-way leaves
   # no venv that looks ready.
-  defp create(python, dir) do
-    packages =
-      String.split(System.get_env("SNAKEBRIDGE_SCIENCE_PACKAGES", "numpy pandas"), " ", trim: true)
+  defp packages do
+    "SNAKEBRIDGE_SCIENCE_PACKAGES"
+    |> System.get_env("numpy pandas scikit-learn")
+    |> String.split(" ", trim: true)
+  end
 
+  defp create(python, dir, packages) do
     work = "#{dir}.tmp#{System.unique_integer([:positive])}"
     File.mkdir_p!(Path.dirname(dir))
     IO.puts(:stderr, "[science] making #{dir} with #{Enum.join(packages, ", ")} (pip, once)")
