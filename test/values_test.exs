@@ -9,6 +9,7 @@ defmodule SnakeBridge.ValuesTest do
   doctest SnakeBridge.Decimal
   doctest SnakeBridge.Encoder
   doctest SnakeBridge.ConversionError
+  doctest SnakeBridge.Array
 
   @lib "sb_values"
 
