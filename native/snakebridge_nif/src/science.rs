@@ -135,8 +135,6 @@ fn numpy_time<'a>(
         return Ok(None);
     }
     let secs = of_day / 1_000_000;
-    let us_of_second = (of_day % 1_000_000) as u32;
-    let precision = if us_of_second == 0 { 0 } else { 6 };
     let t = crate::values::naive_date_time_term(
         env,
         (y as i32, m, d),
@@ -144,8 +142,8 @@ fn numpy_time<'a>(
             (secs / 3600) as u8,
             (secs / 60 % 60) as u8,
             (secs % 60) as u8,
+            (of_day % 1_000_000) as u32,
         ),
-        (us_of_second, precision),
     )?;
     Ok(Some(t))
 }

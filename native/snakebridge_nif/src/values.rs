@@ -196,9 +196,9 @@ pub fn by_type_name<'a>(
     }
 }
 
-/// A numpy integer, floating, complex or bool scalar as its Python value (`.item()`). numpy is
-/// never imported here: a type that says it is numpy's while numpy is not loaded is not
-/// numpy's.
+/// A numpy integer, floating, complex or bool scalar as its Python value (`.item()`).
+/// numpy is never imported here: a type that says it is numpy's while numpy is not loaded
+/// is not numpy's.
 fn numpy_scalar<'a>(conv: &ToTerm<'a>, obj: &Bound<'_, PyAny>) -> PyResult<Option<Term<'a>>> {
     static SCALARS: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
     let py = obj.py();
@@ -249,17 +249,15 @@ fn naive_datetime_term<'a>(env: Env<'a>, dt: &Bound<'_, PyDateTime>) -> PyResult
     struct_term(env, naive_date_time(), &k, &v)
 }
 
-/// A `NaiveDateTime` from its parts: `(year, month, day)`, `(hour, minute, second)`,
-/// `(microsecond, precision)`.
+/// A `NaiveDateTime` from its parts, `(year, month, day)` and `(hour, minute, second,
+/// microsecond)`, with a `datetime`'s precision rule (`time_fields`).
 pub fn naive_date_time_term(
     env: Env<'_>,
     (y, mo, d): (i32, u8, u8),
-    (h, mi, s): (u8, u8, u8),
-    (us, precision): (u32, u32),
+    (h, mi, s, us): (u8, u8, u8, u32),
 ) -> PyResult<Term<'_>> {
     let (mut k, mut v) = date_fields(env, y, mo, d);
-    let (tk, mut tv) = time_fields(env, h, mi, s, us);
-    tv[4] = (us, precision).encode(env).as_c_arg();
+    let (tk, tv) = time_fields(env, h, mi, s, us);
     k.extend_from_slice(&tk[1..]);
     v.extend_from_slice(&tv[1..]);
     struct_term(env, naive_date_time(), &k, &v)
