@@ -230,6 +230,16 @@ defmodule SnakeBridge.ScienceTest do
       {:ok, gen} = py("(np.full(2, i) for i in range(3))", %{}, arrays: true)
       assert Enum.map(gen, &Array.to_list/1) == [[0, 0], [1, 1], [2, 2]]
 
+      # stream/5 delivers its items as Arrays too.
+      :ok =
+        SnakeBridge.stream("numpy", "eye", [2], [__runtime__: [arrays: true]], fn row ->
+          send(self(), {:row, row})
+          :ok
+        end)
+
+      rows = for _ <- 1..2, do: receive(do: ({:row, r} -> Array.to_list(r)))
+      assert rows == [[1.0, 0.0], [0.0, 1.0]]
+
       assert_raise ArgumentError, ~r/arrays/, fn ->
         SnakeBridge.call("math", "pi", [], __runtime__: [arrays: 1])
       end
