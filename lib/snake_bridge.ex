@@ -33,6 +33,12 @@ defmodule SnakeBridge do
     * `bytes/1` - a binary sent as Python `bytes` (a `SnakeBridge.Bytes`).
     * `SnakeBridge.Decimal` - a Python `decimal.Decimal`, both ways.
     * `SnakeBridge.Encoder` - a protocol to send your own structs.
+    * `SnakeBridge.Complex` - complex numbers, both ways.
+    * `SnakeBridge.Array` - numeric arrays as binaries with Nx's types (`from_ref/2`,
+      `__runtime__: [arrays: true]`, `to_list/1`; numpy arrays both ways, no copy from
+      64 KiB); pandas' `NaT`/`NA` are `nil`, numpy `datetime64` a `NaiveDateTime`.
+    * `SnakeBridge.Sigil` - `~PY\"""...\"""`: Python inline, with Elixir variables in and
+      assigned names bound back.
 
   Refs (Python objects with no Elixir value):
 

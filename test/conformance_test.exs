@@ -17,7 +17,7 @@ defmodule SnakeBridge.ConformanceTest do
   # Not async: one test starts a pool of peer workers, and big values use memory.
   use ExUnit.Case, async: false
 
-  alias SnakeBridge.{ConversionError, Pool, Ref, Runtime, StreamRef, Wire}
+  alias SnakeBridge.{Array, ConversionError, Pool, Ref, Runtime, StreamRef, Wire}
   alias SnakeBridge.ValuesTest.{NoEncoder, Point}
 
   @moduletag timeout: 600_000
@@ -51,7 +51,7 @@ defmodule SnakeBridge.ConformanceTest do
   # and of n > threshold}: checked by the last test, so a new threshold is one more line.
   @thresholds [
     {:heap_bin, @heap_bin, "^str|bytes"},
-    {:defer, @defer - 1, "^str|bytes|bytearray|Decimal"},
+    {:defer, @defer - 1, "^str|bytes|bytearray|Decimal|Array"},
     {:mib, @mib, "^str|bytes"},
     {:mib8, 8 * @mib, "^str ascii"},
     {:small_request, @small_request - 10, "^(list|tuple|MapSet) of ints$|^nil$|^Ref$|^Date$"},
@@ -78,6 +78,7 @@ defmodule SnakeBridge.ConformanceTest do
     :enum_stream_batched,
     :enum_async_generator,
     :coroutine,
+    :call_arrays,
     :stream5_generator,
     :stream5_async_generator,
     :pid_send,
@@ -335,6 +336,17 @@ defmodule SnakeBridge.ConformanceTest do
         same(%SnakeBridge.Decimal{value: "0." <> String.duplicate("7", n - 2)})
       end),
       scalar("UUID", uuid, shape: "uuid", expect: String.downcase(uuid)),
+      # n bytes of data: shared (not copied) both ways from 64 KiB (shared_binary.rs
+      # SHARE_AT). An Array comes back as a Ref without `arrays: true` (compared as the
+      # Array of that Ref); JSON has no Array.
+      sized("Array f64", [8, @defer - 8, @defer, @mib + 8], &same(array(&1, {:f, 64}, 8)),
+        cmp: &as_array/1,
+        skip: array_skip(ctx)
+      ),
+      sized("Array s16 3-D", [24, @defer - 16, @defer + 8], &same(array(&1, {:s, 16}, 2)),
+        cmp: &as_array/1,
+        skip: array_skip(ctx)
+      ),
       pid_row(ctx),
       scalar("function", &Function.identity/1),
       scalar("Encoder struct", %Point{x: 1, y: "a"}, expect: %{"x" => 1, "y" => "a"}),
@@ -476,6 +488,29 @@ defmodule SnakeBridge.ConformanceTest do
     block = :binary.list_to_bin(Enum.to_list(255..0//-1))
     :binary.copy(block, div(n, 256) + 1) |> binary_part(0, n)
   end
+
+  # An Array of `n` bytes of `type` (elements of `size` bytes), rank 1, or rank 3 for
+  # 16-bit elements; its bytes differ from one element to the next.
+  defp array(n, type, size) do
+    count = div(n, size)
+    data = for i <- 1..count, into: <<>>, do: elem_bytes(type, i)
+    shape = if size == 2, do: {div(count, 12), 3, 4}, else: {count}
+    Array.new(data, type, shape)
+  end
+
+  defp elem_bytes({:f, 64}, i), do: <<i * 1.5::float-64-native>>
+  defp elem_bytes({:s, 16}, i), do: <<rem(i * 7919, 65_536) - 32_768::16-signed-native>>
+
+  # As for the Ref row: what a worker's Python sends to (or calls in) the worker's own
+  # processes holds a Ref valid only there, so it cannot be read as an Array here.
+  defp array_skip(%{where: :pool}),
+    do: [:wire_json, :pid_send, :module_send, :elixir_fun_argument]
+
+  defp array_skip(_ctx), do: [:wire_json]
+
+  defp as_array(%Ref{} = ref), do: Array.from_ref!(ref)
+  defp as_array(list) when is_list(list), do: Enum.map(list, &as_array/1)
+  defp as_array(other), do: other
 
   defp nest(0), do: 1
   defp nest(n), do: [nest(n - 1)]
@@ -698,6 +733,10 @@ defmodule SnakeBridge.ConformanceTest do
 
   defp run(:coroutine, %{value: v, shape: s}, ctx),
     do: SnakeBridge.call(@lib, "coro", [v, s], ctx.rt)
+
+  # With `arrays: true`: Arrays come back as Arrays, and every other value as without it.
+  defp run(:call_arrays, %{value: v, shape: s}, ctx),
+    do: SnakeBridge.call(@lib, "identity", [v, s], rt(ctx, arrays: true))
 
   defp run(:stream5_generator, cell, ctx), do: stream5("gen", cell, ctx)
   defp run(:stream5_async_generator, cell, ctx), do: stream5("agen", cell, ctx)

@@ -9,14 +9,13 @@ defmodule SnakeBridge.ValuesTest do
   doctest SnakeBridge.Decimal
   doctest SnakeBridge.Encoder
   doctest SnakeBridge.ConversionError
+  doctest SnakeBridge.Array
 
   @lib "sb_values"
 
-  # numpy may be missing: its tests are skipped then, with this message.
-  @numpy_missing (case SnakeBridge.call("importlib.util", "find_spec", ["numpy"]) do
-                    {:ok, nil} -> "numpy is not installed (python3 -m pip install numpy)"
-                    {:ok, _spec} -> false
-                  end)
+  # numpy comes from the tests' venv (test/support/science.ex); its tests are skipped
+  # with this message when it cannot be installed.
+  @numpy_missing SnakeBridge.Science.missing()
 
   defp describe(term), do: SnakeBridge.call!(@lib, "describe", [term])
   defp roundtrip(term), do: SnakeBridge.call("sb_foundation", "identity", [term])
@@ -431,9 +430,14 @@ defmodule SnakeBridge.ValuesTest do
       assert total == 45
     end
 
-    test "other numpy scalars (complex, datetime64) stay Refs" do
-      assert {:ok, %SnakeBridge.Ref{}} = SnakeBridge.call("numpy", "complex128", [1])
-      assert {:ok, %SnakeBridge.Ref{}} = SnakeBridge.call("numpy", "datetime64", ["2024-01-01"])
+    test "complex and datetime64 scalars have values too (science_test.exs has the rest)" do
+      assert SnakeBridge.call("numpy", "complex128", [1]) ==
+               {:ok, %SnakeBridge.Complex{re: 1.0, im: 0.0}}
+
+      assert SnakeBridge.call("numpy", "datetime64", ["2024-01-01"]) ==
+               {:ok, ~N[2024-01-01 00:00:00]}
+
+      assert {:ok, %SnakeBridge.Ref{}} = SnakeBridge.call("numpy", "dtype", ["int8"])
     end
 
     test "Elixir to Python: integers and floats, which numpy takes" do

@@ -6,12 +6,16 @@ defmodule SnakeBridge.Context do
   # The session of work outside any session (the NIF's `session::DEFAULT`).
   @default_session "default"
 
-  defstruct session_id: @default_session, pool: nil, library: "snakebridge"
+  # `arrays`: numeric buffers in the answer become %SnakeBridge.Array{} (`__runtime__:
+  # [arrays: true]`; `:strict` for SnakeBridge.Array.from_ref/2, where anything else is an
+  # error).
+  defstruct session_id: @default_session, pool: nil, library: "snakebridge", arrays: false
 
   @type t :: %__MODULE__{
           session_id: String.t(),
           pool: atom() | nil,
-          library: String.t()
+          library: String.t(),
+          arrays: boolean() | :strict
         }
 
   @doc false

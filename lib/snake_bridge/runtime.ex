@@ -13,6 +13,9 @@ defmodule SnakeBridge.Runtime do
       default, is strictly lazy; at most 1 000 000).
     * `:stream_window`, `:stream_chunk`, `:stream_bytes` - for `SnakeBridge.stream/5`:
       unacknowledged batches (8), items per batch (1024), unacknowledged bytes (64 MiB).
+    * `:arrays` - `true`: objects with a numeric buffer in the result (numpy arrays,
+      `array.array`, `memoryview`, at any depth, and the items of a StreamRef it returns)
+      come back as `SnakeBridge.Array`s instead of Refs (`false`, the default).
 
   Options are checked before Python runs: an unknown key or a bad value raises
   `ArgumentError` naming it.
@@ -248,6 +251,8 @@ defmodule SnakeBridge.Runtime do
   end
 
   defp check_option(:stream_batch, v) when is_integer(v) and v in 1..@max_batch, do: :ok
+  # :strict is SnakeBridge.Array.from_ref/2's (an object without a buffer is an error).
+  defp check_option(:arrays, v) when is_boolean(v) or v == :strict, do: :ok
 
   defp check_option(key, v)
        when key in [:stream_window, :stream_chunk, :stream_bytes] and is_integer(v) and v > 0 and
@@ -258,6 +263,7 @@ defmodule SnakeBridge.Runtime do
        when key in [
               :session_id,
               :pool_name,
+              :arrays,
               :stream_batch,
               :stream_window,
               :stream_chunk,
@@ -268,11 +274,13 @@ defmodule SnakeBridge.Runtime do
   defp check_option(key, _v) do
     raise ArgumentError,
           "unknown __runtime__ option #{inspect(key)}; known: :timeout, :stream_timeout, :profile, " <>
-            ":session_id, :pool_name, :stream_batch, :stream_window, :stream_chunk, :stream_bytes"
+            ":session_id, :pool_name, :stream_batch, :stream_window, :stream_chunk, :stream_bytes, " <>
+            ":arrays"
   end
 
   defp expected(:session_id), do: "a string or an atom"
   defp expected(:pool_name), do: "an atom or a string"
+  defp expected(:arrays), do: "a boolean"
   defp expected(:stream_batch), do: "an integer from 1 to #{@max_batch}"
   defp expected(_), do: "a positive integer"
 
@@ -299,7 +307,12 @@ defmodule SnakeBridge.Runtime do
         id -> to_string(id)
       end
 
-    %Context{session_id: session, pool: Keyword.get(runtime, :pool_name), library: library}
+    %Context{
+      session_id: session,
+      pool: Keyword.get(runtime, :pool_name),
+      library: library,
+      arrays: Keyword.get(runtime, :arrays, false)
+    }
   end
 
   @doc false

@@ -855,7 +855,15 @@ impl<'a> ToTerm<'a> {
         if let Some(t) = crate::values::by_type_name(self, obj, &module, &tname)? {
             return Ok(t);
         }
-        let inner = objects::new_object(obj.clone().unbind(), self.ctx()?, None);
+        let ctx = self.ctx()?;
+        if ctx.arrays != objects::Arrays::Off {
+            let strict = ctx.arrays == objects::Arrays::Strict;
+            if let Some((t, len)) = crate::array::term(self.env, obj, strict)? {
+                self.add_bytes(len);
+                return Ok(t);
+            }
+        }
+        let inner = objects::new_object(obj.clone().unbind(), ctx, None);
         Ok(objects::ref_struct(self.env, inner, &tname, &module))
     }
 }

@@ -43,6 +43,7 @@ static CTX: Lazy<Arc<Ctx>> = Lazy::new(|| {
         pool_name: None,
         library: "snakebridge".into(),
         session: None,
+        arrays: crate::objects::Arrays::Off,
     })
 });
 

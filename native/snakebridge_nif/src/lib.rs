@@ -8,7 +8,9 @@
 //! - `convert` (terms ⇄ Python objects), `objects` (the resources behind `%Ref{}` and
 //!   `%StreamRef{}`), `stream` (a stream's buffered items), `wire` (JSON);
 //! - `values`: dates and times, `Decimal`, `UUID`, numpy scalars, `SnakeBridge.Bytes`
-//!   (called by `convert` only for structs and objects it does not know);
+//!   (called by `convert` only for structs and objects it does not know); `science`
+//!   (pandas' missing values, numpy times, complex numbers) and `array`
+//!   (`%SnakeBridge.Array{}`, numeric buffers without copies) behind it;
 //! - `atoms`, `error`: every atom, and how an error reaches Elixir.
 //!
 //! Everything about Python itself (starting it, its threads, interrupts, iteration, the
@@ -16,6 +18,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+pub mod array;
 pub mod atoms;
 pub mod awaitable;
 pub mod call;
@@ -31,6 +34,7 @@ pub mod output;
 pub mod producer;
 pub mod pymod;
 pub mod remote;
+pub mod science;
 pub mod session;
 pub mod shared_binary;
 pub mod stream;

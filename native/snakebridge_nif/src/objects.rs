@@ -28,6 +28,17 @@ pub struct Ctx {
     pub library: String,
     /// The session, when `SnakeBridge.Session.start/1` made it.
     pub session: Option<Arc<Session>>,
+    /// `__runtime__: [arrays: ...]`: numeric buffers come back as `%SnakeBridge.Array{}`.
+    pub arrays: Arrays,
+}
+
+/// Whether objects with a numeric buffer become `%SnakeBridge.Array{}` (`Strict`: and an
+/// object without one is an error, for `SnakeBridge.Array.from_ref/2`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Arrays {
+    Off,
+    On,
+    Strict,
 }
 
 /// `%SnakeBridge.Context{}`, as Elixir sends it.
@@ -37,6 +48,7 @@ struct ContextStruct<'a> {
     session_id: String,
     pool: Term<'a>,
     library: String,
+    arrays: Term<'a>,
 }
 
 impl<'a> Decoder<'a> for Ctx {
@@ -45,7 +57,13 @@ impl<'a> Decoder<'a> for Ctx {
             session_id,
             pool,
             library,
+            arrays,
         } = term.decode()?;
+        let arrays = match arrays.decode::<Atom>()? {
+            a if a == rustler::types::atom::true_() => Arrays::On,
+            a if a == crate::atoms::strict() => Arrays::Strict,
+            _ => Arrays::Off,
+        };
         let pool_name = match pool.decode::<Atom>() {
             Ok(a) if a == nil() => None,
             Ok(a) => Some(a.to_term(term.get_env()).atom_to_string()?),
@@ -57,6 +75,7 @@ impl<'a> Decoder<'a> for Ctx {
             pool_name,
             library,
             session,
+            arrays,
         })
     }
 }

@@ -45,6 +45,8 @@ pub fn struct_to_py<'py>(py: Python<'py>, term: Term<'_>, name: &str) -> Option<
             let text: &str = field(term, value())?;
             Some(decimal_type(py).and_then(|d| d.call1((text,))))
         }
+        "Elixir.SnakeBridge.Complex" | "Elixir.Complex" => crate::science::complex_to_py(py, term),
+        "Elixir.SnakeBridge.Array" => crate::array::to_py(py, term),
         _ => None,
     };
     // A Python error (ValueError for day 31 of February) means the struct has no value.
@@ -122,6 +124,10 @@ fn decimal_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
 /// object's type name is read.
 pub fn datetime_term<'a>(env: Env<'a>, obj: &Bound<'_, PyAny>) -> PyResult<Option<Term<'a>>> {
     if let Ok(dt) = obj.cast::<PyDateTime>() {
+        // pandas' NaT is a datetime whose every method raises.
+        if crate::science::is_nat(obj) {
+            return Ok(Some(crate::atoms::nil().encode(env)));
+        }
         // Aware when utcoffset() is not None (Python's rule): then as UTC.
         let offset = dt.call_method0("utcoffset")?;
         if offset.is_none() {
@@ -182,14 +188,17 @@ pub fn by_type_name<'a>(
             Ok(Some(map_term(env, &k, &v)?))
         }
         ("uuid", "UUID") => Ok(Some(conv.term(obj.str()?.as_any())?)),
+        ("numpy", "datetime64" | "timedelta64") => {
+            crate::science::by_type_name(env, obj, module, name)
+        }
         ("numpy", _) => numpy_scalar(conv, obj),
-        _ => Ok(None),
+        _ => crate::science::by_type_name(env, obj, module, name),
     }
 }
 
-/// A numpy integer, floating or bool scalar as its Python value (`.item()`). numpy is
-/// never imported here: a type that says it is numpy's while numpy is not loaded is not
-/// numpy's.
+/// A numpy integer, floating, complex or bool scalar as its Python value (`.item()`).
+/// numpy is never imported here: a type that says it is numpy's while numpy is not loaded
+/// is not numpy's.
 fn numpy_scalar<'a>(conv: &ToTerm<'a>, obj: &Bound<'_, PyAny>) -> PyResult<Option<Term<'a>>> {
     static SCALARS: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
     let py = obj.py();
@@ -205,6 +214,7 @@ fn numpy_scalar<'a>(conv: &ToTerm<'a>, obj: &Bound<'_, PyAny>) -> PyResult<Optio
                 [
                     numpy.getattr("integer")?,
                     numpy.getattr("floating")?,
+                    numpy.getattr("complexfloating")?,
                     numpy.getattr("bool_")?,
                 ],
             )?;
@@ -236,6 +246,20 @@ fn date_time_fields(env: Env<'_>, dt: &Bound<'_, PyDateTime>) -> Fields {
 
 fn naive_datetime_term<'a>(env: Env<'a>, dt: &Bound<'_, PyDateTime>) -> PyResult<Term<'a>> {
     let (k, v) = date_time_fields(env, dt);
+    struct_term(env, naive_date_time(), &k, &v)
+}
+
+/// A `NaiveDateTime` from its parts, `(year, month, day)` and `(hour, minute, second,
+/// microsecond)`, with a `datetime`'s precision rule (`time_fields`).
+pub fn naive_date_time_term(
+    env: Env<'_>,
+    (y, mo, d): (i32, u8, u8),
+    (h, mi, s, us): (u8, u8, u8, u32),
+) -> PyResult<Term<'_>> {
+    let (mut k, mut v) = date_fields(env, y, mo, d);
+    let (tk, tv) = time_fields(env, h, mi, s, us);
+    k.extend_from_slice(&tk[1..]);
+    v.extend_from_slice(&tv[1..]);
     struct_term(env, naive_date_time(), &k, &v)
 }
 
