@@ -6,7 +6,8 @@ defmodule SnakeBridge.Science do
   # embedded Python's sys.path. `missing/0` is what a test module tags its science tests
   # with: nil, or why they are skipped.
   #
-  # SNAKEBRIDGE_SCIENCE_PACKAGES overrides the pip requirements.
+  # SNAKEBRIDGE_SCIENCE_PACKAGES overrides the pip requirements; SNAKEBRIDGE_SCIENCE=skip
+  # skips instead of installing (.ci/python_versions: the other Pythons).
 
   @root Path.expand("../..", __DIR__)
   @key {__MODULE__, :status}
@@ -32,7 +33,18 @@ defmodule SnakeBridge.Science do
   defp decide do
     case :persistent_term.get(@key, nil) do
       nil ->
-        status = if importable?(), do: :ok, else: install_and_add()
+        status =
+          cond do
+            importable?() ->
+              :ok
+
+            System.get_env("SNAKEBRIDGE_SCIENCE") == "skip" ->
+              {:error, "SNAKEBRIDGE_SCIENCE=skip"}
+
+            true ->
+              install_and_add()
+          end
+
         :persistent_term.put(@key, status)
         status
 
