@@ -18,9 +18,9 @@ defmodule SnakeBridge.Executor do
   # milliseconds or nil.
   @spec run(SnakeBridge.Request.t(), String.t() | nil, non_neg_integer() | nil) :: term()
   def run(request, route, timeout) do
-    case SnakeBridge.Pool.route(request) do
+    case SnakeBridge.Pool.route(request, timeout) do
       :local -> request |> local(route, timeout) |> elsewhere()
-      {:remote, node} -> Remote.call(node, request, route, timeout)
+      {:remote, node, left} -> Remote.call(node, request, route, left)
       {:error, _} = error -> error
     end
   end

@@ -80,15 +80,21 @@ defmodule SnakeBridge.Session do
 
   # The session also lives on the pool worker its calls go to (the same id there).
   defp start_on_worker(pool, id, affinity, owner) do
-    case SnakeBridge.Pool.pick(pool, id, []) do
-      {:remote, node} ->
-        case :erpc.call(node, __MODULE__, :start_here, [id, affinity, owner]) do
-          {:ok, ^id} -> {:ok, id}
-          other -> other
-        end
+    result =
+      case SnakeBridge.Pool.pick(pool, id, []) do
+        {:remote, node, _} -> :erpc.call(node, __MODULE__, :start_here, [id, affinity, owner])
+        :local -> {:ok, id}
+        {:error, _} = error -> error
+      end
 
-      _ ->
+    case result do
+      {:ok, ^id} ->
+        # Calls that give only this id go to the pool (SnakeBridge.Runtime.ctx/2).
+        :ok = SnakeBridge.Pool.Sessions.register(id, pool, owner)
         {:ok, id}
+
+      other ->
+        other
     end
   catch
     :error, {:erpc, reason} -> {:error, {:worker_down, reason}}
@@ -152,6 +158,7 @@ defmodule SnakeBridge.Session do
   """
   @spec release(id()) :: :ok
   def release(id) when is_binary(id) do
+    SnakeBridge.Pool.Sessions.unregister(id)
     # Its work and refs on pool workers (connected ones) are released too, at once.
     connected = :erlang.nodes(:connected)
 
