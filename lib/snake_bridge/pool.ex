@@ -116,7 +116,9 @@ defmodule SnakeBridge.Pool do
 
       results =
         slots
-        |> Enum.map(fn name -> Task.async(fn -> SnakeBridge.Pool.Peer.await(name, timeout) end) end)
+        |> Enum.map(fn name ->
+          Task.async(fn -> SnakeBridge.Pool.Peer.await(name, timeout) end)
+        end)
         |> Enum.map(&Task.await(&1, :infinity))
 
       if Enum.all?(results, &(&1 == :ok)), do: :ok, else: {:error, :timeout}
@@ -303,19 +305,22 @@ defmodule SnakeBridge.Pool do
 
   defp choose(pool, session, ref_nodes, timeout) do
     nodes = :persistent_term.get({__MODULE__, pool})
+    # A `peers:` worker is up while it is connected (its node can be gone a moment
+    # before its slot says so); a `nodes:` worker is connected by the call itself.
+    up = if peers?(pool), do: :erlang.nodes(:connected), else: :any
 
     # A session's worker first (its refs live there), then the refs' worker.
     {slot, target} =
       cond do
         session != Context.default_session() ->
           slot = :erlang.phash2(session, tuple_size(nodes))
-          {slot, elem(nodes, slot)}
+          {slot, up(elem(nodes, slot), up)}
 
         ref_nodes != [] ->
           {nil, hd(ref_nodes)}
 
         true ->
-          {:any, least_busy(nodes)}
+          {:any, least_busy(nodes, up)}
       end
 
     case Enum.find(ref_nodes, &(&1 != target)) do
@@ -325,6 +330,12 @@ defmodule SnakeBridge.Pool do
       other -> {:error, {:ref_on_other_node, other, target}}
     end
   end
+
+  defp peers?(pool), do: :persistent_term.get({__MODULE__, pool, :slots}, []) != []
+
+  defp up(node, :any), do: node
+  defp up(nil, _connected), do: nil
+  defp up(node, connected), do: if(:lists.member(node, connected), do: node)
 
   # No worker up for this call: the pool's workers start or restart. The call waits for
   # one (at most the pool's `wait:` and its own timeout), then is routed again.
@@ -391,20 +402,24 @@ defmodule SnakeBridge.Pool do
   defp resources(m, acc) when is_map(m) and map_size(m) > 0, do: resources(Map.to_list(m), acc)
   defp resources(_, acc), do: acc
 
-  # (A slot still starting is nil: chosen only when no worker is up.)
-  defp least_busy(nodes) do
+  # (A slot starting, or whose worker is gone, is chosen only when no worker is up: then
+  # the call waits.)
+  defp least_busy(nodes, up) do
     nodes
     |> Tuple.to_list()
-    |> Enum.min_by(fn
-      nil ->
-        :infinity
+    |> Enum.min_by(fn n ->
+      case up(n, up) do
+        nil ->
+          :infinity
 
-      n ->
-        case :ets.lookup(@busy, n) do
-          [{_, busy}] -> busy
-          [] -> 0
-        end
+        n ->
+          case :ets.lookup(@busy, n) do
+            [{_, busy}] -> busy
+            [] -> 0
+          end
+      end
     end)
+    |> up(up)
   end
 
   @doc false

@@ -76,11 +76,12 @@ defmodule SnakeBridge.Pool.Boot do
           []
       end
 
-    List.flatten(vars) ++ boot
+    Enum.concat(vars) ++ boot
   end
 
   defp dist do
     Enum.flat_map([:proto_dist, :ssl_dist_optfile, :epmd_module], fn flag ->
+      # (one list of values per occurrence of the flag)
       Enum.flat_map(get_argument(flag), &[[?- | Atom.to_charlist(flag)] | &1])
     end)
   end

@@ -48,11 +48,14 @@ defmodule SnakeBridge.Pool.Waiting do
     end
   end
 
+  # (connected: a slot can still name a worker that is gone)
   defp up?(pool, slot) do
+    connected = :erlang.nodes(:connected)
+
     case :persistent_term.get({SnakeBridge.Pool, pool}, nil) do
       nil -> false
-      nodes when slot == :any -> Enum.any?(Tuple.to_list(nodes))
-      nodes -> elem(nodes, slot) != nil
+      nodes when slot == :any -> Enum.any?(Tuple.to_list(nodes), &(&1 in connected))
+      nodes -> elem(nodes, slot) in connected
     end
   end
 
@@ -70,7 +73,8 @@ defmodule SnakeBridge.Pool.Waiting do
   @doc false
   # The worker of `slot` is published: its waiters and those of any worker are told.
   def up(pool, slot) do
-    for key <- [{pool, slot}, {pool, :any}], {_, alias} <- :ets.take(@table, key),
+    for key <- [{pool, slot}, {pool, :any}],
+        {_, alias} <- :ets.take(@table, key),
         do: send(alias, {alias, :up})
 
     :ok
@@ -86,7 +90,9 @@ defmodule SnakeBridge.Pool.Waiting do
   # Starts the deferred workers of `pool` (once: the first caller takes the mark).
   def kick(pool) do
     case :ets.take(@table, {pool, :deferred}) do
-      [] -> :ok
+      [] ->
+        :ok
+
       _ ->
         for name <- :persistent_term.get({SnakeBridge.Pool, pool, :slots}, []),
             pid = Process.whereis(name),
