@@ -81,6 +81,13 @@ defmodule SnakeBridge.PoolDeploymentTest do
     end
 
     assert :peer.call(vm, SnakeBridge.Pool, :ready, [:work, 1_000]) == {:error, :not_distributed}
+
+    assert :peer.call(vm, SnakeBridge.Pool, :start, [:other, [peers: 1]]) ==
+             {:error, :not_distributed}
+
+    assert Exception.message(SnakeBridge.Error.to_exception(:not_distributed)) =~
+             "--sname/--name"
+
     assert :peer.call(vm, SnakeBridge.Pool, :nodes, [:work]) == []
     assert :peer.call(vm, :erlang, :nodes, [:connected]) == []
 
