@@ -100,7 +100,9 @@ defmodule SnakeBridge.PoolReleaseTest do
       {_, 0} = System.cmd(bin, ["daemon"], env: env, stderr_to_stdout: true)
 
       try do
-        # A call the moment the app answers (no ready/2): it waits for the worker.
+        # A call the moment the app has started (no ready/2): it waits for the worker.
+        :ok = started(bin, env)
+
         script = """
         result = SnakeBridge.call("sb_pool_mod", "where", [], __runtime__: [pool_name: :work])
         IO.puts("RESULT " <> inspect({result, SnakeBridge.Pool.nodes(:work), System.pid()}))
@@ -128,6 +130,17 @@ defmodule SnakeBridge.PoolReleaseTest do
 
   defp mix(dir, args),
     do: System.cmd("mix", args, cd: dir, env: @env, stderr_to_stdout: true)
+
+  # Polls the daemon (it tells nobody when it is up) until its applications are started.
+  defp started(bin, env, tries \\ 240) do
+    script = "IO.puts(List.keymember?(Application.started_applications(), :sb_pool_app, 0))"
+
+    case rpc(bin, script, env) do
+      {"true\n", 0} -> :ok
+      {_, 0} when tries > 0 -> Process.sleep(250) && started(bin, env, tries - 1)
+      {out, status} -> {status, out}
+    end
+  end
 
   # `bin/app rpc` until the node answers (a daemon takes a while to come up).
   defp rpc(bin, script, env, tries \\ 120) do

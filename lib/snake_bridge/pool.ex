@@ -282,7 +282,7 @@ defmodule SnakeBridge.Pool do
   # Raises ArgumentError for a pool that does not exist.
   def pick(pool, session, ref_nodes, timeout \\ nil) do
     case configured(pool) do
-      nil -> unknown!(pool)
+      nil -> unknown(pool)
       name -> choose(name, session, ref_nodes, timeout)
     end
   end
@@ -296,6 +296,14 @@ defmodule SnakeBridge.Pool do
     do: Enum.find(pools(), &(Atom.to_string(&1) == pool))
 
   defp configured(_), do: nil
+
+  # Before the application has published its pools (it is not started, or starting), no
+  # name can be checked: the call fails as one to a Python not started.
+  defp unknown(pool) do
+    if :persistent_term.get({__MODULE__, :pools}, nil) == nil,
+      do: {:error, :python_not_started},
+      else: unknown!(pool)
+  end
 
   defp unknown!(pool) do
     raise ArgumentError,
@@ -391,6 +399,9 @@ defmodule SnakeBridge.Pool do
   # The resources of the refs and streams in a term (SnakeBridge.Pool.Keeper keeps them).
   def resources(term), do: resources(term, [])
 
+  # (Scalars first: every answer from a worker is walked, and most of what it holds is
+  # numbers and strings, such as a batch of 1000 ints.)
+  defp resources(x, acc) when is_number(x) or is_binary(x) or is_atom(x), do: acc
   defp resources(%Ref{resource: r}, acc) when is_reference(r), do: [r | acc]
   defp resources(%StreamRef{resource: r}, acc) when is_reference(r), do: [r | acc]
   defp resources([h | t], acc), do: resources(t, resources(h, acc))
