@@ -58,9 +58,6 @@ defmodule SnakeBridge.TestDistribution do
   @doc false
   # Sends what :logger logs from now on to `file` (read with `logged/0`).
   def log_to(file) do
-    # (not also on this VM's stdout, which is the test's output)
-    Application.put_env(:logger, :backends, [])
-
     :ok =
       :logger.add_handler(:sb_test_file, :logger_std_h, %{
         config: %{file: to_charlist(file)},
