@@ -43,7 +43,7 @@ defmodule SnakeBridge.Pool do
     * `wait:` - ms a call waits for a worker while the pool's workers start or restart
       (default `start_timeout`), within the call's own `timeout`: after it the call
       returns `{:error, {:worker_down, :starting}}`;
-    * `spin_us:` - the workers' `spin_us` (1000): a worker's thread stays awake that long
+    * `spin_us:` - the workers' `spin_us` (300): a worker's thread stays awake that long
       after a call, longer than a round trip over the network, so the next remote call
       does not pay a thread wake-up.
 
@@ -86,7 +86,7 @@ defmodule SnakeBridge.Pool do
   @busy SnakeBridge.Pool.Busy
 
   @start_timeout 60_000
-  @spin_us 1_000
+  @spin_us 300
 
   @doc "The worker nodes of `pool` now (`[]` for a pool that is not configured)."
   @spec nodes(atom()) :: [node()]
