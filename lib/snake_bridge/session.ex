@@ -50,7 +50,8 @@ defmodule SnakeBridge.Session do
   default); `owner:` the process whose exit releases the session (the caller by
   default); `pool_name:` a pool (see `SnakeBridge.Pool`) whose worker for this session
   gets the session too, so that `release/1` and the owner's exit release its refs
-  there (without it, the session id only labels refs made on workers).
+  there (without it, the session id only labels refs made on workers), and calls that
+  give only this session's id (or run inside `with_session/2`) go to that pool.
   """
   @spec start(keyword()) :: {:ok, id()}
   def start(opts \\ []) when is_list(opts) do
