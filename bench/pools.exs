@@ -2,8 +2,11 @@
 #   * CPU-bound pure Python (a ~50 ms loop) from 16 processes at once, on the pool beside
 #     the embedded interpreter (one GIL), in the same run;
 #   * one call to a peer worker, and strict stream_next across nodes, beside a bare
-#     `:erpc.call(node, :erlang, :abs, [1])` (interleaved runs of 1000 calls);
-#   * stream_next_batch(it, 1000) and stream/5 across nodes over range(2M);
+#     `:erpc.call(node, :erlang, :abs, [1])` (interleaved runs of 1000 calls); the same
+#     on a worker of a `spin_us: 100` pool (the embedded default, which workers had
+#     before: its thread parks between remote calls and each call pays a wake-up);
+#   * stream_next_batch(it, 1000) and stream/5 across nodes over range(2M) (the batch
+#     also on the `spin_us: 100` worker);
 #   * 100k remote refs made and dropped by 4 processes that stay alive (released by
 #     garbage collection here): the worker's live Python objects of that type before
 #     and after.
@@ -13,6 +16,8 @@ defmodule Bench.Pools do
   import Bench.Support
 
   @pool :bench_pool
+  # A worker as pools had them before (spin_us: 100), measured in the same run.
+  @parked :bench_pool_spin100
   @rt [__runtime__: [pool_name: @pool]]
   @calls 1_000
   @n 2_000_000
@@ -21,10 +26,13 @@ defmodule Bench.Pools do
     start_pool!()
     [a, _b] = SnakeBridge.Pool.nodes(@pool)
     on_a = [__runtime__: [pool_name: @pool, session_id: session_on(a)]]
+    parked = [__runtime__: [pool_name: @parked]]
 
-    cpu_rows() ++ call_rows(a, on_a) ++ stream_rows(on_a) ++ lifetime_rows(a, on_a)
+    cpu_rows() ++
+      call_rows(a, on_a, parked) ++ stream_rows(on_a, parked) ++ lifetime_rows(a, on_a)
   after
     SnakeBridge.Pool.stop(@pool)
+    SnakeBridge.Pool.stop(@parked)
   end
 
   defp start_pool! do
@@ -34,7 +42,9 @@ defmodule Bench.Pools do
     end
 
     :ok = SnakeBridge.Pool.start(@pool, peers: 2)
+    :ok = SnakeBridge.Pool.start(@parked, peers: 1, spin_us: 100)
     :ok = SnakeBridge.Pool.ready(@pool, 60_000)
+    :ok = SnakeBridge.Pool.ready(@parked, 60_000)
   end
 
   defp session_on(node) do
@@ -86,8 +96,9 @@ defmodule Bench.Pools do
 
   # ------------------------------------------------------------- call cost
 
-  defp call_rows(a, on_a) do
+  defp call_rows(a, on_a, parked) do
     {:ok, it} = SnakeBridge.call("itertools", "count", [], on_a)
+    {:ok, parked_it} = SnakeBridge.call("itertools", "count", [], parked)
     sqrt = ["math", "sqrt", [2.0]]
 
     runs =
@@ -96,7 +107,11 @@ defmodule Bench.Pools do
           erpc: times(fn -> :erpc.call(a, :erlang, :abs, [1]) end, @calls),
           call: times(fn -> {:ok, _} = SnakeBridge.call("math", "sqrt", [2.0], on_a) end, @calls),
           erpc_call: times(fn -> {:ok, _} = :erpc.call(a, SnakeBridge, :call, sqrt) end, @calls),
-          next: times(fn -> {:ok, _} = SnakeBridge.Runtime.stream_next(it) end, @calls)
+          next: times(fn -> {:ok, _} = SnakeBridge.Runtime.stream_next(it) end, @calls),
+          parked_call:
+            times(fn -> {:ok, _} = SnakeBridge.call("math", "sqrt", [2.0], parked) end, @calls),
+          parked_next:
+            times(fn -> {:ok, _} = SnakeBridge.Runtime.stream_next(parked_it) end, @calls)
         ],
         reps: 7
       )
@@ -118,21 +133,37 @@ defmodule Bench.Pools do
       |> stats(@calls)
       |> then(&report(":erpc.call(node, SnakeBridge, :call, sqrt)", &1, "µs"))
 
+    parked_call =
+      runs[:parked_call]
+      |> stats(@calls)
+      |> then(&report("call math.sqrt on a spin_us: 100 peer", &1, "µs"))
+
+    parked_next =
+      runs[:parked_next]
+      |> stats(@calls)
+      |> then(&report("strict stream_next, spin_us: 100 peer", &1, "µs"))
+
     [
       row("11 call to a peer worker", call.median, "µs", baseline: {"erpc", erpc.median}, max: 1.5),
+      row("11 (before) call to a spin_us: 100 peer", parked_call.median, "µs",
+        baseline: {"erpc", erpc.median}
+      ),
       row("11 the same call as :erpc of SnakeBridge.call", erpc_call.median, "µs",
         baseline: {"pool call", call.median}
       ),
       row("11 strict stream_next across nodes", next.median, "µs",
         baseline: {"erpc", erpc.median},
         max: 1.5
+      ),
+      row("11 (before) strict stream_next, spin_us: 100 peer", parked_next.median, "µs",
+        baseline: {"erpc", erpc.median}
       )
     ]
   end
 
   # ------------------------------------------------------------- streams
 
-  defp stream_rows(on_a) do
+  defp stream_rows(on_a, parked) do
     batch =
       sample(
         fn it -> drain(it, 0) end,
@@ -141,6 +172,15 @@ defmodule Bench.Pools do
       )
       |> stats(@n)
       |> then(&report("stream_next_batch(it, 1000) across nodes", &1, "µs/item"))
+
+    parked_batch =
+      sample(
+        fn it -> drain(it, 0) end,
+        setup: fn -> SnakeBridge.call!("builtins", "iter", [range(parked)], parked) end,
+        reps: 5
+      )
+      |> stats(@n)
+      |> then(&report("stream_next_batch(it, 1000), spin_us: 100 peer", &1, "µs/item"))
 
     callback =
       sample(fn -> :ok = SnakeBridge.stream("builtins", "range", [@n], on_a, fn _ -> :ok end) end,
@@ -153,6 +193,12 @@ defmodule Bench.Pools do
       row("11 stream_next_batch(it, 1000) across nodes", rate(batch.median), "M ints/s",
         higher_better: true,
         limit: {:>=, 3}
+      ),
+      row(
+        "11 (before) stream_next_batch, spin_us: 100 peer",
+        rate(parked_batch.median),
+        "M ints/s",
+        higher_better: true
       ),
       row("11 stream/5 across nodes", rate(callback.median), "M ints/s",
         higher_better: true,

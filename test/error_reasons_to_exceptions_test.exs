@@ -26,6 +26,9 @@ defmodule SnakeBridge.ErrorReasonsToExceptionsTest do
     {{:internal_error, "lost job"}, Error, "SnakeBridge internal error: lost job"},
     {{:worker_down, :noconnection}, Error,
      "the pool worker is down (:noconnection): its calls and refs are gone"},
+    {:not_distributed, Error,
+     "the pool's workers need this node to be distributed (--sname/--name, " <>
+       "RELEASE_DISTRIBUTION, or Node.start/2)"},
     {{:ref_on_other_node, :a@h, :b@h}, Error,
      "a ref of node a@h was passed to a call that runs on b@h"},
     {:not_embedded, Error,

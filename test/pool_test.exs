@@ -422,19 +422,144 @@ defmodule SnakeBridge.PoolTest do
   end
 
   describe "starting" do
-    test "a call to a pool whose workers are still starting is worker_down at once" do
-      # (an interpreter takes far longer to start than this call to be refused)
+    test "a call to a pool whose workers are still starting waits for one" do
       :ok = Pool.start(:starting, peers: 1)
       on_exit(fn -> Pool.stop(:starting) end)
-
-      assert {:error, {:worker_down, :starting}} =
-               SnakeBridge.call("math", "sqrt", [4], __runtime__: [pool_name: :starting])
-
+      # (an interpreter takes far longer to start than this call to be made)
       assert Pool.nodes(:starting) == []
-      :ok = Pool.ready(:starting, 60_000)
 
       assert {:ok, 2.0} =
                SnakeBridge.call("math", "sqrt", [4], __runtime__: [pool_name: :starting])
+
+      assert [_] = Pool.nodes(:starting)
+    end
+
+    test "it waits at most its own timeout, or the pool's wait:, then says the pool is starting" do
+      :ok = Pool.start(:slow_start, peers: 1)
+      on_exit(fn -> Pool.stop(:slow_start) end)
+      t0 = System.monotonic_time(:millisecond)
+
+      assert {:error, {:worker_down, :starting}} =
+               SnakeBridge.call("math", "sqrt", [4],
+                 __runtime__: [pool_name: :slow_start, timeout: 50]
+               )
+
+      waited = System.monotonic_time(:millisecond) - t0
+      assert waited >= 50 and waited < 2_000
+
+      :ok = Pool.start(:no_wait, peers: 1, wait: 0)
+      on_exit(fn -> Pool.stop(:no_wait) end)
+
+      assert {:error, {:worker_down, :starting}} =
+               SnakeBridge.call("math", "sqrt", [4], __runtime__: [pool_name: :no_wait])
+
+      # a stream/5 and a session on a starting pool wait too
+      :ok = Pool.start(:starting_streams, peers: 1)
+      on_exit(fn -> Pool.stop(:starting_streams) end)
+      me = self()
+
+      assert :ok =
+               SnakeBridge.stream(
+                 "builtins",
+                 "range",
+                 [3],
+                 [__runtime__: [pool_name: :starting_streams]],
+                 fn x -> send(me, {:item, x}) && :ok end
+               )
+
+      for i <- 0..2, do: assert_received({:item, ^i})
+    end
+
+    test "calls routed to a worker that restarts wait for its successor" do
+      :ok = Pool.start(:restarting, peers: 1)
+      on_exit(fn -> Pool.stop(:restarting) end)
+      :ok = Pool.ready(:restarting, 60_000)
+      [old] = Pool.nodes(:restarting)
+      {:ok, session} = SnakeBridge.Session.start(pool_name: :restarting)
+      rt = [__runtime__: [session_id: session]]
+
+      :ok = :net_kernel.monitor_nodes(true, node_type: :all)
+      assert {:error, {:worker_down, _}} = SnakeBridge.call("os", "_exit", [1], rt)
+      assert_receive {:nodedown, ^old, _}, 10_000
+
+      # (no Pool.ready/2: the call waits for the new worker)
+      assert {:ok, pid} = SnakeBridge.call("os", "getpid", [], rt)
+      assert is_integer(pid)
+      assert [new] = Pool.nodes(:restarting)
+      assert new != old
+      :ok = :net_kernel.monitor_nodes(false, node_type: :all)
+    end
+
+    test "options of a pool are checked" do
+      assert_raise ArgumentError, ~r/:nope must be one of :start_timeout, :wait, :spin_us/, fn ->
+        Pool.start(:bad_opts, peers: 1, nope: 1)
+      end
+
+      assert_raise ArgumentError, ~r/:wait must be a non-negative integer, got: -1/, fn ->
+        Pool.start(:bad_opts, peers: 1, wait: -1)
+      end
+
+      assert_raise ArgumentError, ~r/must be \[peers: n\]/, fn ->
+        Pool.start(:bad_opts, peers: 0)
+      end
+
+      refute :bad_opts in Pool.pools()
+    end
+  end
+
+  describe "names" do
+    test "a pool_name that names no pool raises, naming the pools there are" do
+      message = ~r/no pool named :pool_tset: the pools are \[.*:pool_test.*\]/
+
+      assert_raise ArgumentError, message, fn ->
+        SnakeBridge.call("math", "sqrt", [4], __runtime__: [pool_name: :pool_tset])
+      end
+
+      assert_raise ArgumentError, message, fn ->
+        SnakeBridge.stream(
+          "builtins",
+          "range",
+          [3],
+          [__runtime__: [pool_name: :pool_tset]],
+          fn _ -> :ok end
+        )
+      end
+
+      assert_raise ArgumentError, message, fn ->
+        SnakeBridge.Session.start(pool_name: :pool_tset)
+      end
+
+      # a pool's name as a string names it
+      assert pid_of(__runtime__: [pool_name: "pool_test"]) != String.to_integer(System.pid())
+    end
+
+    test "a session started on a pool takes the calls that give only its id there" do
+      {:ok, session} = SnakeBridge.Session.start(pool_name: @pool)
+      rt = [__runtime__: [session_id: session]]
+      pid = pid_of(rt)
+      assert pid != String.to_integer(System.pid())
+      assert pid == pid_of(__runtime__: [pool_name: @pool, session_id: session])
+      {:ok, ref} = SnakeBridge.call("fractions", "Fraction", [1, 3], rt)
+      assert Pool.node_of(ref) in Pool.nodes(@pool)
+      assert SnakeBridge.Session.with_session(session, fn -> pid_of([]) end) == pid
+
+      # released: the id names no pool any more
+      :ok = SnakeBridge.Session.release(session)
+      assert SnakeBridge.Pool.Sessions.pool_of(session) == nil
+
+      # and when its owner exits
+      parent = self()
+
+      owner =
+        spawn(fn ->
+          {:ok, s} = SnakeBridge.Session.start(pool_name: @pool)
+          send(parent, {:session, s})
+        end)
+
+      assert_receive {:session, s}
+      mref = Process.monitor(owner)
+      assert_receive {:DOWN, ^mref, _, _, _}
+      wait_until(fn -> SnakeBridge.Pool.Sessions.pool_of(s) == nil end)
     end
   end
 

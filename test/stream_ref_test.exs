@@ -7,6 +7,12 @@ defmodule SnakeBridge.StreamRefTest do
   import SnakeBridge.TestHelpers
   alias SnakeBridge.{PythonError, Runtime, StreamRef}
 
+  # Pools the refs below name: pools of this node itself (a pool_name must name a pool).
+  setup_all do
+    for pool <- [:p, :pool_a, :q], do: :ok = SnakeBridge.Pool.start(pool, nodes: [node()])
+    on_exit(fn -> for pool <- [:p, :pool_a, :q], do: SnakeBridge.Pool.stop(pool) end)
+  end
+
   setup do
     {:ok, true} = SnakeBridge.call("sb_testlib", "reset")
     {:ok, true} = SnakeBridge.call("sb_testlib", "reset_extra")

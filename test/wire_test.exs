@@ -7,6 +7,12 @@ defmodule SnakeBridge.WireTest do
 
   @keys ~w(__type__ __schema__ id session_id stream_type type_name python_module)
 
+  # A pool of this node itself, for the refs that name one.
+  setup_all do
+    :ok = SnakeBridge.Pool.start(:wire_pool, nodes: [node()])
+    on_exit(fn -> SnakeBridge.Pool.stop(:wire_pool) end)
+  end
+
   defp gen(n, opts \\ []) do
     {:ok, %StreamRef{} = ref} = SnakeBridge.call("sb_testlib", "counting_gen", [n], opts)
     ref
@@ -57,7 +63,7 @@ defmodule SnakeBridge.WireTest do
 
   describe "from_wire_format/1" do
     test "gives back a usable StreamRef that continues the same iterator" do
-      ref = gen(6, __runtime__: [session_id: "s1", pool_name: :p])
+      ref = gen(6, __runtime__: [session_id: "s1", pool_name: :wire_pool])
       assert Enum.take(ref, 2) == [0, 1]
 
       assert {:ok, %StreamRef{} = again} =
@@ -67,7 +73,7 @@ defmodule SnakeBridge.WireTest do
       assert again.stream_type == "generator"
       assert again.python_module == "sb_testlib"
       assert again.session_id == "s1"
-      assert again.pool_name == :p
+      assert again.pool_name == :wire_pool
       assert again.library == "sb_testlib"
 
       assert Runtime.stream_next(again) == {:ok, 2}

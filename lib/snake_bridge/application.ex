@@ -94,7 +94,9 @@ defmodule SnakeBridge.Application do
 
   # The app's priv/python directories (every loaded application that has one), then
   # `config :snakebridge, python_path: [...]`. PYTHONPATH is read by Python itself.
-  defp python_paths do
+  # (Also what a pool's peer workers get, see SnakeBridge.Pool.Boot.)
+  @doc false
+  def python_paths do
     priv =
       for {app, _, _} <- Application.loaded_applications(),
           dir = priv_python(app),

@@ -29,7 +29,9 @@ defmodule SnakeBridge.Error do
     * `{:bad_argument, message}` - the NIF refused an argument (JSON it cannot encode or read);
     * `:python_not_started`, `{:init_failed, message}` - the embedded Python is not running;
     * `{:worker_down, reason}` - the pool worker that ran the call (or holds the ref)
-      died or is unreachable (see `SnakeBridge.Pool`);
+      died or is unreachable (see `SnakeBridge.Pool`); `{:worker_down, :starting}`: no
+      worker of the pool came up while the call waited;
+    * `:not_distributed` - a call to a `peers:` pool on a node that is not distributed;
     * `{:ref_on_other_node, ref_node, target_node}` - a ref of one node was passed to a
       call that runs on another;
     * `:not_embedded` - a call with no pool on a node with `embedded: false`;
@@ -53,6 +55,7 @@ defmodule SnakeBridge.Error do
           | {:worker_down, term()}
           | {:ref_on_other_node, node(), node()}
           | :not_embedded
+          | :not_distributed
           | {:internal_error, String.t()}
 
   @type t :: %__MODULE__{reason: reason()}
@@ -103,6 +106,14 @@ defmodule SnakeBridge.Error do
 
   defp describe({:init_failed, message}), do: "the embedded Python failed to start: #{message}"
   defp describe({:internal_error, message}), do: "SnakeBridge internal error: #{message}"
+
+  defp describe({:worker_down, :starting}),
+    do: "no worker of the pool came up while the call waited (its workers are starting)"
+
+  defp describe(:not_distributed),
+    do:
+      "the pool's workers need this node to be distributed (--sname/--name, " <>
+        "RELEASE_DISTRIBUTION, or Node.start/2)"
 
   defp describe({:worker_down, reason}),
     do: "the pool worker is down (#{inspect(reason)}): its calls and refs are gone"

@@ -18,9 +18,9 @@ defmodule SnakeBridge.Executor do
   # milliseconds or nil.
   @spec run(SnakeBridge.Request.t(), String.t() | nil, non_neg_integer() | nil) :: term()
   def run(request, route, timeout) do
-    case SnakeBridge.Pool.route(request) do
+    case SnakeBridge.Pool.route(request, timeout) do
       :local -> request |> local(route, timeout, @grace) |> elsewhere()
-      {:remote, node} -> Remote.call(node, request, route, timeout)
+      {:remote, node, left} -> Remote.call(node, request, route, left)
       {:error, _} = error -> error
     end
   end
@@ -30,9 +30,9 @@ defmodule SnakeBridge.Executor do
   # for what must not wait for Python (`inspect`). Past it the job is cancelled.
   @spec run_bounded(SnakeBridge.Request.t(), String.t() | nil, pos_integer()) :: term()
   def run_bounded(request, route, ms) do
-    case SnakeBridge.Pool.route(request) do
+    case SnakeBridge.Pool.route(request, ms) do
       :local -> request |> local(route, ms, 0) |> elsewhere()
-      {:remote, node} -> Remote.call(node, request, route, ms)
+      {:remote, node, left} -> Remote.call(node, request, route, left)
       {:error, _} = error -> error
     end
   end

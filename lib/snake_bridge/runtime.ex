@@ -307,9 +307,15 @@ defmodule SnakeBridge.Runtime do
         id -> to_string(id)
       end
 
+    # A session started on a pool takes its calls there (SnakeBridge.Session.start/1).
+    pool =
+      Keyword.get_lazy(runtime, :pool_name, fn ->
+        if session != Context.default_session(), do: SnakeBridge.Pool.Sessions.pool_of(session)
+      end)
+
     %Context{
       session_id: session,
-      pool: Keyword.get(runtime, :pool_name),
+      pool: pool,
       library: library,
       arrays: Keyword.get(runtime, :arrays, false)
     }

@@ -50,7 +50,8 @@ defmodule SnakeBridge.Session do
   default); `owner:` the process whose exit releases the session (the caller by
   default); `pool_name:` a pool (see `SnakeBridge.Pool`) whose worker for this session
   gets the session too, so that `release/1` and the owner's exit release its refs
-  there (without it, the session id only labels refs made on workers).
+  there (without it, the session id only labels refs made on workers), and calls that
+  give only this session's id (or run inside `with_session/2`) go to that pool.
   """
   @spec start(keyword()) :: {:ok, id()}
   def start(opts \\ []) when is_list(opts) do
@@ -80,15 +81,21 @@ defmodule SnakeBridge.Session do
 
   # The session also lives on the pool worker its calls go to (the same id there).
   defp start_on_worker(pool, id, affinity, owner) do
-    case SnakeBridge.Pool.pick(pool, id, []) do
-      {:remote, node} ->
-        case :erpc.call(node, __MODULE__, :start_here, [id, affinity, owner]) do
-          {:ok, ^id} -> {:ok, id}
-          other -> other
-        end
+    result =
+      case SnakeBridge.Pool.pick(pool, id, []) do
+        {:remote, node, _} -> :erpc.call(node, __MODULE__, :start_here, [id, affinity, owner])
+        :local -> {:ok, id}
+        {:error, _} = error -> error
+      end
 
-      _ ->
+    case result do
+      {:ok, ^id} ->
+        # Calls that give only this id go to the pool (SnakeBridge.Runtime.ctx/2).
+        :ok = SnakeBridge.Pool.Sessions.register(id, pool, owner)
         {:ok, id}
+
+      other ->
+        other
     end
   catch
     :error, {:erpc, reason} -> {:error, {:worker_down, reason}}
@@ -152,6 +159,7 @@ defmodule SnakeBridge.Session do
   """
   @spec release(id()) :: :ok
   def release(id) when is_binary(id) do
+    SnakeBridge.Pool.Sessions.unregister(id)
     # Its work and refs on pool workers (connected ones) are released too, at once.
     connected = :erlang.nodes(:connected)
 

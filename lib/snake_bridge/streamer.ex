@@ -41,7 +41,13 @@ defmodule SnakeBridge.Streamer do
       %SnakeBridge.Context{session_id: session, pool: pool} = ctx
 
       case if(pool,
-             do: SnakeBridge.Pool.pick(pool, session, SnakeBridge.Pool.ref_nodes({args, kwargs})),
+             do:
+               SnakeBridge.Pool.pick(
+                 pool,
+                 session,
+                 SnakeBridge.Pool.ref_nodes({args, kwargs}),
+                 timeout
+               ),
              else: :local
            ) do
         :local ->
@@ -50,7 +56,7 @@ defmodule SnakeBridge.Streamer do
             {:error, _} = error -> error
           end
 
-        {:remote, node} ->
+        {:remote, node, _left} ->
           if SnakeBridge.Pool.Remote.connected?(node),
             do:
               with_callbacks(tag, fn ->

@@ -1,20 +1,24 @@
 defmodule SnakeBridge.Pool.Peer do
   @moduledoc false
-  # One worker slot of a `peers: n` pool: starts a BEAM node with OTP's :peer (this
-  # node's code paths and :snakebridge environment), starts :snakebridge there, and
+  # One worker slot of a `peers: n` pool: starts a BEAM node with OTP's :peer (see
+  # SnakeBridge.Pool.Boot for its command line and setup), starts :snakebridge there, and
   # starts a new one when it dies. Each start gets a new node name (`..._<slot>_<gen>`),
-  # so a ref of a dead worker can never reach its successor.
+  # so a ref of a dead worker can never reach its successor. On a node that is not
+  # distributed the slot waits, silently, to be kicked (SnakeBridge.Pool.Waiting.kick/1)
+  # once the node is.
 
   use GenServer
   require Logger
 
+  alias SnakeBridge.Pool.{Boot, Waiting}
+
   @retry_ms 1_000
 
-  def start_link({pool, slot}),
-    do: GenServer.start_link(__MODULE__, {pool, slot}, name: name(pool, slot))
+  def start_link({pool, slot, opts}),
+    do: GenServer.start_link(__MODULE__, {pool, slot, opts}, name: name(pool, slot))
 
-  def child_spec({pool, slot}),
-    do: %{id: {pool, slot}, start: {__MODULE__, :start_link, [{pool, slot}]}}
+  def child_spec({pool, slot, opts}),
+    do: %{id: {pool, slot}, start: {__MODULE__, :start_link, [{pool, slot, opts}]}}
 
   def name(pool, slot), do: :"#{__MODULE__}.#{pool}.#{slot}"
 
@@ -26,11 +30,16 @@ defmodule SnakeBridge.Pool.Peer do
   end
 
   @impl true
-  def init({pool, slot}) do
+  def init({pool, slot, opts}) do
     Process.flag(:trap_exit, true)
+    state = %{pool: pool, slot: slot, opts: opts, gen: 0, peer: nil, node: nil, waiters: []}
 
-    {:ok, %{pool: pool, slot: slot, gen: 0, peer: nil, node: nil, waiters: []},
-     {:continue, :boot}}
+    if Node.alive?() do
+      {:ok, state, {:continue, :boot}}
+    else
+      Waiting.defer(pool)
+      {:ok, state}
+    end
   end
 
   @impl true
@@ -50,12 +59,15 @@ defmodule SnakeBridge.Pool.Peer do
   def handle_info(:boot, state), do: {:noreply, state}
 
   def handle_info({:EXIT, peer, reason}, %{peer: peer} = state) do
+    # Calls routed to this slot wait for the successor from now on (or go elsewhere).
+    SnakeBridge.Pool.set_node(state.pool, state.slot, nil)
+
     Logger.warning(
       "SnakeBridge pool #{inspect(state.pool)}: worker #{state.node} went down " <>
         "(#{inspect(reason)}); starting a new one"
     )
 
-    {:noreply, boot(%{state | peer: nil})}
+    {:noreply, boot(%{state | peer: nil, node: nil})}
   end
 
   def handle_info({:EXIT, _other, _reason}, state), do: {:noreply, state}
@@ -70,19 +82,23 @@ defmodule SnakeBridge.Pool.Peer do
 
   def terminate(_reason, _state), do: :ok
 
-  defp boot(state) do
+  defp boot(%{pool: pool, slot: slot} = state) do
     gen = state.gen + 1
 
-    case start_peer(state.pool, state.slot, gen) do
+    case start_peer(pool, slot, gen, state.opts) do
       {:ok, peer, node} ->
-        SnakeBridge.Pool.set_node(state.pool, state.slot, node)
+        SnakeBridge.Pool.set_node(pool, slot, node)
         Enum.each(state.waiters, &GenServer.reply(&1, :ok))
         %{state | gen: gen, peer: peer, node: node, waiters: []}
 
+      {:error, :not_distributed} ->
+        # (distribution stopped since: wait to be kicked again, without a retry loop)
+        Waiting.defer(pool)
+        %{state | gen: gen}
+
       {:error, reason} ->
         Logger.error(
-          "SnakeBridge pool #{inspect(state.pool)}: cannot start worker #{state.slot}: " <>
-            inspect(reason)
+          "SnakeBridge pool #{inspect(pool)}: cannot start worker #{slot}: #{inspect(reason)}"
         )
 
         Process.send_after(self(), :boot, @retry_ms)
@@ -90,24 +106,16 @@ defmodule SnakeBridge.Pool.Peer do
     end
   end
 
-  defp start_peer(pool, slot, gen) do
+  defp start_peer(pool, slot, gen, opts) do
     if Node.alive?() do
-      [base, _host] = node() |> Atom.to_string() |> String.split("@", parts: 2)
-      name = String.to_atom("#{base}_#{pool}_#{slot}_#{gen}")
-      # Hidden: workers do not join the cluster's full mesh (nor `global`'s partitions).
-      paths = [~c"-hidden" | Enum.flat_map(:code.get_path(), &[~c"-pa", &1])]
-      extra = Enum.map(Application.get_env(:snakebridge, :peer_args, []), &to_charlist/1)
+      options = Boot.peer_options(pool, slot, gen, opts.start_timeout)
 
-      with {:ok, peer, node} <-
-             :peer.start_link(%{name: name, args: paths ++ extra, wait_boot: 60_000}),
-           :ok <- setup(peer, node) do
+      with {:ok, peer, node} <- :peer.start_link(options),
+           :ok <- setup(peer, node, opts) do
         {:ok, peer, node}
       else
-        {:error, _} = error ->
-          error
-
-        other ->
-          {:error, other}
+        {:error, _} = error -> error
+        other -> {:error, other}
       end
     else
       {:error, :not_distributed}
@@ -116,20 +124,18 @@ defmodule SnakeBridge.Pool.Peer do
     kind, reason -> {:error, {kind, reason}}
   end
 
-  defp setup(peer, node) do
-    :ok = :erpc.call(node, :application, :load, [:snakebridge])
-
-    for {key, value} <- Application.get_all_env(:snakebridge), key not in [:pools, :embedded] do
-      :ok = :erpc.call(node, :application, :set_env, [:snakebridge, key, value])
-    end
-
-    case :erpc.call(node, :application, :ensure_all_started, [:snakebridge], 120_000) do
-      {:ok, _} ->
+  defp setup(peer, node, opts) do
+    case Boot.setup(node, Boot.env(opts), max(opts.start_timeout, 1)) do
+      :ok ->
         :ok
 
       {:error, reason} ->
         :peer.stop(peer)
         {:error, reason}
     end
+  catch
+    kind, reason ->
+      :peer.stop(peer)
+      {:error, {kind, reason}}
   end
 end

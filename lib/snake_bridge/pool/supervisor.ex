@@ -10,26 +10,33 @@ defmodule SnakeBridge.Pool.Supervisor do
   @impl true
   def init(pools) do
     :ets.new(SnakeBridge.Pool.Busy, [:named_table, :public, write_concurrency: true])
+    SnakeBridge.Pool.Waiting.new()
     :persistent_term.put({SnakeBridge.Pool, :pools}, Keyword.keys(pools))
 
     children = Enum.flat_map(pools, fn {name, spec} -> publish(name, spec) end)
 
-    Supervisor.init(children, strategy: :one_for_one, max_restarts: 100, max_seconds: 10)
+    Supervisor.init([SnakeBridge.Pool.Sessions | children],
+      strategy: :one_for_one,
+      max_restarts: 100,
+      max_seconds: 10
+    )
   end
 
   # Publishes a pool's nodes and returns the child specs of its worker slots.
   defp publish(name, {:nodes, nodes}) do
     :persistent_term.put({SnakeBridge.Pool, name}, List.to_tuple(nodes))
     :persistent_term.put({SnakeBridge.Pool, name, :slots}, [])
+    :persistent_term.put({SnakeBridge.Pool, name, :wait}, 0)
     []
   end
 
-  defp publish(name, {:peers, n}) do
-    # Until a worker is up its slot is nil (its calls get {:worker_down, :starting}).
+  defp publish(name, {:peers, n, opts}) do
+    # Until a worker is up its slot is nil (calls routed to it wait, see Pool.Waiting).
     :persistent_term.put({SnakeBridge.Pool, name}, List.to_tuple(List.duplicate(nil, n)))
     slots = for slot <- 0..(n - 1), do: SnakeBridge.Pool.Peer.name(name, slot)
     :persistent_term.put({SnakeBridge.Pool, name, :slots}, slots)
-    for slot <- 0..(n - 1), do: {SnakeBridge.Pool.Peer, {name, slot}}
+    :persistent_term.put({SnakeBridge.Pool, name, :wait}, opts.wait)
+    for slot <- 0..(n - 1), do: {SnakeBridge.Pool.Peer, {name, slot, opts}}
   end
 
   @doc false
@@ -53,6 +60,7 @@ defmodule SnakeBridge.Pool.Supervisor do
     :persistent_term.put({SnakeBridge.Pool, :pools}, List.delete(SnakeBridge.Pool.pools(), name))
     :persistent_term.erase({SnakeBridge.Pool, name})
     :persistent_term.erase({SnakeBridge.Pool, name, :slots})
-    :ok
+    :persistent_term.erase({SnakeBridge.Pool, name, :wait})
+    SnakeBridge.Pool.Waiting.forget(name)
   end
 end
