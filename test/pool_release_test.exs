@@ -101,7 +101,7 @@ defmodule SnakeBridge.PoolReleaseTest do
 
       try do
         # A call the moment the app has started (no ready/2): it waits for the worker.
-        :ok = started(bin, env)
+        assert started(bin, env) == :ok, daemon_log(tmp)
 
         script = """
         result = SnakeBridge.call("sb_pool_mod", "where", [], __runtime__: [pool_name: :work])
@@ -124,6 +124,9 @@ defmodule SnakeBridge.PoolReleaseTest do
         assert out =~ "ROOT #{rel}\n", out
       after
         System.cmd(bin, ["stop"], env: env, stderr_to_stdout: true)
+        # Both names register "sb_pool_app" with epmd: the next daemon starts once this
+        # one is gone (`stop` returns before that).
+        assert unregistered?(~c"sb_pool_app", 120)
       end
     end
   end
@@ -140,6 +143,26 @@ defmodule SnakeBridge.PoolReleaseTest do
       {_, 0} when tries > 0 -> Process.sleep(250) && started(bin, env, tries - 1)
       {out, status} -> {status, out}
     end
+  end
+
+  defp unregistered?(name, tries) do
+    case :net_adm.names() do
+      {:ok, names} ->
+        cond do
+          not List.keymember?(names, name, 0) -> true
+          tries > 0 -> Process.sleep(250) && unregistered?(name, tries - 1)
+          true -> false
+        end
+
+      {:error, _} ->
+        true
+    end
+  end
+
+  # What the daemon wrote (run_erl's logs), for a failure's message.
+  defp daemon_log(tmp) do
+    Path.wildcard(Path.join([tmp, "log", "*"]))
+    |> Enum.map_join("\n", fn f -> "== #{f}\n" <> String.slice(File.read!(f), -3000, 3000) end)
   end
 
   # `bin/app rpc` until the node answers (a daemon takes a while to come up).
