@@ -85,9 +85,6 @@ defmodule SnakeBridge.Library.Callable do
   def self_vars(%__MODULE__{self: nil}), do: []
   def self_vars(%__MODULE__{self: s}), do: [{s.var, s.type}]
 
-  @doc "The arity of the first (shortest) clause: `arities` as in `SnakeBridge.Library.Functions`."
-  def main_arity(c, [{vars, _} | _]), do: length(self_vars(c)) + length(vars)
-
   @doc "`[{var, type}]` as variables."
   def vars_ast(vars), do: Enum.map(vars, fn {v, _} -> Macro.var(String.to_atom(v), nil) end)
 

@@ -40,6 +40,43 @@ defmodule SnakeBridge.Library.Checked do
     SnakeBridge.Ref.method(ref, name, args, opts)
   end
 
+  @doc """
+  `call/4` for a clause whose last positional argument may be the options: `args`'s
+  last element, when a keyword list (`[]` included), is taken as opts.
+  """
+  @spec call_last(String.t(), String.t(), nonempty_list(), signature()) ::
+          {:ok, term()} | {:error, SnakeBridge.Error.reason()}
+  def call_last(module, name, args, %Signature{required: [], runtime: runtime} = signature) do
+    case split(args) do
+      {args, []} when runtime == [] -> SnakeBridge.call(module, name, args, [])
+      split -> call(module, name, split, signature)
+    end
+  end
+
+  def call_last(module, name, args, signature), do: call(module, name, split(args), signature)
+
+  @doc "`method/5` for a clause whose last positional argument may be the options."
+  @spec method_last(
+          term(),
+          {:class, String.t(), String.t()},
+          String.t(),
+          nonempty_list(),
+          signature()
+        ) :: {:ok, term()} | {:error, SnakeBridge.Error.reason()}
+  def method_last(ref, class, name, args, signature),
+    do: method(ref, class, name, split(args), signature)
+
+  # {positionals, opts}: the last element is opts when it is a keyword list.
+  defp split(args) do
+    case :lists.last(args) do
+      last when is_list(last) ->
+        if Keyword.keyword?(last), do: {:lists.droplast(args), last}, else: {args, []}
+
+      _ ->
+        {args, []}
+    end
+  end
+
   @doc "Reads the attribute `name` of `ref` once it is checked to be an instance of `class`."
   @spec getattr(term(), {:class, String.t(), String.t()}, String.t(), String.t()) ::
           {:ok, term()} | {:error, SnakeBridge.Error.reason()}

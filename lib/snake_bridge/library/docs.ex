@@ -4,9 +4,6 @@ defmodule SnakeBridge.Library.Docs do
 
   alias SnakeBridge.Library.Callable
 
-  @doc "`@doc` of a text (a `~S` heredoc in printed source)."
-  def attr(doc, ctx), do: quote(do: @doc(unquote(value(doc, ctx))))
-
   @doc "A doc text as code: in printed source a `~S` heredoc (readable, nothing escaped)."
   def value(doc, %{source: true}) when is_binary(doc) do
     if String.contains?(doc, ~s(""")),

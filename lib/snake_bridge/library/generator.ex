@@ -6,7 +6,8 @@ defmodule SnakeBridge.Library.Generator do
   # Streaming, Constants, Classes; Options, Names, Docs and Types serve them. Nothing
   # here runs when a generated function is called: see SnakeBridge.Library.Checked.
 
-  alias SnakeBridge.Library.{Callable, Classes, Constants, Functions, Names, Options, Streaming}
+  alias SnakeBridge.Library.{Callable, Classes, Constants, Functions, Names, Options, Render}
+  alias SnakeBridge.Library.Streaming
 
   @doc """
   The quoted module body for `desc`. `opts`: `:module` (the Elixir module), `:python`,
@@ -19,15 +20,19 @@ defmodule SnakeBridge.Library.Generator do
     streamed = Enum.filter(callables, &(&1.py in selected.streaming))
     check_collisions!(callables, streamed, selected.constants, ctx)
 
-    flatten(
+    defs =
+      Enum.flat_map(callables, &Functions.defs(&1, ctx)) ++
+        Enum.map(selected.constants, &Constants.function(&1, ctx))
+
+    body =
       quote do
-        unquote_splicing(Enum.map(callables, &Functions.defs(&1, ctx)))
+        unquote_splicing(Render.body(defs, ctx))
         unquote_splicing(Enum.map(streamed, &Streaming.defs(&1, ctx)))
-        unquote_splicing(Enum.map(selected.constants, &Constants.function(&1, ctx)))
         unquote_splicing(Enum.map(selected.classes, &Classes.module(&1, ctx)))
         unquote(introspection(callables, selected, ctx))
       end
-    )
+
+    if ctx.source, do: flatten(body), else: body
   end
 
   defp check_collisions!(callables, streamed, constants, ctx) do
