@@ -48,7 +48,9 @@ defmodule SnakeBridge.Library.Generator do
     functions =
       Enum.flat_map(callables, &Callable.rows/1) ++ Enum.map(selected.constants, &Constants.row/1)
 
-    classes = Enum.map(selected.classes, &{ctx.classes[&1["name"]], &1["name"]})
+    classes =
+      for cls <- selected.classes, name <- Options.class_names(cls),
+          do: {ctx.classes[cls["name"]], name}
 
     quote do
       @doc """
@@ -58,7 +60,10 @@ defmodule SnakeBridge.Library.Generator do
       @spec __functions__() :: [{atom(), non_neg_integer(), String.t()}]
       def __functions__, do: unquote(Macro.escape(functions))
 
-      @doc "The generated class modules: `{module, python_class_name}`."
+      @doc """
+      The generated class modules: `{module, python_class_name}` (a class bound to
+      several Python names has one module, listed under each).
+      """
       @spec __classes__() :: [{module(), String.t()}]
       def __classes__, do: unquote(Macro.escape(classes))
     end

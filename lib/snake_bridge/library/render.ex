@@ -6,7 +6,7 @@ defmodule SnakeBridge.Library.Render do
   #
   #   * `forms/2`: `@doc`, `@spec`, `def` for each, for the source `mix snakebridge.gen`
   #     prints;
-  #   * `compact/1`: the defs as one literal and one `for` that defines them (unquote
+  #   * `compact/1`: the defs as one binary and one `for` that defines them (unquote
   #     fragments), for `use SnakeBridge.Library`. A module body is compiled into one
   #     Erlang function before it runs: thousands of `def`s written out made it
   #     thousands of blocks, and the Erlang compiler's passes over one function grow
@@ -51,8 +51,10 @@ defmodule SnakeBridge.Library.Render do
   def compact([]), do: quote(do: nil)
 
   def compact(defs) do
+    # As a binary: the Erlang compiler infers a type for every literal term of a
+    # function, which for thousands of nested ASTs costs more than the rest.
     quote do
-      sb_library_defs = unquote(Macro.escape(defs))
+      sb_library_defs = :erlang.binary_to_term(unquote(:erlang.term_to_binary(defs)))
       unquote(@loop)
     end
   end
