@@ -51,10 +51,13 @@ defmodule SnakeBridge.Library.Render do
   def compact([]), do: quote(do: nil)
 
   def compact(defs) do
-    # As a binary: the Erlang compiler infers a type for every literal term of a
-    # function, which for thousands of nested ASTs costs more than the rest.
+    # As a binary, compressed: the Erlang compiler infers a type for every literal term
+    # of a function (for thousands of nested ASTs, more than the rest costs), and walks
+    # a literal binary bit by bit.
+    data = :erlang.term_to_binary(defs, [:compressed])
+
     quote do
-      sb_library_defs = :erlang.binary_to_term(unquote(:erlang.term_to_binary(defs)))
+      sb_library_defs = :erlang.binary_to_term(unquote(data))
       unquote(@loop)
     end
   end
