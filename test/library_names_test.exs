@@ -14,7 +14,7 @@ defmodule SnakeBridge.LibraryNamesTest do
     assert with_meta.value!(ref) == 5
     assert with_meta.value!(with_meta.new!(5, 3)) == 15
     assert with_meta.value!(with_meta.new!(5, scale: 2)) == 10
-    assert {:new, 8, "(*args, **kwargs)"} in with_meta.__functions__()
+    assert {:new, 8, "__init__(*args, **kwargs)"} in with_meta.__functions__()
   end
 
   test "a decorator without functools.wraps: unknown shape; with it, the real signature" do

@@ -74,7 +74,11 @@ defmodule SnakeBridge.Library.Callable do
 
   @doc "Its `__functions__/0` rows: `{name, arity, python_signature}`."
   def rows(%__MODULE__{params: :unknown} = c),
-    do: for(n <- 0..@max_unknown, do: {c.ex, n, c.signature || "(...)"})
+    do:
+      for(
+        n <- 0..@max_unknown,
+        do: {c.ex, n, if(c.signature, do: c.py <> c.signature, else: "(...)")}
+      )
 
   def rows(%__MODULE__{params: p} = c) do
     r = length(p.req)

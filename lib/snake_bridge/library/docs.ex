@@ -89,6 +89,10 @@ defmodule SnakeBridge.Library.Docs do
         else: ""
       ) <>
       "." <>
+      if(p.var_pos,
+        do: " In its place, anything but a keyword list is one more positional argument.",
+        else: ""
+      ) <>
       required(p.req_kw) <>
       if(p.opt != [],
         do: " A keyword list (`[]` too) in the last place is taken as `opts`.",

@@ -43,8 +43,15 @@ defmodule SnakeBridge.Library.Functions do
       end
 
     opts = Macro.var(:opts, nil)
-    body = Calls.with_opts(c, Callable.vars_ast(all), opts, sig)
-    with_opts = one(c, all, body, types(c, all) ++ [quote(do: keyword())], main, ctx, [opts])
+    pos = Callable.vars_ast(all)
+
+    # With *args, a last argument that is not a keyword list is one more positional.
+    {body, last_type} =
+      if p.var_pos,
+        do: {Calls.last(c, pos ++ [opts], sig), quote(do: keyword() | term())},
+        else: {Calls.with_opts(c, pos, opts, sig), quote(do: keyword())}
+
+    with_opts = one(c, all, body, types(c, all) ++ [last_type], main, ctx, [opts])
     defs = plain ++ [with_opts]
     defs ++ Bangs.defs(c, defs, main)
   end

@@ -49,7 +49,8 @@ defmodule SnakeBridge.Library.Generator do
       Enum.flat_map(callables, &Callable.rows/1) ++ Enum.map(selected.constants, &Constants.row/1)
 
     classes =
-      for cls <- selected.classes, name <- Options.class_names(cls),
+      for cls <- selected.classes,
+          name <- Options.class_names(cls),
           do: {ctx.classes[cls["name"]], name}
 
     quote do

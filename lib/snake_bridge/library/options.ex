@@ -63,7 +63,8 @@ defmodule SnakeBridge.Library.Options do
   # Two classes whose names become one module: a compile error naming both (one module
   # per class object; its aliases name the same one).
   defp class_modules(classes, module) do
-    modules = Map.new(classes, &{&1["name"], Module.concat(module, Names.class_alias(&1["name"]))})
+    modules =
+      Map.new(classes, &{&1["name"], Module.concat(module, Names.class_alias(&1["name"]))})
 
     modules
     |> Enum.group_by(&elem(&1, 1), &elem(&1, 0))
