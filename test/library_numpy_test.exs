@@ -107,10 +107,11 @@ defmodule SnakeBridge.LibraryNumpyTest do
         ndarray: {Numpy.Ndarray, "ndarray"} in Numpy.__classes__(),
         mean_doc: mean_doc =~ "numpy.mean(",
         series: Pandas.Series.to_list!(Pandas.Series.add!(s, 1)),
-        series_doc: series_doc =~ "pandas.core.series.Series",
+        series_doc: series_doc =~ "One-dimensional ndarray with axis labels",
         frame: Pandas.DataFrame.to_dict!(Pandas.DataFrame.new!(%{"a" => [1, 2]}), "list")
       ],
-      label: "checks"
+      label: "checks",
+      width: :infinity
     )
     """
 

@@ -19,8 +19,20 @@ defmodule SnakeBridge.Library.Checked do
   @doc "Calls `module.name(*args, **kwargs)` once `opts` are checked."
   @spec call(String.t(), String.t(), {list(), keyword()}, signature()) ::
           {:ok, term()} | {:error, SnakeBridge.Error.reason()}
-  def call(module, name, {args, opts}, signature) do
-    {args, opts} = prepare!(args, opts, Signature.new(signature))
+  # The common case in the function head: nothing required, no module defaults, only
+  # known keyword names (and `__runtime__`) in opts.
+  def call(module, name, {args, opts}, %Signature{required: [], runtime: []} = signature)
+      when is_list(opts) do
+    if plain?(opts, signature.keywords),
+      do: SnakeBridge.call(module, name, args, opts),
+      else: checked_call(module, name, args, opts, signature)
+  end
+
+  def call(module, name, {args, opts}, signature),
+    do: checked_call(module, name, args, opts, Signature.new(signature))
+
+  defp checked_call(module, name, args, opts, signature) do
+    {args, opts} = check!(args, opts, signature)
     SnakeBridge.call(module, name, args, opts)
   end
 
