@@ -175,9 +175,19 @@ defmodule SnakeBridge.Library.Checked do
   defp plain?([{:__runtime__, _} | rest], allowed), do: plain?(rest, allowed)
 
   defp plain?([{key, _} | rest], allowed) when is_atom(key),
-    do: (allowed == :any or :lists.member(key, allowed)) and plain?(rest, allowed)
+    do: (allowed == :any or member?(key, allowed)) and plain?(rest, allowed)
 
   defp plain?(_, _allowed), do: false
+
+  # The names: a tuple (generated now) or a list (older generated files).
+  defp member?(key, allowed) when is_tuple(allowed),
+    do: member?(key, allowed, tuple_size(allowed))
+
+  defp member?(key, allowed), do: :lists.member(key, allowed)
+
+  defp member?(_key, _allowed, 0), do: false
+  defp member?(key, allowed, i) when elem(allowed, i - 1) == key, do: true
+  defp member?(key, allowed, i), do: member?(key, allowed, i - 1)
 
   defp check!(args, opts, %Signature{label: label} = signature) do
     unless is_list(opts) and Keyword.keyword?(opts) do
@@ -200,6 +210,9 @@ defmodule SnakeBridge.Library.Checked do
   end
 
   defp check_known!(_opts, %Signature{keywords: :any}), do: :ok
+
+  defp check_known!(opts, %Signature{keywords: allowed} = signature) when is_tuple(allowed),
+    do: check_known!(opts, %{signature | keywords: Tuple.to_list(allowed)})
 
   defp check_known!(opts, %Signature{label: label, keywords: allowed}) do
     for {key, _} <- opts, key not in [:__runtime__, :__args__], key not in allowed do
