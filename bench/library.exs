@@ -47,6 +47,7 @@ defmodule Bench.Library do
       for {python, ms} <- times do
         limit =
           case python do
+            "sb_bench_gen1000" -> nil
             "sb_bench_gen2000" -> {:<, 10_000}
             big when big in ["numpy", "pandas"] -> {:<, 15_000}
             _ -> {:<, 1000}

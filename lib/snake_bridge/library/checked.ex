@@ -157,6 +157,43 @@ defmodule SnakeBridge.Library.Checked do
       else: {init ++ [last], []}
   end
 
+  @doc "`call/4`, the value or a raise (bang variants call it: one call, one clause)."
+  @spec call!(String.t(), String.t(), {list(), keyword()}, signature()) :: term()
+  def call!(module, name, split, signature), do: ok!(call(module, name, split, signature))
+
+  @doc "`call_last/4`, the value or a raise."
+  @spec call_last!(String.t(), String.t(), nonempty_list(), signature()) :: term()
+  def call_last!(module, name, args, signature),
+    do: ok!(call_last(module, name, args, signature))
+
+  @doc "`method/5`, the value or a raise."
+  @spec method!(
+          term(),
+          {:class, String.t(), String.t()},
+          String.t(),
+          {list(), keyword()},
+          signature()
+        ) ::
+          term()
+  def method!(ref, class, name, split, signature),
+    do: ok!(method(ref, class, name, split, signature))
+
+  @doc "`method_last/5`, the value or a raise."
+  @spec method_last!(
+          term(),
+          {:class, String.t(), String.t()},
+          String.t(),
+          nonempty_list(),
+          signature()
+        ) ::
+          term()
+  def method_last!(ref, class, name, args, signature),
+    do: ok!(method_last(ref, class, name, args, signature))
+
+  @doc "`getattr/4`, the value or a raise."
+  @spec getattr!(term(), {:class, String.t(), String.t()}, String.t(), String.t()) :: term()
+  def getattr!(ref, class, name, label), do: ok!(getattr(ref, class, name, label))
+
   @doc "The value of `{:ok, value}`; raises the error's exception otherwise."
   @spec ok!({:ok, term()} | {:error, SnakeBridge.Error.reason()}) :: term()
   defdelegate ok!(result), to: SnakeBridge.Error

@@ -3,7 +3,7 @@ defmodule SnakeBridge.Library.Classes do
   # A module per Python class, nested in the generated module: `new` from `__init__`,
   # methods (instance ones take the Ref first), attribute getters, `@opaque t`.
 
-  alias SnakeBridge.Library.{Callable, Docs, Functions, Names, Render, Types}
+  alias SnakeBridge.Library.{Bangs, Callable, Docs, Functions, Names, Render, Types}
 
   @doc "The nested module of a described class."
   def module(cls, ctx) do
@@ -98,8 +98,7 @@ defmodule SnakeBridge.Library.Classes do
     [
       {name, [var], body, Docs.attribute(attr),
        Render.spec(name, [quote(do: t())], Types.result(type))},
-      {bang, [var], quote(do: SnakeBridge.Library.Checked.ok!(unquote(body))),
-       "Like `#{name}/1`, but returns the value or raises.",
+      {bang, [var], Bangs.bang_call(body), "Like `#{name}/1`, but returns the value or raises.",
        Render.spec(bang, [quote(do: t())], type)}
     ]
   end
