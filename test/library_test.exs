@@ -107,6 +107,9 @@ defmodule SnakeBridge.LibraryTest do
     test "*args: extra positionals under __args__" do
       assert Lib.varargs(1) == {:ok, [1, []]}
       assert Lib.varargs(1, __args__: [2, 3]) == {:ok, [1, [2, 3]]}
+      # In the opts place, anything but a keyword list is one more positional.
+      assert Lib.varargs(1, [2, 3]) == {:ok, [1, [[2, 3]]]}
+      assert Lib.varargs!(1, "x") == [1, ["x"]]
     end
 
     test "every kind at once" do

@@ -3,7 +3,8 @@ defmodule SnakeBridge.PregeneratedTest do
   # tuples became SnakeBridge.Library.Signature (test/fixtures/pregenerated_*.ex) still
   # compile without warnings, and calls through them give what calls through the
   # wrappers generated now give.
-  use ExUnit.Case, async: true
+  # Not async: the warnings are read from stderr, which other tests write to.
+  use ExUnit.Case, async: false
 
   import ExUnit.CaptureIO
 
@@ -31,7 +32,11 @@ defmodule SnakeBridge.PregeneratedTest do
     new = SnakeBridge.TestLib.Lib
     assert functions(old) == functions(new)
     assert functions(old) |> Enum.take(3) |> Enum.map(&elem(&1, 0)) == [{:ok, 3}, {:ok, 3}, 3]
-    assert old.__functions__() == new.__functions__()
+    # typing's Iterator and Optional (imported by sb_library.py) report (*args, **kwargs):
+    # since the fixture was written, such a signature gets the unknown-signature shape.
+    forwarding = [:iterator, :optional]
+    assert {:iterator, 8, "Iterator(*args, **kwargs)"} in new.__functions__()
+    assert drop(old.__functions__(), forwarding) == drop(new.__functions__(), forwarding)
   end
 
   test "errors: the same exceptions and messages (with the module's name)", %{old: old} do
@@ -128,6 +133,8 @@ defmodule SnakeBridge.PregeneratedTest do
     ]
     |> Enum.map(fn {f, args} -> {plain(apply(m, f, args)), {f, length(args)}} end)
   end
+
+  defp drop(rows, names), do: Enum.reject(rows, &(elem(&1, 0) in names))
 
   defp errors(m) do
     [

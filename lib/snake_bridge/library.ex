@@ -36,9 +36,13 @@ defmodule SnakeBridge.Library do
       by name); a missing required keyword-only argument, or a name the function does not
       take (unless it has `**kwargs`), raises `ArgumentError` before Python is called;
     * `__args__: [...]` in `opts`: more positional arguments (for `*args`), appended;
+      for a function with `*args`, anything but a keyword list in the `opts` place is
+      one more positional argument;
     * `__runtime__: [...]` in `opts`, as for `SnakeBridge.call/4`;
-    * a function whose signature Python cannot report (some C builtins) takes up to 8
-      positional arguments, and a keyword list in last place as `opts`.
+    * a function whose signature Python cannot report (some C builtins), or reports
+      only as `(*args, **kwargs)` (a metaclass's `__call__`, a decorator without
+      `functools.wraps`), takes up to 8 positional arguments, and a keyword list in
+      last place as `opts`.
 
   Every function returns what `SnakeBridge.call/4` returns; `f!` returns the value or
   raises. `@doc` is the docstring under the Python signature, `@spec` comes from the
@@ -77,7 +81,10 @@ defmodule SnakeBridge.Library do
   without it, and a getter per attribute (class annotations, `self.x = ...` in
   `__init__`, class-level values) and property, each with a bang variant; `@opaque t`.
   A method called with a Ref of another class raises `ArgumentError` naming both classes
-  (a subclass's instance is accepted).
+  (a subclass's instance is accepted). A class bound to several Python names gets one
+  module, named after the name equal to its `__name__` (else the first in sorted
+  order); two different classes whose names make one module are a compile error naming
+  both.
 
   ## Introspection, recompilation, errors
 

@@ -34,11 +34,7 @@ _CONSTANT_TYPES = (int, float, str, bytes, bool, type(None))
 def describe(module_name):
     module = importlib.import_module(module_name)
     names = _public_names(module)
-    classes = {}
-    for name in names:
-        obj = getattr(module, name, None)
-        if inspect.isclass(obj):
-            classes[obj] = name
+    classes = _class_names(module, names)
 
     functions, constants, class_list = [], [], []
     for name in names:
@@ -47,7 +43,10 @@ def describe(module_name):
         except AttributeError:
             continue
         if inspect.isclass(obj):
-            class_list.append(_class(name, obj, classes))
+            if classes.get(obj) == name:
+                entry = _class(name, obj, classes)
+                entry["aliases"] = [n for n in names if n != name and _same(module, n, obj)]
+                class_list.append(entry)
         elif isinstance(obj, types.ModuleType):
             continue
         elif callable(obj):
@@ -71,6 +70,24 @@ def isinstance_of(obj, module_name, qualname):
     for part in qualname.split("."):
         cls = getattr(cls, part)
     return isinstance(obj, cls)
+
+
+def _class_names(module, names):
+    """Each public class under one name: the one equal to its __name__ when it has
+    several (numpy's `bool` and `bool_`), else the first in sorted order."""
+    by_class = {}
+    for name in names:
+        obj = getattr(module, name, None)
+        if inspect.isclass(obj):
+            by_class.setdefault(obj, []).append(name)
+    return {
+        cls: (cls.__name__ if cls.__name__ in group else group[0])
+        for cls, group in by_class.items()
+    }
+
+
+def _same(module, name, obj):
+    return getattr(module, name, None) is obj
 
 
 def _public_names(module):
@@ -124,6 +141,16 @@ def _with_hints(sig, obj):
     return sig.replace(parameters=params, return_annotation=hints.get("return", sig.return_annotation))
 
 
+def _forwarding(sig):
+    """`(*args, **kwargs)` and the like: what a metaclass's __call__, a decorator
+    without functools.wraps or a C type report, saying nothing of the real
+    parameters."""
+    kinds = [p.kind for p in sig.parameters.values()]
+    return inspect.Parameter.VAR_POSITIONAL in kinds and all(
+        k in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD) for k in kinds
+    )
+
+
 def _function(name, obj, classes, skip_self, kind="function"):
     sig = _signature(obj)
     params = None
@@ -137,7 +164,7 @@ def _function(name, obj, classes, skip_self, kind="function"):
         ):
             plist = plist[1:]
             sig = sig.replace(parameters=plist)
-        params = [
+        params = None if _forwarding(sig) else [
             {
                 "name": p.name,
                 "kind": _KINDS[p.kind],

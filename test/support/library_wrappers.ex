@@ -40,3 +40,11 @@ defmodule SnakeBridge.TestLib.Slow do
     streaming: [:slow_generate],
     runtime: [stream_timeout: 100]
 end
+
+defmodule SnakeBridge.TestLib.Names do
+  @moduledoc false
+  # Odd names and signatures (test/support/python/sb_library_names.py); CI compiles this
+  # with --warnings-as-errors.
+  require SnakeBridge.TestLib.PythonPath
+  use SnakeBridge.Library, python: "sb_library_names"
+end

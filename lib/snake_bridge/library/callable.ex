@@ -74,7 +74,11 @@ defmodule SnakeBridge.Library.Callable do
 
   @doc "Its `__functions__/0` rows: `{name, arity, python_signature}`."
   def rows(%__MODULE__{params: :unknown} = c),
-    do: for(n <- 0..@max_unknown, do: {c.ex, n, c.signature || "(...)"})
+    do:
+      for(
+        n <- 0..@max_unknown,
+        do: {c.ex, n, if(c.signature, do: c.py <> c.signature, else: "(...)")}
+      )
 
   def rows(%__MODULE__{params: p} = c) do
     r = length(p.req)
@@ -84,9 +88,6 @@ defmodule SnakeBridge.Library.Callable do
   @doc "The instance argument, `[{var, type}]`, or `[]`."
   def self_vars(%__MODULE__{self: nil}), do: []
   def self_vars(%__MODULE__{self: s}), do: [{s.var, s.type}]
-
-  @doc "The arity of the first (shortest) clause: `arities` as in `SnakeBridge.Library.Functions`."
-  def main_arity(c, [{vars, _} | _]), do: length(self_vars(c)) + length(vars)
 
   @doc "`[{var, type}]` as variables."
   def vars_ast(vars), do: Enum.map(vars, fn {v, _} -> Macro.var(String.to_atom(v), nil) end)

@@ -1,69 +1,62 @@
 defmodule SnakeBridge.Library.Calls do
   @moduledoc false
-  # The bodies of generated clauses: a direct call (no opts to check) or a call through
-  # SnakeBridge.Library.Checked (which checks them).
+  # The bodies of generated functions, each one remote call: straight to
+  # SnakeBridge.call/4 when there are no opts to check, else through
+  # SnakeBridge.Library.Checked (which checks them, and an instance's class).
 
   alias SnakeBridge.Library.{Callable, Signature}
 
-  @doc """
-  The call with positionals `pos` and no opts: `SnakeBridge.call/4` or
-  `SnakeBridge.Ref.method/4`, an instance method's only for a Ref of exactly its class
-  (matched, no Python), else through `SnakeBridge.Library.Checked`, which checks the instance.
-  """
-  def direct(%Callable{self: nil} = c, pos, sig), do: unchecked(c, pos, sig)
-
-  def direct(c, pos, sig) do
-    {:method, _, {_, module, qualname}} = c.target
-
-    quote do
-      case unquote(Callable.self_ast(c)) do
-        %SnakeBridge.Ref{type_name: unquote(qualname), python_module: unquote(module)} ->
-          unquote(unchecked(c, pos, sig))
-
-        _ ->
-          unquote(checked(c, quote(do: {unquote(pos), []}), sig))
-      end
-    end
-  end
-
-  # Required keyword arguments: always through Checked (it raises naming them).
-  defp unchecked(c, pos, %Signature{required: []} = sig) do
+  @doc "The call with positionals `pos` and no opts."
+  def plain(%Callable{target: {:call, module, name}}, pos, %Signature{required: []} = sig) do
     opts = if sig.runtime == [], do: [], else: [__runtime__: sig.runtime]
-
-    case c.target do
-      {:call, module, name} ->
-        quote(do: SnakeBridge.call(unquote(module), unquote(name), unquote(pos), unquote(opts)))
-
-      {:method, name, _class} ->
-        self = Callable.self_ast(c)
-
-        quote(
-          do: SnakeBridge.Ref.method(unquote(self), unquote(name), unquote(pos), unquote(opts))
-        )
-    end
+    quote(do: SnakeBridge.call(unquote(module), unquote(name), unquote(pos), unquote(opts)))
   end
 
-  defp unchecked(c, pos, sig), do: checked(c, quote(do: {unquote(pos), []}), sig)
+  def plain(c, pos, sig), do: with_opts(c, pos, [], sig)
 
-  @doc "The call through `SnakeBridge.Library.Checked`: `split` evaluates to `{positionals, opts}`."
-  def checked(%Callable{target: {:call, module, name}}, split, sig) do
+  @doc "The call whose last positional (in `pos`) is opts when it is a keyword list."
+  def last(%Callable{target: {:call, module, name}}, pos, sig) do
     quote do
-      SnakeBridge.Library.Checked.call(
+      SnakeBridge.Library.Checked.call_last(
         unquote(module),
         unquote(name),
-        unquote(split),
+        unquote(pos),
         unquote(Signature.quoted(sig))
       )
     end
   end
 
-  def checked(%Callable{target: {:method, name, class}} = c, split, sig) do
+  def last(%Callable{target: {:method, name, class}} = c, pos, sig) do
+    quote do
+      SnakeBridge.Library.Checked.method_last(
+        unquote(Callable.self_ast(c)),
+        unquote(Macro.escape(class)),
+        unquote(name),
+        unquote(pos),
+        unquote(Signature.quoted(sig))
+      )
+    end
+  end
+
+  @doc "The call with positionals `pos` and `opts` (code), checked."
+  def with_opts(%Callable{target: {:call, module, name}}, pos, opts, sig) do
+    quote do
+      SnakeBridge.Library.Checked.call(
+        unquote(module),
+        unquote(name),
+        {unquote(pos), unquote(opts)},
+        unquote(Signature.quoted(sig))
+      )
+    end
+  end
+
+  def with_opts(%Callable{target: {:method, name, class}} = c, pos, opts, sig) do
     quote do
       SnakeBridge.Library.Checked.method(
         unquote(Callable.self_ast(c)),
         unquote(Macro.escape(class)),
         unquote(name),
-        unquote(split),
+        {unquote(pos), unquote(opts)},
         unquote(Signature.quoted(sig))
       )
     end

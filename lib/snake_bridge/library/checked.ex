@@ -19,8 +19,20 @@ defmodule SnakeBridge.Library.Checked do
   @doc "Calls `module.name(*args, **kwargs)` once `opts` are checked."
   @spec call(String.t(), String.t(), {list(), keyword()}, signature()) ::
           {:ok, term()} | {:error, SnakeBridge.Error.reason()}
-  def call(module, name, {args, opts}, signature) do
-    {args, opts} = prepare!(args, opts, Signature.new(signature))
+  # The common case in the function head: nothing required, no module defaults, only
+  # known keyword names (and `__runtime__`) in opts.
+  def call(module, name, {args, opts}, %Signature{required: [], runtime: []} = signature)
+      when is_list(opts) do
+    if plain?(opts, signature.keywords),
+      do: SnakeBridge.call(module, name, args, opts),
+      else: checked_call(module, name, args, opts, signature)
+  end
+
+  def call(module, name, {args, opts}, signature),
+    do: checked_call(module, name, args, opts, Signature.new(signature))
+
+  defp checked_call(module, name, args, opts, signature) do
+    {args, opts} = check!(args, opts, signature)
     SnakeBridge.call(module, name, args, opts)
   end
 
@@ -38,6 +50,43 @@ defmodule SnakeBridge.Library.Checked do
     check_instance!(ref, class, signature.label)
     {args, opts} = prepare!(args, opts, signature)
     SnakeBridge.Ref.method(ref, name, args, opts)
+  end
+
+  @doc """
+  `call/4` for a clause whose last positional argument may be the options: `args`'s
+  last element, when a keyword list (`[]` included), is taken as opts.
+  """
+  @spec call_last(String.t(), String.t(), nonempty_list(), signature()) ::
+          {:ok, term()} | {:error, SnakeBridge.Error.reason()}
+  def call_last(module, name, args, %Signature{required: [], runtime: runtime} = signature) do
+    case split(args) do
+      {args, []} when runtime == [] -> SnakeBridge.call(module, name, args, [])
+      split -> call(module, name, split, signature)
+    end
+  end
+
+  def call_last(module, name, args, signature), do: call(module, name, split(args), signature)
+
+  @doc "`method/5` for a clause whose last positional argument may be the options."
+  @spec method_last(
+          term(),
+          {:class, String.t(), String.t()},
+          String.t(),
+          nonempty_list(),
+          signature()
+        ) :: {:ok, term()} | {:error, SnakeBridge.Error.reason()}
+  def method_last(ref, class, name, args, signature),
+    do: method(ref, class, name, split(args), signature)
+
+  # {positionals, opts}: the last element is opts when it is a keyword list.
+  defp split(args) do
+    case :lists.last(args) do
+      last when is_list(last) ->
+        if Keyword.keyword?(last), do: {:lists.droplast(args), last}, else: {args, []}
+
+      _ ->
+        {args, []}
+    end
   end
 
   @doc "Reads the attribute `name` of `ref` once it is checked to be an instance of `class`."
@@ -108,6 +157,43 @@ defmodule SnakeBridge.Library.Checked do
       else: {init ++ [last], []}
   end
 
+  @doc "`call/4`, the value or a raise (bang variants call it: one call, one clause)."
+  @spec call!(String.t(), String.t(), {list(), keyword()}, signature()) :: term()
+  def call!(module, name, split, signature), do: ok!(call(module, name, split, signature))
+
+  @doc "`call_last/4`, the value or a raise."
+  @spec call_last!(String.t(), String.t(), nonempty_list(), signature()) :: term()
+  def call_last!(module, name, args, signature),
+    do: ok!(call_last(module, name, args, signature))
+
+  @doc "`method/5`, the value or a raise."
+  @spec method!(
+          term(),
+          {:class, String.t(), String.t()},
+          String.t(),
+          {list(), keyword()},
+          signature()
+        ) ::
+          term()
+  def method!(ref, class, name, split, signature),
+    do: ok!(method(ref, class, name, split, signature))
+
+  @doc "`method_last/5`, the value or a raise."
+  @spec method_last!(
+          term(),
+          {:class, String.t(), String.t()},
+          String.t(),
+          nonempty_list(),
+          signature()
+        ) ::
+          term()
+  def method_last!(ref, class, name, args, signature),
+    do: ok!(method_last(ref, class, name, args, signature))
+
+  @doc "`getattr/4`, the value or a raise."
+  @spec getattr!(term(), {:class, String.t(), String.t()}, String.t(), String.t()) :: term()
+  def getattr!(ref, class, name, label), do: ok!(getattr(ref, class, name, label))
+
   @doc "The value of `{:ok, value}`; raises the error's exception otherwise."
   @spec ok!({:ok, term()} | {:error, SnakeBridge.Error.reason()}) :: term()
   defdelegate ok!(result), to: SnakeBridge.Error
@@ -126,9 +212,19 @@ defmodule SnakeBridge.Library.Checked do
   defp plain?([{:__runtime__, _} | rest], allowed), do: plain?(rest, allowed)
 
   defp plain?([{key, _} | rest], allowed) when is_atom(key),
-    do: (allowed == :any or :lists.member(key, allowed)) and plain?(rest, allowed)
+    do: (allowed == :any or member?(key, allowed)) and plain?(rest, allowed)
 
   defp plain?(_, _allowed), do: false
+
+  # The names: a tuple (generated now) or a list (older generated files).
+  defp member?(key, allowed) when is_tuple(allowed),
+    do: member?(key, allowed, tuple_size(allowed))
+
+  defp member?(key, allowed), do: :lists.member(key, allowed)
+
+  defp member?(_key, _allowed, 0), do: false
+  defp member?(key, allowed, i) when elem(allowed, i - 1) == key, do: true
+  defp member?(key, allowed, i), do: member?(key, allowed, i - 1)
 
   defp check!(args, opts, %Signature{label: label} = signature) do
     unless is_list(opts) and Keyword.keyword?(opts) do
@@ -151,6 +247,9 @@ defmodule SnakeBridge.Library.Checked do
   end
 
   defp check_known!(_opts, %Signature{keywords: :any}), do: :ok
+
+  defp check_known!(opts, %Signature{keywords: allowed} = signature) when is_tuple(allowed),
+    do: check_known!(opts, %{signature | keywords: Tuple.to_list(allowed)})
 
   defp check_known!(opts, %Signature{label: label, keywords: allowed}) do
     for {key, _} <- opts, key not in [:__runtime__, :__args__], key not in allowed do

@@ -3,7 +3,7 @@ defmodule SnakeBridge.Library.Classes do
   # A module per Python class, nested in the generated module: `new` from `__init__`,
   # methods (instance ones take the Ref first), attribute getters, `@opaque t`.
 
-  alias SnakeBridge.Library.{Callable, Docs, Functions, Names, Types}
+  alias SnakeBridge.Library.{Bangs, Callable, Docs, Functions, Names, Render, Types}
 
   @doc "The nested module of a described class."
   def module(cls, ctx) do
@@ -16,6 +16,10 @@ defmodule SnakeBridge.Library.Classes do
     attrs = cls["attributes"]
     check_collisions!(callables, attrs, inspect(mod))
 
+    defs =
+      Enum.flat_map(callables, &Functions.defs(&1, ctx)) ++
+        Enum.flat_map(attrs, &getter(&1, cls, mod, ctx))
+
     quote do
       defmodule unquote(module_name(cls, mod, ctx)) do
         @moduledoc unquote(Docs.value(Docs.class(cls), ctx))
@@ -23,8 +27,7 @@ defmodule SnakeBridge.Library.Classes do
         @typedoc "An instance of the Python class (a `SnakeBridge.Ref`)."
         @opaque t :: SnakeBridge.Ref.t()
 
-        unquote_splicing(Enum.map(callables, &Functions.defs(&1, ctx)))
-        unquote_splicing(Enum.map(attrs, &getter(&1, cls, mod, ctx)))
+        unquote_splicing(Render.body(defs, ctx))
 
         @doc "The generated functions: `{name, arity, python_signature}`."
         def __functions__, do: unquote(Macro.escape(rows(callables, attrs)))
@@ -73,48 +76,30 @@ defmodule SnakeBridge.Library.Classes do
       Enum.map(attrs, &{Names.function(&1["name"]), 1, &1["name"]})
   end
 
-  # `name(ref)`: a Ref of exactly this class is read directly, anything else is checked
-  # by SnakeBridge.Library.Checked first; `name!(ref)`.
+  # `name(ref)` and `name!(ref)`: SnakeBridge.Library.Checked checks the instance's class
+  # (a field compare for exactly this class) and reads the attribute.
   defp getter(attr, cls, mod, ctx) do
     name = Names.function(attr["name"])
     var = Macro.var(String.to_atom(Names.self_var(cls["name"])), nil)
-    {:class, module, qualname} = class = class(cls)
     type = Types.spec(attr["type"], ctx)
     label = "#{inspect(mod)}.#{name}"
+    bang = :"#{name}!"
 
-    quote do
-      @doc unquote(Docs.value(Docs.attribute(attr), ctx))
-      @spec unquote(name)(t()) :: {:ok, unquote(type)} | {:error, SnakeBridge.Error.reason()}
-      def unquote(name)(
-            %SnakeBridge.Ref{type_name: unquote(qualname), python_module: unquote(module)} =
-              unquote(var)
-          ),
-          do: SnakeBridge.Ref.getattr(unquote(var), unquote(attr["name"]))
+    body =
+      quote do
+        SnakeBridge.Library.Checked.getattr(
+          unquote(var),
+          unquote(Macro.escape(class(cls))),
+          unquote(attr["name"]),
+          unquote(label)
+        )
+      end
 
-      def unquote(name)(unquote(var)),
-        do: unquote(checked_getattr(var, class, attr["name"], label))
-
-      unquote(getter_bang(name, var, type))
-    end
-  end
-
-  defp checked_getattr(var, class, py, label) do
-    quote do
-      SnakeBridge.Library.Checked.getattr(
-        unquote(var),
-        unquote(Macro.escape(class)),
-        unquote(py),
-        unquote(label)
-      )
-    end
-  end
-
-  defp getter_bang(name, var, type) do
-    quote do
-      @doc unquote("Like `#{name}/1`, but returns the value or raises.")
-      @spec unquote(:"#{name}!")(t()) :: unquote(type)
-      def unquote(:"#{name}!")(unquote(var)),
-        do: SnakeBridge.Library.Checked.ok!(__MODULE__.unquote(name)(unquote(var)))
-    end
+    [
+      {name, [var], body, Docs.attribute(attr),
+       Render.spec(name, [quote(do: t())], Types.result(type))},
+      {bang, [var], Bangs.bang_call(body), "Like `#{name}/1`, but returns the value or raises.",
+       Render.spec(bang, [quote(do: t())], type)}
+    ]
   end
 end

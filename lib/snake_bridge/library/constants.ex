@@ -2,14 +2,14 @@ defmodule SnakeBridge.Library.Constants do
   @moduledoc false
   # Module-level Python constants as zero-arity functions of their compile-time value.
 
-  alias SnakeBridge.Library.{Docs, Names}
+  alias SnakeBridge.Library.{Docs, Names, Render}
 
-  @doc "The function of a described constant."
+  @doc "The def (see SnakeBridge.Library.Render) of a described constant."
   def function(%{"name" => py, "value" => value}, ctx) do
-    quote do
-      @doc unquote(Docs.constant(py, ctx))
-      def unquote(Names.function(py))(), do: unquote(Macro.escape(value))
-    end
+    name = Names.function(py)
+
+    {name, [], Macro.escape(value), Docs.constant(py, ctx),
+     Render.spec(name, [], quote(do: term()))}
   end
 
   @doc "Its `__functions__/0` row."

@@ -4,9 +4,6 @@ defmodule SnakeBridge.Library.Docs do
 
   alias SnakeBridge.Library.Callable
 
-  @doc "`@doc` of a text (a `~S` heredoc in printed source)."
-  def attr(doc, ctx), do: quote(do: @doc(unquote(value(doc, ctx))))
-
   @doc "A doc text as code: in printed source a `~S` heredoc (readable, nothing escaped)."
   def value(doc, %{source: true}) when is_binary(doc) do
     if String.contains?(doc, ~s(""")),
@@ -92,6 +89,10 @@ defmodule SnakeBridge.Library.Docs do
         else: ""
       ) <>
       "." <>
+      if(p.var_pos,
+        do: " In its place, anything but a keyword list is one more positional argument.",
+        else: ""
+      ) <>
       required(p.req_kw) <>
       if(p.opt != [],
         do: " A keyword list (`[]` too) in the last place is taken as `opts`.",

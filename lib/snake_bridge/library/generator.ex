@@ -6,7 +6,8 @@ defmodule SnakeBridge.Library.Generator do
   # Streaming, Constants, Classes; Options, Names, Docs and Types serve them. Nothing
   # here runs when a generated function is called: see SnakeBridge.Library.Checked.
 
-  alias SnakeBridge.Library.{Callable, Classes, Constants, Functions, Names, Options, Streaming}
+  alias SnakeBridge.Library.{Callable, Classes, Constants, Functions, Names, Options, Render}
+  alias SnakeBridge.Library.Streaming
 
   @doc """
   The quoted module body for `desc`. `opts`: `:module` (the Elixir module), `:python`,
@@ -19,15 +20,19 @@ defmodule SnakeBridge.Library.Generator do
     streamed = Enum.filter(callables, &(&1.py in selected.streaming))
     check_collisions!(callables, streamed, selected.constants, ctx)
 
-    flatten(
+    defs =
+      Enum.flat_map(callables, &Functions.defs(&1, ctx)) ++
+        Enum.map(selected.constants, &Constants.function(&1, ctx))
+
+    body =
       quote do
-        unquote_splicing(Enum.map(callables, &Functions.defs(&1, ctx)))
+        unquote_splicing(Render.body(defs, ctx))
         unquote_splicing(Enum.map(streamed, &Streaming.defs(&1, ctx)))
-        unquote_splicing(Enum.map(selected.constants, &Constants.function(&1, ctx)))
         unquote_splicing(Enum.map(selected.classes, &Classes.module(&1, ctx)))
         unquote(introspection(callables, selected, ctx))
       end
-    )
+
+    if ctx.source, do: flatten(body), else: body
   end
 
   defp check_collisions!(callables, streamed, constants, ctx) do
@@ -43,7 +48,10 @@ defmodule SnakeBridge.Library.Generator do
     functions =
       Enum.flat_map(callables, &Callable.rows/1) ++ Enum.map(selected.constants, &Constants.row/1)
 
-    classes = Enum.map(selected.classes, &{ctx.classes[&1["name"]], &1["name"]})
+    classes =
+      for cls <- selected.classes,
+          name <- Options.class_names(cls),
+          do: {ctx.classes[cls["name"]], name}
 
     quote do
       @doc """
@@ -53,7 +61,10 @@ defmodule SnakeBridge.Library.Generator do
       @spec __functions__() :: [{atom(), non_neg_integer(), String.t()}]
       def __functions__, do: unquote(Macro.escape(functions))
 
-      @doc "The generated class modules: `{module, python_class_name}`."
+      @doc """
+      The generated class modules: `{module, python_class_name}` (a class bound to
+      several Python names has one module, listed under each).
+      """
       @spec __classes__() :: [{module(), String.t()}]
       def __classes__, do: unquote(Macro.escape(classes))
     end

@@ -43,8 +43,16 @@ defmodule SnakeBridge.Library.Names do
 
   @doc "The variable holding the instance in a class's functions."
   def self_var(class_name) do
-    var = class_name |> Macro.underscore() |> String.replace(~r/[^a-z0-9_]/, "_")
-    if var in @reserved or var in @clause_vars, do: "ref", else: var
+    var =
+      class_name
+      |> Macro.underscore()
+      |> String.replace(~r/[^a-z0-9_]/, "_")
+      # A leading underscore marks a variable unused (`__array_namespace_info__`).
+      |> String.trim_leading("_")
+
+    if var in @reserved or var in @clause_vars or var == "" or var =~ ~r/^[0-9]/,
+      do: "ref",
+      else: var
   end
 
   @doc "Raises when two Python names of `{function, python_name}` pairs become one function."

@@ -19,7 +19,13 @@ defmodule SnakeBridge.Library.Options do
     ctx = context(opts, python)
     check_known!(desc, python, (only || []) ++ except)
     keep? = fn item -> (only == nil or item["name"] in only) and item["name"] not in except end
-    classes = if ctx.classes, do: Enum.filter(desc["classes"], keep?), else: []
+    # A class under several names (aliases): any of them in only:, none in except:.
+    keep_class? = fn cls ->
+      names = class_names(cls)
+      (only == nil or Enum.any?(names, &(&1 in only))) and not Enum.any?(names, &(&1 in except))
+    end
+
+    classes = if ctx.classes, do: Enum.filter(desc["classes"], keep_class?), else: []
     functions = Enum.filter(desc["functions"], keep?)
     check_streaming!(streaming, functions, python)
     constants = Enum.filter(desc["constants"], keep?)
@@ -51,8 +57,30 @@ defmodule SnakeBridge.Library.Options do
     }
   end
 
-  defp class_modules(classes, module),
-    do: Map.new(classes, &{&1["name"], Module.concat(module, Names.class_alias(&1["name"]))})
+  @doc "A described class's Python names: its own, then its aliases."
+  def class_names(cls), do: [cls["name"] | Map.get(cls, "aliases", [])]
+
+  # Two classes whose names become one module: a compile error naming both (one module
+  # per class object; its aliases name the same one).
+  defp class_modules(classes, module) do
+    modules =
+      Map.new(classes, &{&1["name"], Module.concat(module, Names.class_alias(&1["name"]))})
+
+    modules
+    |> Enum.group_by(&elem(&1, 1), &elem(&1, 0))
+    |> Enum.each(fn
+      {mod, [a, b | _]} ->
+        fail(
+          "the Python classes #{a} and #{b} would both become the module #{inspect(mod)} " <>
+            "(use except: to leave one out)"
+        )
+
+      _ ->
+        :ok
+    end)
+
+    modules
+  end
 
   defp names(nil, _), do: nil
 
@@ -67,7 +95,9 @@ defmodule SnakeBridge.Library.Options do
   defp names(other, key), do: fail("#{key}: must be a list of names, got: #{inspect(other)}")
 
   defp check_known!(desc, python, names) do
-    all = Enum.map(desc["functions"] ++ desc["constants"] ++ desc["classes"], & &1["name"])
+    all =
+      Enum.map(desc["functions"] ++ desc["constants"], & &1["name"]) ++
+        Enum.flat_map(desc["classes"], &class_names/1)
 
     for name <- names, name not in all do
       fail("#{inspect(python)} has no public function, class or constant named #{name}")

@@ -3,8 +3,9 @@ defmodule SnakeBridge.Library.Signature do
   What `SnakeBridge.Library.Checked` checks a generated function's `opts` against.
 
     * `:label` - the function's name in error messages (`"MyApp.Json.dumps"`);
-    * `:keywords` - the keyword argument names the Python function takes, or `:any`
-      (it has `**kwargs`, or Python does not report its signature);
+    * `:keywords` - the keyword argument names the Python function takes (a tuple in
+      generated code, a list in older generated files), or `:any` (it has `**kwargs`,
+      or Python does not report its signature);
     * `:required` - the required keyword-only arguments;
     * `:runtime` - the module's `runtime:` defaults, merged under `__runtime__:`.
 
@@ -17,7 +18,7 @@ defmodule SnakeBridge.Library.Signature do
 
   @type t :: %__MODULE__{
           label: String.t(),
-          keywords: [atom()] | :any,
+          keywords: tuple() | [atom()] | :any,
           required: [atom()],
           runtime: keyword()
         }
@@ -34,11 +35,15 @@ defmodule SnakeBridge.Library.Signature do
 
   @doc false
   # The struct as code, `%SnakeBridge.Library.Signature{...}`, for generated clauses.
+  # The keyword names as a tuple: Elixir's type check of a module makes the union of a
+  # literal list's element types, pairwise (thousands of lists of dozens of names).
   def quoted(%__MODULE__{} = s) do
+    keywords = if is_list(s.keywords), do: {:{}, [], s.keywords}, else: s.keywords
+
     quote do
       %SnakeBridge.Library.Signature{
         label: unquote(s.label),
-        keywords: unquote(s.keywords),
+        keywords: unquote(keywords),
         required: unquote(s.required),
         runtime: unquote(Macro.escape(s.runtime))
       }
