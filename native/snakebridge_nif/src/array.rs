@@ -197,11 +197,13 @@ pub fn term<'a>(
         let (t, dst) = unsafe { enif::new_binary(env, len) };
         if len > 0 {
             // SAFETY: `dst` is writable for `len` bytes, the buffer's size; CPython copies
-            // in C order whatever the strides (a NULL-free error check follows).
+            // in C order whatever the strides (a NULL-free error check follows). The view
+            // is only read (its parameter is `const` from Python 3.11; before, the
+            // declaration is `*mut`, hence the cast).
             let rc = unsafe {
                 ffi::PyBuffer_ToContiguous(
                     dst.cast::<c_void>(),
-                    v,
+                    std::ptr::from_ref(v).cast_mut(),
                     len as ffi::Py_ssize_t,
                     b'C' as std::ffi::c_char,
                 )
