@@ -61,6 +61,18 @@ defmodule SnakeBridge.Executor do
   end
 
   @doc false
+  # `run/3` for work long enough that watching for a quick answer only burns the
+  # caller's scheduler (a batch of many items): the answer always comes as a message.
+  @spec run_unwatched(SnakeBridge.Request.t(), String.t() | nil, non_neg_integer() | nil) ::
+          term()
+  def run_unwatched(request, route, timeout) do
+    case start(request, route, timeout) do
+      nil -> run(request, route, timeout)
+      started -> finish(started)
+    end
+  end
+
+  @doc false
   # A ref of another node (a pool worker) given to a call that runs here.
   def elsewhere({:error, {:unconvertible, %{resource: r}, _}})
       when is_reference(r) and node(r) != node(),

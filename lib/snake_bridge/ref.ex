@@ -241,7 +241,7 @@ defmodule SnakeBridge.Ref do
       result =
         if ahead,
           do: Executor.finish(ahead),
-          else: Executor.run(Request.next_batch(it, n), it.session_id, nil)
+          else: fetch(Request.next_batch(it, n), it.session_id, n)
 
       case result do
         {:ok, items} ->
@@ -258,6 +258,10 @@ defmodule SnakeBridge.Ref do
           Runtime.raise_error!({:error, reason})
       end
     end
+
+    # Batches of many items rarely come within the NIF's short watch for an answer.
+    defp fetch(request, route, n) when n >= 64, do: Executor.run_unwatched(request, route, nil)
+    defp fetch(request, route, _n), do: Executor.run(request, route, nil)
 
     defp landed(nil), do: []
 

@@ -234,8 +234,11 @@ defmodule SnakeBridge.StreamRef do
         {:ok, [_, _ | _] = items} when ahead != nil ->
           step(items, start(ref) || :used, ref, {:cont, acc}, fun)
 
-        {:ok, items} ->
+        {:ok, [_, _ | _] = items} ->
           step(items, :used, ref, {:cont, acc}, fun)
+
+        {:ok, items} ->
+          step(items, nil, ref, {:cont, acc}, fun)
 
         {:error, :stop_iteration} ->
           {:done, acc}

@@ -179,6 +179,11 @@ impl Threads {
         interpreter::forget_thread_state();
     }
 
+    /// Whether this is a lane (one thread of thread-affine sessions).
+    pub fn is_lane(&self) -> bool {
+        self.lane
+    }
+
     /// The `Threads` this thread is one of (`None` on other threads).
     pub fn current() -> Option<&'static Threads> {
         CURRENT.with(|c| c.get())
@@ -320,7 +325,7 @@ impl Threads {
                 break;
             }
             rounds += 1;
-            if rounds % YIELD_EVERY == 0 {
+            if rounds.is_multiple_of(YIELD_EVERY) {
                 std::thread::yield_now();
             }
         }
