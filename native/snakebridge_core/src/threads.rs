@@ -288,9 +288,9 @@ impl Threads {
     /// Spins for new work when no other of these threads does. Adaptive: a spin that
     /// ends without work halves the next one (down to nothing after `MAX_MISSES` in a
     /// row), and one that finds work restores the whole `spin_us`, so a thread burns CPU
-    /// only while spinning pays. While spinning it yields its core now and then: on a
-    /// busy machine the thread it would take the core from may be the one sending the
-    /// next task (or the BEAM scheduler waiting for the answer).
+    /// only while spinning pays. (Yielding the core every few µs while spinning and
+    /// watching was tried: with 4 busy OS processes on 2 cores calls were slower in
+    /// bench/busy.exs, median of 3 VM starts 32 µs against 21 µs without.)
     fn spin(&self) -> Option<Task> {
         let full = SPIN_US.load(Ordering::Relaxed);
         let missed = self.missed.load(Ordering::Relaxed);
@@ -310,7 +310,6 @@ impl Threads {
         }
         let since = Instant::now();
         let mut found = None;
-        let mut rounds = 0u32;
         'spin: loop {
             for _ in 0..64 {
                 if self.queued.load(Ordering::SeqCst) > 0 {
@@ -323,10 +322,6 @@ impl Threads {
             }
             if since.elapsed() >= spin {
                 break;
-            }
-            rounds += 1;
-            if rounds.is_multiple_of(YIELD_EVERY) {
-                std::thread::yield_now();
             }
         }
         self.spinning.store(false, Ordering::SeqCst);
@@ -351,8 +346,6 @@ impl Threads {
 /// Spins in a row without work after which an idle thread parks at once (until a task
 /// comes soon after it parked).
 const MAX_MISSES: u32 = 4;
-/// Rounds of 64 checks (~1-2 µs) between yields of the core while spinning.
-const YIELD_EVERY: u32 = 4;
 
 thread_local! {
     /// The `Threads` of this thread, if it is a library thread.

@@ -131,7 +131,6 @@ impl Ctl {
     fn watch<'a>(&self, env: Env<'a>) -> Option<Term<'a>> {
         let limit = Duration::from_micros(WATCH_US.load(Ordering::Relaxed));
         let since = Instant::now();
-        let mut rounds = 0u32;
         'watch: while !self.answered.load(Ordering::Acquire) {
             for _ in 0..32 {
                 std::hint::spin_loop();
@@ -141,11 +140,6 @@ impl Ctl {
             }
             if since.elapsed() >= limit {
                 break;
-            }
-            // On a busy machine the thread running the job may be waiting for this core.
-            rounds += 1;
-            if rounds.is_multiple_of(4) {
-                std::thread::yield_now();
             }
         }
         let mut st = self.state();
