@@ -62,6 +62,7 @@ defmodule Bench.Batch do
       |> then(&report("Elixir alone: Enum.to_list(1..1M), fresh process", &1, "us/item"))
 
     [row("2 Elixir alone: Enum.to_list(1..1M)", rate(elixir.median), "M ints/s")] ++
+      kinds() ++
       for {name, st, a} <- [
             {"2 Enum.to_list, stream_batch 1000", to_list, a_range},
             {"2 Enum.reduce, stream_batch 1000", reduce, a_range},
@@ -76,6 +77,58 @@ defmodule Bench.Batch do
         )
       end
   end
+
+  # Per item, beside Python's own list(gen) over the same generator (issue 23's goal:
+  # at most 1.5x): ints, floats and short strs, through a plain StreamRef's
+  # stream_next_batch loop, a stream_batch StreamRef's Enum.reduce (the next batch is
+  # produced while this one is used) and an iterable Ref's Enum.reduce (growing batches).
+  # Interleaved runs, so load hits the baseline and the rows alike.
+  defp kinds do
+    for kind <- ~w(int float str) do
+      gen = fn opts -> py!("typed_gen", [@n, kind], opts) end
+      typed = py!("Typed", [@n, kind])
+      count = fn enum -> Enum.reduce(enum, 0, fn _, acc -> acc + 1 end) end
+
+      runs =
+        interleave(
+          [
+            python: fn -> py!("list_gen", [@n, kind]) * 1_000_000 end,
+            next_batch: fn ->
+              it = gen.([])
+              tc(fn -> @n = drain(it, 0) end)
+            end,
+            stream_batch: fn ->
+              it = gen.(@opts)
+              tc(fn -> @n = count.(it) end)
+            end,
+            ref: fn -> tc(fn -> @n = count.(typed) end) end
+          ],
+          reps: 5,
+          self_timed: true
+        )
+
+      # Each run returns its own µs (timed inside, without making the generator).
+      st = for {name, us} <- runs, into: %{}, do: {name, stats(us, @n)}
+      base = {"Python list(gen)", st.python.median}
+      report("(a) Python list(gen), #{kind}", st.python, "us/item")
+
+      for {key, label} <- [
+            next_batch: "stream_next_batch(it, 1000) loop",
+            stream_batch: "Enum.reduce, stream_batch 1000",
+            ref: "Enum.reduce over an iterable Ref"
+          ] do
+        report("#{label}, #{kind}", st[key], "us/item")
+
+        row("2 #{label}, #{kind}", st[key].median * 1000, "ns/item",
+          baseline: base_ns(base),
+          max: 1.5
+        )
+      end
+    end
+    |> List.flatten()
+  end
+
+  defp base_ns({label, us}), do: {label, us * 1000}
 
   defp drain(it, count) do
     case Runtime.stream_next_batch(it, @batch) do

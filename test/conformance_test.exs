@@ -37,8 +37,12 @@ defmodule SnakeBridge.ConformanceTest do
   # are copied on a dirty scheduler (Native.submit returns :large, then submit_large).
   @small_request 2048
   @shallow 64
-  # enif.rs SMALL_MAP: maps of more than 64 keys are built key by key off-scheduler.
-  @small_map 64
+  # enif.rs SMALL_MAP: maps of more than 128 keys cannot be built from arrays
+  # off-scheduler (the BEAM's sort needs a scheduler above 128 items).
+  @small_map 128
+  # map_builder.rs HOP_AT: off-scheduler maps of 512 keys and more are built from arrays
+  # on a scheduler (SnakeBridge.Sink); 129..511 keys key by key.
+  @hop_map 512
   # BEAM: maps of more than 32 keys are hash maps (flat maps below).
   @flat_map 32
   # wire.rs: JSON nesting limit (encode refuses 128 levels and more: serde_json's parser
@@ -58,6 +62,7 @@ defmodule SnakeBridge.ConformanceTest do
     {:shallow, @shallow - 3, "^nested"},
     {:small_map, @small_map, "^(map|MapSet|dict|OrderedDict|frozenset|keyword)"},
     {:flat_map, @flat_map, "^(map|MapSet)"},
+    {:hop_map, @hop_map - 1, "^(map str|MapSet of ints|map of large maps)"},
     {:wire_depth, @wire_depth, "^nested"},
     {:max_int_bits, @max_int_bits, "^int of n bits"}
   ]
@@ -265,11 +270,15 @@ defmodule SnakeBridge.ConformanceTest do
       scalar("tuple mixed", {1, "a", [2.5, nil], {}, %{"k" => {true}}}),
       sized(
         "map str => int",
-        [0, 1, @flat_map, @flat_map + 1, @small_map, @small_map + 1, 1000, 1100, 20_000],
+        [0, 1, @flat_map, @flat_map + 1, @small_map, @small_map + 1] ++
+          [@hop_map - 1, @hop_map, 1100, 20_000],
         fn n ->
           same(Map.new(1..n//1, &{"k#{&1}", &1}))
         end
       ),
+      sized("map of large maps", [@hop_map - 1, @hop_map], fn n ->
+        same(Map.new(1..3, &{"k#{&1}", Map.new(1..n, fn j -> {j, "v#{j}"} end)}))
+      end),
       sized("map atom keys", [1, @small_map + 1], fn n ->
         {Map.new(1..n, &{String.to_atom("a#{&1}"), &1}), Map.new(1..n, &{"a#{&1}", &1})}
       end),
@@ -294,7 +303,8 @@ defmodule SnakeBridge.ConformanceTest do
       ),
       sized(
         "MapSet of ints",
-        [0, 1, @flat_map, @flat_map + 1, @small_map, @small_map + 1, @small_request + 100],
+        [0, 1, @flat_map, @flat_map + 1, @small_map, @small_map + 1, @hop_map - 1, @hop_map] ++
+          [@small_request + 100],
         fn n ->
           same(MapSet.new(1..n//1))
         end

@@ -32,11 +32,52 @@ def consume_gen(n):
     return consume(gen(n))
 
 
+def list_gen(n, kind="int"):
+    """Seconds CPython's own list() takes to drain a generator of n items of `kind`
+    (the baseline of batched iteration: Python's own per-item cost)."""
+    it = typed_gen(n, kind)
+    t = time.perf_counter()
+    list(it)
+    return time.perf_counter() - t
+
+
+class Typed:
+    """An iterable (not its own iterator) of n items of `kind`: an Elixir Ref of it is
+    enumerated in growing batches."""
+
+    def __init__(self, n, kind="int"):
+        self.n, self.kind = n, kind
+
+    def __iter__(self):
+        return typed_gen(self.n, self.kind)
+
+
+def typed_gen(n, kind="int"):
+    """A generator of n ints, floats or short strs."""
+    if kind == "float":
+        return (i * 0.5 for i in range(n))
+    if kind == "str":
+        return (f"s{i % 1000}" for i in range(n))
+    return gen(n)
+
+
 def build_list(n):
     """Seconds CPython takes to build list(range(n))."""
     t = time.perf_counter()
     list(range(n))
     return time.perf_counter() - t
+
+
+def build_nested(n):
+    """Seconds CPython takes to build make_nested(n)."""
+    t = time.perf_counter()
+    make_nested(n)
+    return time.perf_counter() - t
+
+
+def make_nested(n):
+    """n str keys, each to a list of 10 ints and a 3-key dict (nested containers)."""
+    return {f"k{i}": [list(range(10)), {"a": i, "b": 0.5, "c": "x"}] for i in range(n)}
 
 
 def make_dict(n):

@@ -38,6 +38,53 @@ defmodule SnakeBridge.Executor do
   end
 
   @doc false
+  # `run/3` in two halves: `start/3` queues the request and returns at once (nil when it
+  # would run on another node: use `run/3`), `finish/1` waits for its result. The caller
+  # works meanwhile (a batch is produced while it uses the previous one); it must call
+  # `finish/1` exactly once, or the answer stays in its mailbox.
+  @spec start(SnakeBridge.Request.t(), String.t() | nil, non_neg_integer() | nil) ::
+          {reference(), term(), non_neg_integer() | nil, integer()} | nil
+  def start(request, route, timeout) do
+    case SnakeBridge.Pool.route(request) do
+      :local ->
+        tag = make_ref()
+
+        submitted =
+          case Native.submit_async(tag, request, route, timeout) do
+            :large -> Native.submit_large(tag, request, route, timeout)
+            submitted -> submitted
+          end
+
+        {tag, submitted, timeout, System.monotonic_time(:millisecond)}
+
+      _ ->
+        nil
+    end
+  end
+
+  @doc false
+  def finish({tag, submitted, timeout, started}) do
+    case submitted do
+      Messages.answer(^tag, result) -> result
+      {:error, _} = error -> error
+      job -> job |> await(tag, after_ms(timeout), started) |> ended(tag)
+    end
+    |> elsewhere()
+  end
+
+  @doc false
+  # `run/3` for work long enough that watching for a quick answer only burns the
+  # caller's scheduler (a batch of many items): the answer always comes as a message.
+  @spec run_unwatched(SnakeBridge.Request.t(), String.t() | nil, non_neg_integer() | nil) ::
+          term()
+  def run_unwatched(request, route, timeout) do
+    case start(request, route, timeout) do
+      nil -> run(request, route, timeout)
+      started -> finish(started)
+    end
+  end
+
+  @doc false
   # A ref of another node (a pool worker) given to a call that runs here.
   def elsewhere({:error, {:unconvertible, %{resource: r}, _}})
       when is_reference(r) and node(r) != node(),

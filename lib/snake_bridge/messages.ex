@@ -67,6 +67,9 @@ defmodule SnakeBridge.Messages do
   defmacro sink_callback(id, fun, args),
     do: quote(do: {:snakebridge_callback, unquote(id), unquote(fun), unquote(args)})
 
+  @doc "A large map a library thread made, to build on a scheduler (`Native.build_map/1`)."
+  defmacro sink_build_map(id), do: quote(do: {:snakebridge_build_map, unquote(id)})
+
   @doc "A Python log record (`config :snakebridge, python_logging: :logger`)."
   defmacro sink_log(level, name, message),
     do: quote(do: {:snakebridge_log, unquote(level), unquote(name), unquote(message)})

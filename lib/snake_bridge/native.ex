@@ -17,6 +17,7 @@ defmodule SnakeBridge.Native do
   def init(_executable, _paths), do: err()
   def submit(_tag, _request, _route, _timeout), do: err()
   def submit_large(_tag, _request, _route, _timeout), do: err()
+  def submit_async(_tag, _request, _route, _timeout), do: err()
   def cancel(_job), do: err()
   def thread_stats, do: err()
   def configure_threads(_calls, _streams, _spin_us, _idle_ms), do: err()
@@ -37,6 +38,7 @@ defmodule SnakeBridge.Native do
   def set_sink(_pid), do: err()
   def set_output_routing(_on), do: err()
   def callback_reply(_id, _result), do: err()
+  def build_map(_id), do: err()
   def remote_handle(_pid, _note), do: err()
   def set_callback_timeout(_ms), do: err()
 

@@ -196,31 +196,79 @@ defmodule SnakeBridge.Ref do
 
     # Each enumeration gets a fresh iterator of its own, so items may be pulled ahead:
     # 1, 2, 4, ... up to @max_batch per hand-off (never more than about twice the
-    # items used). An object that is its own iterator (a file) is shared state: it is
-    # stepped strictly one item at a time, as a StreamRef.
+    # items used). At @max_batch the next batch is asked for before the items of this
+    # one are used, so Python produces it meanwhile (`ahead`: the request in flight, or
+    # nil; waited for before a halt, a suspension or a raise ends the use of this one).
+    # An object that is its own iterator (a file) is shared state: it is stepped
+    # strictly one item at a time, as a StreamRef.
     @max_batch 1024
 
     def reduce(ref, acc, fun) do
       case Executor.run(Request.iter(ref), ref.session_id, nil) do
         {:ok, {stream, true}} -> Enumerable.reduce(stream, acc, fun)
-        {:ok, {stream, false}} -> step([], stream, 1, acc, fun)
+        {:ok, {stream, false}} -> step([], stream, 1, nil, acc, fun)
         {:error, reason} -> Runtime.raise_error!({:error, reason})
       end
     end
 
-    defp step(_items, _it, _n, {:halt, acc}, _fun), do: {:halted, acc}
+    defp step(_items, _it, _n, ahead, {:halt, acc}, _fun) do
+      landed(ahead)
+      {:halted, acc}
+    end
 
-    defp step(items, it, n, {:suspend, acc}, fun),
-      do: {:suspended, acc, &step(items, it, n, &1, fun)}
+    defp step(items, it, n, ahead, {:suspend, acc}, fun) do
+      items = items ++ landed(ahead)
+      {:suspended, acc, &step(items, it, n, nil, &1, fun)}
+    end
 
-    defp step([item | rest], it, n, {:cont, acc}, fun),
-      do: step(rest, it, n, fun.(item, acc), fun)
+    defp step([item | rest], it, n, nil, {:cont, acc}, fun),
+      do: step(rest, it, n, nil, fun.(item, acc), fun)
 
-    defp step([], it, n, {:cont, acc}, fun) do
-      case Executor.run(Request.next_batch(it, n), it.session_id, nil) do
-        {:ok, items} -> step(items, it, min(2 * n, @max_batch), {:cont, acc}, fun)
-        {:error, :stop_iteration} -> {:done, acc}
-        {:error, reason} -> Runtime.raise_error!({:error, reason})
+    defp step([item | rest], it, n, ahead, {:cont, acc}, fun) do
+      next =
+        try do
+          fun.(item, acc)
+        catch
+          kind, reason ->
+            landed(ahead)
+            :erlang.raise(kind, reason, __STACKTRACE__)
+        end
+
+      step(rest, it, n, ahead, next, fun)
+    end
+
+    defp step([], it, n, ahead, {:cont, acc}, fun) do
+      result =
+        if ahead,
+          do: Executor.finish(ahead),
+          else: fetch(Request.next_batch(it, n), it.session_id, n)
+
+      case result do
+        {:ok, items} ->
+          ahead =
+            if n == @max_batch,
+              do: Executor.start(Request.next_batch(it, n), it.session_id, nil)
+
+          step(items, it, min(2 * n, @max_batch), ahead, {:cont, acc}, fun)
+
+        {:error, :stop_iteration} ->
+          {:done, acc}
+
+        {:error, reason} ->
+          Runtime.raise_error!({:error, reason})
+      end
+    end
+
+    # Batches of many items rarely come within the NIF's short watch for an answer.
+    defp fetch(request, route, n) when n >= 64, do: Executor.run_unwatched(request, route, nil)
+    defp fetch(request, route, _n), do: Executor.run(request, route, nil)
+
+    defp landed(nil), do: []
+
+    defp landed(ahead) do
+      case Executor.finish(ahead) do
+        {:ok, items} -> items
+        {:error, _} -> []
       end
     end
 

@@ -78,6 +78,9 @@ defmodule SnakeBridge.Runtime do
     ref |> Request.next() |> Executor.run(session, deadline(opts[:timeout])) |> result()
   end
 
+  # stream_next_batch of at least this many items does not watch for a quick answer.
+  @unwatched_batch 64
+
   @doc """
   Up to `max` items at once, pulled from Python under one GIL acquisition.
 
@@ -98,10 +101,13 @@ defmodule SnakeBridge.Runtime do
 
   def stream_next_batch(%StreamRef{session_id: session} = ref, max, opts)
       when is_integer(max) and max > 0 and is_list(opts) do
-    ref
-    |> Request.next_batch(max)
-    |> Executor.run(session, deadline(opts[:timeout]))
-    |> result()
+    request = Request.next_batch(ref, max)
+    timeout = deadline(opts[:timeout])
+
+    # A batch of many items rarely comes within the NIF's short watch for an answer.
+    if max >= @unwatched_batch,
+      do: request |> Executor.run_unwatched(session, timeout) |> result(),
+      else: request |> Executor.run(session, timeout) |> result()
   end
 
   def stream_next_batch(ref, max, opts),

@@ -65,6 +65,13 @@ defmodule SnakeBridge.Sink do
     {:noreply, state}
   end
 
+  # A large map made off-scheduler: built from arrays on a dirty scheduler, in a process
+  # of its own (a million keys take milliseconds; output and callbacks need not wait).
+  def handle_info(Messages.sink_build_map(id), state) do
+    spawn(fn -> SnakeBridge.Native.build_map(id) end)
+    {:noreply, state}
+  end
+
   def handle_info(Messages.sink_log(level, name, message), state) do
     Logger.log(elixir_level(level), message, python_logger: name)
     {:noreply, state}

@@ -192,35 +192,74 @@ defmodule SnakeBridge.StreamRef do
 
     # Items come in the stream's batch size (1 unless `stream_batch` was set); items a
     # halted reduce did not use go back to the stream, so a later reduce continues exactly.
-    def reduce(ref, acc, fun), do: step([], ref, acc, fun)
+    # With batching (batches of more than one item), once a whole batch has been used the
+    # next one is asked for before the items of the current one are used: Python
+    # produces it meanwhile. `ahead` is nil (no batch used up yet), :used (one was), or
+    # the request in flight, which is waited for before a halt, a suspension or a raise
+    # gives items back, so no item is lost or reordered.
+    def reduce(ref, acc, fun), do: step([], nil, ref, acc, fun)
 
-    defp step(buf, ref, {:halt, acc}, _fun) do
-      if buf != [], do: run(Request.push_front(ref, buf), ref)
+    defp step(buf, ahead, ref, {:halt, acc}, _fun) do
+      rest = buf ++ landed(ahead)
+      if rest != [], do: run(Request.push_front(ref, rest), ref)
       {:halted, acc}
     end
 
-    defp step(buf, ref, {:suspend, acc}, fun),
-      do: {:suspended, acc, &step(buf, ref, &1, fun)}
+    # Suspended (Stream.zip, ...): nothing stays in flight while the caller does other work.
+    defp step(buf, ahead, ref, {:suspend, acc}, fun) do
+      buf = buf ++ landed(ahead)
+      {:suspended, acc, &step(buf, nil, ref, &1, fun)}
+    end
 
-    defp step([item | rest], ref, {:cont, acc}, fun) do
+    defp step([item | rest], ahead, ref, {:cont, acc}, fun) do
       next =
         try do
           fun.(item, acc)
         catch
           # Items pulled ahead and not used go back: a later enumeration gets them.
           kind, reason ->
+            rest = rest ++ landed(ahead)
             if rest != [], do: run(Request.push_front(ref, rest), ref)
             :erlang.raise(kind, reason, __STACKTRACE__)
         end
 
-      step(rest, ref, next, fun)
+      step(rest, ahead, ref, next, fun)
     end
 
-    defp step([], ref, {:cont, acc}, fun) do
-      case run(Request.next_batch(ref, 0), ref) do
-        {:ok, items} -> step(items, ref, {:cont, acc}, fun)
-        {:error, :stop_iteration} -> {:done, acc}
-        {:error, reason} -> Runtime.raise_error!({:error, reason})
+    defp step([], ahead, ref, {:cont, acc}, fun) do
+      result = if is_tuple(ahead), do: Executor.finish(ahead), else: next_batch(ref)
+
+      case result do
+        # Batching, and a batch was used up: ask for the next one now.
+        {:ok, [_, _ | _] = items} when ahead != nil ->
+          step(items, start(ref) || :used, ref, {:cont, acc}, fun)
+
+        {:ok, [_, _ | _] = items} ->
+          step(items, :used, ref, {:cont, acc}, fun)
+
+        {:ok, items} ->
+          step(items, nil, ref, {:cont, acc}, fun)
+
+        {:error, :stop_iteration} ->
+          {:done, acc}
+
+        {:error, reason} ->
+          Runtime.raise_error!({:error, reason})
+      end
+    end
+
+    defp next_batch(ref), do: run(Request.next_batch(ref, 0), ref)
+
+    defp start(ref), do: Executor.start(Request.next_batch(ref, 0), ref.session_id, nil)
+
+    # The items of the batch in flight (none when there is none, at the end, or on an
+    # error: the stream has ended then, and the error is dropped with the halt).
+    defp landed(ahead) when not is_tuple(ahead), do: []
+
+    defp landed(ahead) do
+      case Executor.finish(ahead) do
+        {:ok, items} -> items
+        {:error, _} -> []
       end
     end
 

@@ -76,5 +76,6 @@ rustler::atoms! {
     snakebridge_io,
     snakebridge_log,
     snakebridge_callback,
+    snakebridge_build_map,
     callback,
 }

@@ -793,8 +793,8 @@ impl<'a> ToTerm<'a> {
                 ));
             }
         }
-        // SAFETY: equal lengths, every term made in `self.env`.
-        unsafe { enif::map(self.env, &keys, &values) }
+        // SAFETY: attached; equal lengths, every term made in `self.env`.
+        unsafe { crate::map_builder::map(py, self.env, &keys, &values) }
             .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err("could not build a map"))
     }
 
@@ -812,8 +812,9 @@ impl<'a> ToTerm<'a> {
         let empty = Vec::<Term>::new().encode(env).as_c_arg();
         let values = vec![empty; keys.len()];
         let failed = || pyo3::exceptions::PyMemoryError::new_err("could not build a map");
-        // SAFETY: equal lengths, every term made in `env`.
-        let inner = unsafe { enif::map(env, &keys, &values) }.ok_or_else(failed)?;
+        // SAFETY: attached; equal lengths, every term made in `env`.
+        let inner =
+            unsafe { crate::map_builder::map(obj.py(), env, &keys, &values) }.ok_or_else(failed)?;
         let k = [
             crate::atoms::__struct__().as_c_arg(),
             map().as_c_arg(),

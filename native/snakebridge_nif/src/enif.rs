@@ -52,8 +52,10 @@ pub unsafe fn tuple(env: Env<'_>, items: &[sys::ErlNifTerm]) -> sys::ErlNifTerm 
     unsafe { sys::enif_make_tuple_from_array(env.as_c_arg(), items.as_ptr(), len) }
 }
 
-/// Maps up to this many keys are built from arrays on any thread (tested up to 100).
-const SMALL_MAP: usize = 64;
+/// Maps up to this many keys are built from arrays on any thread: above 128 keys the
+/// BEAM's sort reads the calling scheduler's data, which a thread it does not manage has
+/// none of (a crash: see `map_builder`, which builds larger maps on a scheduler).
+const SMALL_MAP: usize = 128;
 
 /// A map; when two keys are the same term (`"a"` and `b"a"` from Python), the last wins.
 /// `None` only when the BEAM refuses to build it.
@@ -68,13 +70,11 @@ pub unsafe fn map(
     debug_assert_eq!(keys.len(), values.len());
     let raw = env.as_c_arg();
     let mut out: sys::ErlNifTerm = Default::default();
-    // Built from arrays, a map of more than a few dozen keys is sorted with erts_qsort,
-    // which crashes on a thread the BEAM does not manage (ours: seen with 200 keys on
-    // OTP 25). Larger maps are built key by key there (slower: 100k keys ~0.25 s).
     let managed = rustler::thread::is_scheduler_thread();
     if managed || keys.len() <= SMALL_MAP {
         // SAFETY: equal lengths, terms of `env` (the contract). It fails (0) on
-        // duplicate keys, and then the map is built key by key below.
+        // duplicate keys up to 32 keys; above, it drops them silently and may leave a
+        // broken map (erlang/otp#10975): a map short of keys is built key by key below.
         let made = unsafe {
             sys::enif_make_map_from_arrays(
                 raw,
@@ -84,7 +84,10 @@ pub unsafe fn map(
                 &mut out,
             )
         };
-        if made != 0 {
+        let mut size: usize = 0;
+        // SAFETY: `out` is a map of `env` when `made` is true.
+        let whole = made != 0 && unsafe { sys::enif_get_map_size(raw, out, &mut size) } != 0;
+        if whole && size == keys.len() {
             return Some(out);
         }
     }

@@ -88,6 +88,12 @@ impl Ctl {
         }
     }
 
+    /// Whether the caller is still in its NIF, watching for the answer (it may stop at
+    /// any moment: `finish` decides under the lock).
+    fn watching(&self) -> bool {
+        self.state().inline
+    }
+
     /// On the library thread: records the running job; false if cancelled while queued.
     pub fn start(&self, job: &Arc<Job>) -> bool {
         let mut st = self.state();
@@ -264,9 +270,10 @@ pub fn queue<'a>(
     tag: Term<'a>,
     request: Term<'a>,
     timeout_ms: Option<u64>,
+    watch: bool,
 ) -> Term<'a> {
     let deadline = timeout_ms.and_then(|ms| Instant::now().checked_add(Duration::from_millis(ms)));
-    let watch = WATCH_US.load(Ordering::Relaxed) > 0;
+    let watch = watch && WATCH_US.load(Ordering::Relaxed) > 0;
     let ctl = Arc::new(Ctl::default());
     ctl.state().inline = watch;
     let pid = env.pid();
@@ -296,8 +303,9 @@ pub fn queue<'a>(
             // Python forked and this is the child: it must not answer (or go on).
             snakebridge_core::fork::exit_if_child();
             let mut budget = SMALL;
-            // After output the answer comes as a message too, behind it.
-            let small_answer = !printed && small(result, &mut budget);
+            // After output the answer comes as a message too, behind it. A caller that
+            // stopped watching gets a message anyway: no walk of the answer then.
+            let small_answer = !printed && ctl.watching() && small(result, &mut budget);
             (owned.save((tag, result).encode(e)), small_answer)
         });
         if let Some(aw) = awaitable::take_parked() {
@@ -325,12 +333,13 @@ pub fn queue<'a>(
 }
 
 /// Queues a request on the threads its route names; returns the job, or `{:error,
-/// reason}` (a released session).
+/// reason}` (a released session). With `watch`, a quick answer may come back at once
+/// instead; without, the answer always comes as a message (the caller has other work).
 pub fn submit<'a>(
     env: Env<'a>,
     tag: Term<'a>,
     request: Term<'a>,
-    route: Term<'a>,
+    (route, watch): (Term<'a>, bool),
     timeout_ms: Option<u64>,
 ) -> Term<'a> {
     // Before the application started Python, a queued job would wait for ever.
@@ -338,7 +347,7 @@ pub fn submit<'a>(
         return crate::error::error_tuple(env, &crate::error::Error::NotStarted);
     }
     match session::route_session(route) {
-        Ok(route) => queue(env, route, tag, request, timeout_ms),
+        Ok(route) => queue(env, route, tag, request, timeout_ms, watch),
         Err(e) => crate::error::error_tuple(env, &e),
     }
 }

@@ -27,6 +27,7 @@ pub mod elixir_calls;
 pub mod enif;
 pub mod error;
 pub mod job;
+pub mod map_builder;
 mod nif;
 pub mod objects;
 pub mod ops;

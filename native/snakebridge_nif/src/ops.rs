@@ -152,6 +152,25 @@ pub fn dispatch<'a>(
 type CallArgs<'a> = (Term<'a>, Binary<'a>, Term<'a>, Term<'a>, Term<'a>);
 
 /// `on.name(*argv, **kwargs)`: `on` is a module name or a Ref.
+/// Results whose term is about this large (a guess: 16 bytes per container item) are
+/// released after the answer is sent.
+const RELEASE_LATER_AT: usize = 1 << 20;
+
+/// `{:ok, term}` of a call's result. A large result is released later, on a cleanup
+/// thread (on a lane: this thread, after this job): freeing a million objects takes
+/// milliseconds that the caller need not wait for.
+fn answer<'a>(env: Env<'a>, to_term: &ToTerm<'a>, value: Bound<'_, PyAny>) -> PyResult<Term<'a>> {
+    let term = to_term.term(&value)?;
+    if convert::approx_size(&value) >= RELEASE_LATER_AT {
+        let lane = snakebridge_core::threads::Threads::current().filter(|t| t.is_lane());
+        snakebridge_core::janitor::queue(
+            vec![snakebridge_core::janitor::Work::Release(value.unbind())],
+            lane,
+        );
+    }
+    Ok(ok_tuple(env, term))
+}
+
 fn call_op<'a>(
     py: Python<'_>,
     env: Env<'a>,
@@ -180,7 +199,7 @@ fn call_op<'a>(
             awaitable::park(value.unbind());
             return Ok(ok_tuple(env, true.encode(env)));
         }
-        Ok(ok_tuple(env, to_term.term(&value)?))
+        Ok(answer(env, &to_term, value)?)
     })
 }
 
@@ -213,7 +232,7 @@ fn helper_op<'a>(
         items.extend(pargs.iter());
         let func = helper.get(py)?;
         let value = func.call1(PyTuple::new(py, items)?)?;
-        Ok(ok_tuple(env, to_term.term(&value)?))
+        Ok(answer(env, &to_term, value)?)
     })
 }
 

@@ -20,7 +20,24 @@ fn submit<'a>(
     if !job::is_small(request) {
         return large().encode(env);
     }
-    job::submit(env, tag, request, route, timeout_ms)
+    job::submit(env, tag, request, (route, true), timeout_ms)
+}
+
+/// `submit` that never watches for the answer: it always comes as a message, so the
+/// caller goes on at once (a batch is produced while the caller uses the previous one).
+/// `:large` as `submit`.
+#[rustler::nif]
+fn submit_async<'a>(
+    env: Env<'a>,
+    tag: Term<'a>,
+    request: Term<'a>,
+    route: Term<'a>,
+    timeout_ms: Option<u64>,
+) -> Term<'a> {
+    if !job::is_small(request) {
+        return large().encode(env);
+    }
+    job::submit(env, tag, request, (route, false), timeout_ms)
 }
 
 /// `submit` for a large request: the copy runs on a dirty CPU scheduler.
@@ -32,7 +49,7 @@ fn submit_large<'a>(
     route: Term<'a>,
     timeout_ms: Option<u64>,
 ) -> Term<'a> {
-    job::submit(env, tag, request, route, timeout_ms)
+    job::submit(env, tag, request, (route, true), timeout_ms)
 }
 
 /// Stops a job (the caller timed out); no answer of it is sent after this returns.

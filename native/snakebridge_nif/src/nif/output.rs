@@ -18,3 +18,9 @@ fn set_sink(pid: LocalPid) -> bool {
     output::set_sink(pid);
     true
 }
+
+/// Builds a large map a library thread made (the sink runs it: `map_builder`).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn build_map(id: u64) -> bool {
+    crate::map_builder::build(id)
+}
