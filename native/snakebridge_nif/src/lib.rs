@@ -23,6 +23,7 @@ pub mod convert;
 pub mod elixir_calls;
 pub mod enif;
 pub mod error;
+pub mod iter_in;
 pub mod job;
 mod nif;
 pub mod objects;
