@@ -162,11 +162,20 @@ defmodule SnakeBridge.Iter do
   end
 
   defp serve({:suspended, {_, acc}, cont}, iter, reply) do
-    answer(reply, iter, acc, true)
-
-    receive do
-      Messages.iter_next() -> serve(cont.({:cont, {iter.batch, []}}), iter, reply)
-      Messages.iter_halt() -> halt(cont)
+    if answer(reply, iter, acc, true) == false do
+      # Nobody waits for this iterator any more (Python dropped it while it started).
+      halt(cont)
+    else
+      # A halt goes before requests Python sent ahead of it.
+      receive do
+        Messages.iter_halt() -> halt(cont)
+      after
+        0 ->
+          receive do
+            Messages.iter_next() -> serve(cont.({:cont, {iter.batch, []}}), iter, reply)
+            Messages.iter_halt() -> halt(cont)
+          end
+      end
     end
   end
 

@@ -103,10 +103,11 @@ struct Source {
     /// The struct (sent with the start) and its `python` function, in `spec.0`.
     spec: (OwnedEnv, SavedTerm, SavedTerm),
     producer: Producer,
-    /// A request (the start, or a `:next`) is out and its reply not taken yet.
-    asked: bool,
-    /// Ask for the next batch as soon as one arrives (`batch` > 1: one batch ahead).
-    ahead: bool,
+    /// Requests (the start, `:next`s) whose replies are not taken yet.
+    asked: usize,
+    /// Batches asked for ahead of Python's need, so the producer works while Python
+    /// uses a batch (see `to_py`).
+    ahead: usize,
     timeout: Option<Duration>,
 }
 
@@ -125,7 +126,7 @@ enum Reply {
 }
 
 impl Source {
-    fn new(iter: Term<'_>, batch: u64, timeout: Option<Duration>) -> PyResult<Source> {
+    fn new(iter: Term<'_>, ahead: usize, timeout: Option<Duration>) -> PyResult<Source> {
         let env = iter.get_env();
         let fun = iter
             .map_get(python().encode(env))
@@ -142,8 +143,8 @@ impl Source {
             chan,
             spec: (owned, spec, fun),
             producer: Producer::NotStarted,
-            asked: false,
-            ahead: batch > 1,
+            asked: 0,
+            ahead,
             timeout,
         })
     }
@@ -154,7 +155,7 @@ impl Source {
             if matches!(self.producer, Producer::Ended) {
                 return Ok(None);
             }
-            if !self.asked {
+            if self.asked == 0 {
                 self.ask()?;
             }
             let reply = match self.wait(py) {
@@ -164,12 +165,12 @@ impl Source {
                     return Err(e);
                 }
             };
-            self.asked = false;
+            self.asked -= 1;
             match self.decode(reply) {
                 Reply::Batch(batch) => {
-                    if self.ahead && !matches!(self.producer, Producer::Ended) {
-                        // The producer makes the next batch while Python uses this one.
-                        self.ask()?;
+                    // The producer makes the next batches while Python uses this one.
+                    while self.asked < self.ahead && !self.ended() && self.tell(next()) {
+                        self.asked += 1;
                     }
                     return Ok(Some(batch));
                 }
@@ -245,7 +246,7 @@ impl Source {
         if !sent {
             // A producer that ended may have answered already (its last reply is queued).
             if !self.chan.replies.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
-                self.asked = true;
+                self.asked += 1;
                 return Ok(());
             }
             self.producer = Producer::Ended;
@@ -253,7 +254,7 @@ impl Source {
                 "SnakeBridge.iter: the Elixir enumerable cannot run (the call it was given to has ended, or SnakeBridge is not running)",
             ));
         }
-        self.asked = true;
+        self.asked += 1;
         Ok(())
     }
 
@@ -376,6 +377,9 @@ impl Source {
     }
 }
 
+/// Batches a file asks for ahead of its reader.
+const READ_AHEAD: usize = 4;
+
 /// How often a wait looks at its job's stop.
 const STEP: Duration = Duration::from_millis(5);
 
@@ -415,8 +419,16 @@ pub fn to_py<'py>(py: Python<'py>, iter: Term<'_>) -> PyResult<Bound<'py, PyAny>
         Err(_) if t.atom_to_string().is_ok_and(|a| a == "infinity") => None,
         Err(_) => Some(elixir_calls::timeout()),
     };
-    let source = Source::new(iter, n.max(1), timeout)?;
     let kind: rustler::Atom = field(mode())?.decode().map_err(|_| bad("mode"))?;
+    // Strict (`batch: 1` items): nothing is made before Python asks for it. Batches: one
+    // ahead. A file reads ahead, as a buffered file does (and the BEAM's reads then
+    // overlap Python's work instead of waiting for a sleeping scheduler each time).
+    let ahead = match (kind == items(), n) {
+        (true, 0 | 1) => 0,
+        (true, _) => 1,
+        (false, _) => READ_AHEAD,
+    };
+    let source = Source::new(iter, ahead, timeout)?;
     if kind == items() {
         return Ok(Bound::new(
             py,
