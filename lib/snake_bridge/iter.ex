@@ -95,7 +95,8 @@ defmodule SnakeBridge.Iter do
     end
 
     unless Keyword.keyword?(opts) do
-      raise ArgumentError, "SnakeBridge.iter: options must be a keyword list, got: #{inspect(opts)}"
+      raise ArgumentError,
+            "SnakeBridge.iter: options must be a keyword list, got: #{inspect(opts)}"
     end
 
     Enum.reduce(opts, %__MODULE__{enumerable: enumerable}, &option/2)
@@ -112,7 +113,8 @@ defmodule SnakeBridge.Iter do
 
   defp option({key, value}, _iter)
        when key in [:batch, :mode, :timeout, :encoding, :newline] do
-    raise ArgumentError, "SnakeBridge.iter: #{key} must be #{expected(key)}, got: #{inspect(value)}"
+    raise ArgumentError,
+          "SnakeBridge.iter: #{key} must be #{expected(key)}, got: #{inspect(value)}"
   end
 
   defp option({key, _}, _iter) do

@@ -556,29 +556,17 @@ impl PyIter {
     }
 }
 
-/// `iter_in.py`, loaded once.
+/// `iter_in.py` (`async for`), loaded once.
 fn helpers(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     static HELPERS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
     HELPERS
         .get_or_try_init(py, || {
+            let code = std::ffi::CString::new(include_str!("iter_in.py"))
+                .expect("no NUL in iter_in.py");
             PyModule::from_code(
                 py,
-                c"import asyncio\n\
-_END = object()\n\
-def _step(it):\n\
-    try:\n\
-        return next(it)\n\
-    except StopIteration:\n\
-        return _END\n\
-async def anext(it):\n\
-    if it._ready():\n\
-        x = _step(it)\n\
-    else:\n\
-        x = await asyncio.get_running_loop().run_in_executor(None, _step, it)\n\
-    if x is _END:\n\
-        raise StopAsyncIteration\n\
-    return x\n",
-                c"snakebridge_iter.py",
+                &code,
+                c"snakebridge/iter_in.py",
                 c"snakebridge._iter",
             )
             .map(Bound::unbind)
