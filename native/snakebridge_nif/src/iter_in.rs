@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use once_cell::sync::Lazy;
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyModule};
-use pyo3::ffi;
 use rustler::env::SavedTerm;
 use rustler::{Binary, Encoder, Env, ListIterator, LocalPid, OwnedEnv, Term};
 
@@ -151,39 +151,37 @@ impl Source {
 
     /// The next batch, or `None` once the enumerable ended. An error ends the source.
     fn pull(&mut self, py: Python<'_>) -> PyResult<Option<Batch>> {
-        loop {
-            if matches!(self.producer, Producer::Ended) {
-                return Ok(None);
+        if matches!(self.producer, Producer::Ended) {
+            return Ok(None);
+        }
+        if self.asked == 0 {
+            self.ask()?;
+        }
+        let reply = match self.wait(py) {
+            Ok(reply) => reply,
+            Err(e) => {
+                self.halt();
+                return Err(e);
             }
-            if self.asked == 0 {
-                self.ask()?;
+        };
+        self.asked -= 1;
+        match self.decode(reply) {
+            Reply::Batch(batch) => {
+                // The producer makes the next batches while Python uses this one.
+                while self.asked < self.ahead && !self.ended() && self.tell(next()) {
+                    self.asked += 1;
+                }
+                Ok(Some(batch))
             }
-            let reply = match self.wait(py) {
-                Ok(reply) => reply,
-                Err(e) => {
-                    self.halt();
-                    return Err(e);
-                }
-            };
-            self.asked -= 1;
-            match self.decode(reply) {
-                Reply::Batch(batch) => {
-                    // The producer makes the next batches while Python uses this one.
-                    while self.asked < self.ahead && !self.ended() && self.tell(next()) {
-                        self.asked += 1;
-                    }
-                    return Ok(Some(batch));
-                }
-                Reply::Ended => {
-                    self.producer = Producer::Ended;
-                    return Err(PyRuntimeError::new_err(
-                        "SnakeBridge.iter: the Elixir enumerable was stopped (the call it was given to has ended)",
-                    ));
-                }
-                Reply::Failed(message) => {
-                    self.producer = Producer::Ended;
-                    return Err(ElixirError::new_err(message));
-                }
+            Reply::Ended => {
+                self.producer = Producer::Ended;
+                Err(PyRuntimeError::new_err(
+                    "SnakeBridge.iter: the Elixir enumerable was stopped (the call it was given to has ended)",
+                ))
+            }
+            Reply::Failed(message) => {
+                self.producer = Producer::Ended;
+                Err(ElixirError::new_err(message))
             }
         }
     }
@@ -245,7 +243,13 @@ impl Source {
         };
         if !sent {
             // A producer that ended may have answered already (its last reply is queued).
-            if !self.chan.replies.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+            if !self
+                .chan
+                .replies
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
                 self.asked += 1;
                 return Ok(());
             }
@@ -561,37 +565,32 @@ fn helpers(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     static HELPERS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
     HELPERS
         .get_or_try_init(py, || {
-            let code = std::ffi::CString::new(include_str!("iter_in.py"))
-                .expect("no NUL in iter_in.py");
-            PyModule::from_code(
-                py,
-                &code,
-                c"snakebridge/iter_in.py",
-                c"snakebridge._iter",
-            )
-            .map(Bound::unbind)
+            let code =
+                std::ffi::CString::new(include_str!("iter_in.py")).expect("no NUL in iter_in.py");
+            PyModule::from_code(py, &code, c"snakebridge/iter_in.py", c"snakebridge._iter")
+                .map(Bound::unbind)
         })
         .map(|m| m.bind(py))
 }
 
 // ---------------------------------------------------------------- ElixirFile
 
-/// Bytes of a binary held by its batch's env.
+/// Bytes of a binary that an env of `FileState::envs` holds.
 struct Chunk {
-    _env: Arc<OwnedEnv>,
     data: *const u8,
     len: usize,
     pos: usize,
 }
 
-// SAFETY: `data` points at the bytes of a binary term that `_env` holds (a
-// reference-counted binary, or one on the env's own heap); they never change and live
-// as long as the env, which the chunk keeps. They are only read.
+// SAFETY: `data` points at the bytes of a binary term held by an env of the same
+// `FileState` (a reference-counted binary, or one on the env's own heap), which is
+// dropped only once the chunk is consumed (see `FileState::envs`). The bytes never
+// change and are only read.
 unsafe impl Send for Chunk {}
 
 impl Chunk {
     fn rest(&self) -> &[u8] {
-        // SAFETY: see `Send` above: `len` bytes at `data`, alive while `_env` is.
+        // SAFETY: see `Send` above: `len` bytes at `data`, alive while its env is.
         unsafe { std::slice::from_raw_parts(self.data.add(self.pos), self.len - self.pos) }
     }
 }
@@ -599,6 +598,9 @@ impl Chunk {
 struct FileState {
     source: Source,
     chunks: VecDeque<Chunk>,
+    /// The env of each batch with chunks left, and how many: the chunks are consumed in
+    /// order, so the front env goes with the front chunks.
+    envs: VecDeque<(OwnedEnv, usize)>,
     buffered: usize,
     closed: bool,
 }
@@ -617,7 +619,6 @@ impl FileState {
             return Ok(false);
         };
         let Batch { env, items } = batch;
-        let env = Arc::new(env);
         let mut chunks = Vec::new();
         env.run(|e| -> PyResult<()> {
             let iter: ListIterator = items
@@ -625,8 +626,9 @@ impl FileState {
                 .decode()
                 .map_err(|_| PyTypeError::new_err("a batch that is not a list"))?;
             for term in iter {
-                let bin = Binary::from_term(term)
-                    .map_err(|_| PyTypeError::new_err("SnakeBridge.iter: an item is not a binary"))?;
+                let bin = Binary::from_term(term).map_err(|_| {
+                    PyTypeError::new_err("SnakeBridge.iter: an item is not a binary")
+                })?;
                 let s = bin.as_slice();
                 if !s.is_empty() {
                     chunks.push((s.as_ptr(), s.len()));
@@ -634,16 +636,24 @@ impl FileState {
             }
             Ok(())
         })?;
+        if !chunks.is_empty() {
+            self.envs.push_back((env, chunks.len()));
+        }
         for (data, len) in chunks {
             self.buffered += len;
-            self.chunks.push_back(Chunk {
-                _env: env.clone(),
-                data,
-                len,
-                pos: 0,
-            });
+            self.chunks.push_back(Chunk { data, len, pos: 0 });
         }
         Ok(true)
+    }
+
+    /// A chunk was consumed: its batch's env goes with the batch's last chunk.
+    fn consumed(&mut self) {
+        if let Some((_, left)) = self.envs.front_mut() {
+            *left -= 1;
+            if *left == 0 {
+                self.envs.pop_front();
+            }
+        }
     }
 
     /// Fills until `want` bytes are buffered or the stream ended.
@@ -664,6 +674,7 @@ impl FileState {
             out = &mut out[k..];
             if chunk.pos == chunk.len {
                 self.chunks.pop_front();
+                self.consumed();
             }
         }
     }
@@ -685,7 +696,11 @@ impl FileState {
     }
 
     /// Bytes up to and including the next newline (or `limit` bytes, or the end).
-    fn line<'py>(&mut self, py: Python<'py>, limit: Option<usize>) -> PyResult<Bound<'py, PyBytes>> {
+    fn line<'py>(
+        &mut self,
+        py: Python<'py>,
+        limit: Option<usize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let mut scanned = 0;
         loop {
             let mut upto = None;
@@ -712,7 +727,7 @@ impl FileState {
                 return self.bytes(py, n);
             }
             if !self.fill(py)? {
-                let n = self.buffered;
+                let n = limit.map_or(self.buffered, |l| l.min(self.buffered));
                 return self.bytes(py, n);
             }
         }
@@ -735,6 +750,7 @@ impl PyFile {
             state: Mutex::new(FileState {
                 source,
                 chunks: VecDeque::new(),
+                envs: VecDeque::new(),
                 buffered: 0,
                 closed: false,
             }),
@@ -779,7 +795,9 @@ impl PyFile {
     fn readinto(&self, py: Python<'_>, buffer: &Bound<'_, PyAny>) -> PyResult<usize> {
         let buf = pyo3::buffer::PyUntypedBuffer::get(buffer)?;
         if buf.readonly() || !buf.is_c_contiguous() {
-            return Err(PyTypeError::new_err("readinto() needs a writable contiguous buffer"));
+            return Err(PyTypeError::new_err(
+                "readinto() needs a writable contiguous buffer",
+            ));
         }
         let mut s = lock(&self.state)?;
         s.open()?;
@@ -836,6 +854,7 @@ impl PyFile {
         if !s.closed {
             s.closed = true;
             s.chunks.clear();
+            s.envs.clear();
             s.buffered = 0;
             s.source.halt();
         }
@@ -902,5 +921,4 @@ impl PyFile {
 pub fn install(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyIter>()?;
     m.add_class::<PyFile>()
-
 }
