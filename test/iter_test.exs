@@ -163,6 +163,11 @@ defmodule SnakeBridge.IterTest do
                SnakeBridge.call(@lib, "async_sum", [SnakeBridge.iter(1..100, batch: 8)])
     end
 
+    test "async for in a coroutine awaited on the library's event loop" do
+      assert {:ok, 500_500} =
+               SnakeBridge.call(@lib, "async_total", [SnakeBridge.iter(1..1000, batch: 10)])
+    end
+
     test "in a stream/5 producer" do
       me = self()
       it = SnakeBridge.iter(1..50, batch: 4)
@@ -350,6 +355,19 @@ defmodule SnakeBridge.IterTest do
 
       code = "(lambda r: r + [f.close(), f.closed])([f.readable(), f.seekable(), f.mode])"
       assert {:ok, [true, false, "rb", nil, true]} = SnakeBridge.eval(code, %{"f" => f.()})
+    end
+
+    test "readline(limit) and read(n) at the end" do
+      f = fn -> SnakeBridge.iter(["ab", "c"], mode: :binary) end
+
+      assert {:ok, ["ab", "c", ""]} =
+               SnakeBridge.eval("[f.readline(2), f.readline(5), f.readline()]", %{"f" => f.()})
+
+      assert {:ok, ["abc", ""]} = SnakeBridge.eval("[f.read(10), f.read(10)]", %{"f" => f.()})
+
+      # read1: what one chunk has left, at most n.
+      assert {:ok, ["a", "b", "c", ""]} =
+               SnakeBridge.eval("[f.read1(1), f.read1(), f.read1(), f.read1()]", %{"f" => f.()})
     end
 
     test "bytes come back as bytes, never str" do

@@ -116,3 +116,11 @@ def from_thread(it):
     t.start()
     t.join()
     return out
+
+
+async def async_total(it):
+    """A coroutine: SnakeBridge awaits it on the library's event loop."""
+    total = 0
+    async for x in it:
+        total += x
+    return total
