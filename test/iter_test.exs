@@ -190,6 +190,7 @@ defmodule SnakeBridge.IterTest do
 
     test "bad input is refused before Python runs" do
       assert_raise ArgumentError, ~r/not an Enumerable: 42/, fn -> SnakeBridge.iter(42) end
+      assert_raise ArgumentError, ~r/an improper list/, fn -> SnakeBridge.iter([1 | 2]) end
 
       assert_raise ArgumentError, ~r/batch must be a positive integer/, fn ->
         SnakeBridge.iter([], batch: 0)

@@ -94,12 +94,24 @@ defmodule SnakeBridge.Iter do
             "SnakeBridge.iter: not an Enumerable: #{inspect(enumerable, limit: 5)}"
     end
 
+    # (length/1 is a fast BIF: it raises on an improper list.)
+    if is_list(enumerable) and not proper?(enumerable) do
+      raise ArgumentError, "SnakeBridge.iter: an improper list: #{inspect(enumerable, limit: 5)}"
+    end
+
     unless Keyword.keyword?(opts) do
       raise ArgumentError,
             "SnakeBridge.iter: options must be a keyword list, got: #{inspect(opts)}"
     end
 
     Enum.reduce(opts, %__MODULE__{enumerable: enumerable}, &option/2)
+  end
+
+  defp proper?(list) do
+    _ = length(list)
+    true
+  rescue
+    ArgumentError -> false
   end
 
   defp option({:batch, n}, iter) when is_integer(n) and n > 0, do: %{iter | batch: n}
@@ -145,10 +157,7 @@ defmodule SnakeBridge.Iter do
 
   @doc false
   def __python__(%__MODULE__{} = iter) do
-    reply = SnakeBridge.ElixirCalls.reply_fun()
-    reducer = reducer(iter.batch)
-    step = fn acc -> Enumerable.reduce(iter.enumerable, acc, reducer) end
-    serve(step.({:cont, {iter.batch, []}}), iter, reply)
+    serve(take(open(iter.enumerable), iter.batch), iter, SnakeBridge.ElixirCalls.reply_fun())
   end
 
   def __python__({:send, pid, message}) when is_pid(pid) do
@@ -156,52 +165,94 @@ defmodule SnakeBridge.Iter do
     :ok
   end
 
-  defp reducer(batch) do
-    fn
-      item, {1, acc} -> {:suspend, {batch, [item | acc]}}
-      item, {n, acc} -> {:cont, {n - 1, [item | acc]}}
+  # A source: the enumerable's remaining items. Lists and ranges are sliced directly
+  # (no reducer call per item); anything else is reduced, suspended after each batch.
+  defp open(list) when is_list(list), do: {:list, list}
+  defp open(%Range{} = range), do: {:range, range}
+  defp open(enum), do: {:reduce, &Enumerable.reduce(enum, &1, &2)}
+
+  # {items, source or :done}
+  defp take({:list, list}, n), do: take_list(list, n, [])
+
+  defp take({:range, first..last//step}, n) do
+    if (step > 0 and first > last) or (step < 0 and first < last) do
+      {[], :done}
+    else
+      stop = first + (n - 1) * step
+      stop = if step > 0, do: min(stop, last), else: max(stop, last)
+      items = Enum.to_list(first..stop//step)
+      {items, {:range, (stop + step)..last//step}}
     end
   end
 
-  defp serve({:suspended, {_, acc}, cont}, iter, reply) do
-    if answer(reply, iter, acc, true) == false do
+  defp take({:reduce, reduce}, n) do
+    reducer = fn
+      item, {1, acc} -> {:suspend, {n, [item | acc]}}
+      item, {k, acc} -> {:cont, {k - 1, [item | acc]}}
+    end
+
+    suspended(reduce.({:cont, {n, []}}, reducer))
+  end
+
+  defp take({:cont, cont}, n) do
+    # The reducer's count restarts at the batch size (it was n when suspended).
+    suspended(cont.({:cont, {n, []}}))
+  end
+
+  defp suspended({:suspended, {_, acc}, cont}), do: {Enum.reverse(acc), {:cont, cont}}
+  defp suspended({:done, {_, acc}}), do: {Enum.reverse(acc), :done}
+  # (Only an enumerable that halts by itself gets here: the reducer never halts.)
+  defp suspended({:halted, {_, acc}}), do: {Enum.reverse(acc), :done}
+
+  defp take_list(rest, 0, acc), do: {:lists.reverse(acc), {:list, rest}}
+  defp take_list([item | rest], n, acc), do: take_list(rest, n - 1, [item | acc])
+  defp take_list([], _n, acc), do: {:lists.reverse(acc), :done}
+
+  defp take_list(tail, _n, _acc),
+    do: raise(ArgumentError, "SnakeBridge.iter: an improper list (its tail: #{inspect(tail)})")
+
+  defp serve({items, :done}, iter, reply) do
+    answer(reply, iter, items, false)
+    :done
+  end
+
+  defp serve({items, source}, iter, reply) do
+    if answer(reply, iter, items, true) == false do
       # Nobody waits for this iterator any more (Python dropped it while it started).
-      halt(cont)
+      halt(source)
     else
       # A halt goes before requests Python sent ahead of it.
       receive do
-        Messages.iter_halt() -> halt(cont)
+        Messages.iter_halt() -> halt(source)
       after
         0 ->
           receive do
-            Messages.iter_next() -> serve(cont.({:cont, {iter.batch, []}}), iter, reply)
-            Messages.iter_halt() -> halt(cont)
+            Messages.iter_next() -> serve(take(source, iter.batch), iter, reply)
+            Messages.iter_halt() -> halt(source)
           end
       end
     end
   end
 
-  defp serve({:done, {_, acc}}, iter, reply) do
-    answer(reply, iter, acc, false)
-    :done
-  end
-
-  # (Only an enumerable that halts by itself gets here: the reducer never halts.)
-  defp serve({:halted, {_, acc}}, iter, reply) do
-    answer(reply, iter, acc, false)
-    :done
-  end
-
-  defp halt(cont) do
+  # A suspended enumeration is halted, so its cleanup runs.
+  defp halt({:cont, cont}) do
     cont.({:halt, {0, []}})
     :halted
   end
 
-  defp answer(reply, iter, acc, more) do
-    items = Enum.reverse(acc)
+  defp halt(_source), do: :halted
+
+  defp answer(reply, iter, items, more) do
     if iter.mode != :items, do: check_binaries(items, iter.mode)
-    reply.({:ok, {@tag, self(), SnakeBridge.Encoding.encode(items), more}})
+    # Structs with a SnakeBridge.Encoder are encoded here (Python converts the items on
+    # its thread, where no retry is possible); a batch of plain values is not walked twice.
+    items = if plain?(items), do: items, else: SnakeBridge.Encoding.encode(items)
+    reply.({:ok, {@tag, self(), items, more}})
   end
+
+  defp plain?([x | rest]) when is_number(x) or is_binary(x) or is_atom(x), do: plain?(rest)
+  defp plain?([]), do: true
+  defp plain?(_), do: false
 
   defp check_binaries(items, mode) do
     case Enum.find(items, &(not is_binary(&1))) do
