@@ -156,6 +156,26 @@ defmodule SnakeBridge.IterTest do
       assert {:ok, 3} = Task.await(task)
     end
 
+    test "an enumerable that calls Python itself (the waiting thread serves it)" do
+      roots = Stream.map(1..3, fn x -> SnakeBridge.call!("math", "sqrt", [x * x]) end)
+
+      assert {:ok, [1.0, 2.0, 3.0]} =
+               SnakeBridge.call("builtins", "list", [SnakeBridge.iter(roots)])
+
+      # In a thread-affine session: the enumerable's calls need the very thread that waits.
+      {:ok, session} = SnakeBridge.Session.start(affinity: :thread)
+
+      try do
+        rt = [__runtime__: [session_id: session]]
+        squares = Stream.map(1..3, fn x -> SnakeBridge.call!("operator", "mul", [x, x], rt) end)
+
+        assert {:ok, [1, 4, 9]} =
+                 SnakeBridge.call("builtins", "list", [SnakeBridge.iter(squares)], rt)
+      after
+        SnakeBridge.Session.release(session)
+      end
+    end
+
     test "async for" do
       assert {:ok, 55} = SnakeBridge.call(@lib, "async_sum", [SnakeBridge.iter(1..10)])
 
@@ -439,6 +459,22 @@ defmodule SnakeBridge.IterTest do
                  "(lambda d: [list(d.columns), d.values.tolist()])(__import__('pandas').read_csv(f))",
                  %{"f" => SnakeBridge.iter(csv, mode: :binary)}
                )
+
+      # 20k rows in 4001-byte pieces (rows cut anywhere), a File.stream! of the same file.
+      text = IO.iodata_to_binary(["n,sq\n" | for(i <- 1..20_000, do: "#{i},#{i * i}\n")])
+      pieces = for <<piece::binary-size(4001) <- text>>, do: piece
+      rest = binary_part(text, 4001 * length(pieces), byte_size(text) - 4001 * length(pieces))
+      path = Path.join(tmp_dir!(), "rows.csv")
+      File.write!(path, text)
+      code = "(lambda d: [len(d), int(d['sq'].sum())])(__import__('pandas').read_csv(f))"
+      expected = [20_000, Enum.sum(for i <- 1..20_000, do: i * i)]
+
+      for f <- [
+            SnakeBridge.iter(pieces ++ [rest], mode: :binary, batch: 3),
+            SnakeBridge.iter(File.stream!(path, [], 65_536), mode: :binary)
+          ] do
+        assert {:ok, ^expected} = SnakeBridge.eval(code, %{"f" => f})
+      end
     end
   end
 end
