@@ -83,16 +83,24 @@ defmodule SnakeBridge.IterTest do
       assert made(tag) == [1, 2, 3]
     end
 
-    test "batch: n hands over n items at a time (one batch asked for ahead)" do
+    test "batch: n hands over n items at a time; ahead: batches asked for early" do
       tag = make_ref()
+      it = SnakeBridge.iter(watched(1..100, self(), tag), batch: 10, ahead: 0)
+      assert {:ok, [1]} = SnakeBridge.call(@lib, "take", [it, 1])
+      assert made(tag) == Enum.to_list(1..10)
+
+      # By default two batches ahead: the first one, and those the producer made before
+      # the end of the call halted it.
       it = SnakeBridge.iter(watched(1..100, self(), tag), batch: 10)
       assert {:ok, [1]} = SnakeBridge.call(@lib, "take", [it, 1])
-      # The first batch, and the one asked for ahead if the producer saw that request
-      # before the end of the call halted it.
-      assert made(tag) in [Enum.to_list(1..10), Enum.to_list(1..20)]
+      assert made(tag) in [Enum.to_list(1..10), Enum.to_list(1..20), Enum.to_list(1..30)]
 
-      assert {:ok, 500_500} =
-               SnakeBridge.call("builtins", "sum", [SnakeBridge.iter(1..1000, batch: 7)])
+      for ahead <- [0, 1, 5] do
+        assert {:ok, 500_500} =
+                 SnakeBridge.call("builtins", "sum", [
+                   SnakeBridge.iter(1..1000, batch: 7, ahead: ahead)
+                 ])
+      end
     end
 
     test "nothing runs until Python asks" do
@@ -225,6 +233,7 @@ defmodule SnakeBridge.IterTest do
       end
 
       assert_raise ArgumentError, ~r/timeout must be/, fn -> SnakeBridge.iter([], timeout: -1) end
+      assert_raise ArgumentError, ~r/ahead must be/, fn -> SnakeBridge.iter([], ahead: :x) end
     end
   end
 

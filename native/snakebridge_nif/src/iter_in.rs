@@ -46,6 +46,7 @@ rustler::atoms! {
     timeout,
     encoding,
     newline,
+    ahead,
     python,
     items,
     text,
@@ -381,9 +382,6 @@ impl Source {
     }
 }
 
-/// Batches a file asks for ahead of its reader.
-const READ_AHEAD: usize = 4;
-
 /// How often a wait looks at its job's stop.
 const STEP: Duration = Duration::from_millis(5);
 
@@ -415,7 +413,6 @@ pub fn to_py<'py>(py: Python<'py>, iter: Term<'_>) -> PyResult<Bound<'py, PyAny>
             .map_err(|_| PyTypeError::new_err("a malformed %SnakeBridge.Iter{}"))
     };
     let bad = |what: &str| PyTypeError::new_err(format!("%SnakeBridge.Iter{{}}: bad {what}"));
-    let n: u64 = field(batch())?.decode().map_err(|_| bad("batch"))?;
     // Milliseconds, :infinity, or nil (the callback timeout).
     let t = field(timeout())?;
     let timeout = match t.decode::<u64>() {
@@ -424,14 +421,8 @@ pub fn to_py<'py>(py: Python<'py>, iter: Term<'_>) -> PyResult<Bound<'py, PyAny>
         Err(_) => Some(elixir_calls::timeout()),
     };
     let kind: rustler::Atom = field(mode())?.decode().map_err(|_| bad("mode"))?;
-    // Strict (`batch: 1` items): nothing is made before Python asks for it. Batches: one
-    // ahead. A file reads ahead, as a buffered file does (and the BEAM's reads then
-    // overlap Python's work instead of waiting for a sleeping scheduler each time).
-    let ahead = match (kind == items(), n) {
-        (true, 0 | 1) => 0,
-        (true, _) => 1,
-        (false, _) => READ_AHEAD,
-    };
+    // Batches asked for ahead (the Elixir side chose the default).
+    let ahead: usize = field(ahead())?.decode().map_err(|_| bad("ahead"))?;
     let source = Source::new(iter, ahead, timeout)?;
     if kind == items() {
         return Ok(Bound::new(
