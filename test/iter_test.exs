@@ -400,6 +400,15 @@ defmodule SnakeBridge.IterTest do
                SnakeBridge.eval("[f.read1(1), f.read1(), f.read1(), f.read1()]", %{"f" => f.()})
     end
 
+    test "empty binaries are no end of file" do
+      f = fn -> SnakeBridge.iter(["", "ab", "", "", "c", ""], mode: :binary) end
+      code = "[f.read1(), f.read1(), f.read1()]"
+      assert {:ok, ["ab", "c", ""]} = SnakeBridge.eval(code, %{"f" => f.()})
+      assert {:ok, "abc"} = SnakeBridge.call(@lib, "readinto_all", [f.(), 10])
+      code = "[bytes(c) for c in iter(f.readchunk, b'')]"
+      assert {:ok, ["ab", "c"]} = SnakeBridge.eval(code, %{"f" => f.()})
+    end
+
     test "bytes come back as bytes, never str" do
       assert {:ok, "bytes"} =
                SnakeBridge.eval("type(f.read()).__name__", %{
@@ -442,6 +451,27 @@ defmodule SnakeBridge.IterTest do
       assert {:ok, [_, ^data]} = SnakeBridge.call(@lib, "read_sizes", [f.(), 100_000])
       assert {:ok, ^data} = SnakeBridge.call(@lib, "readinto_all", [f.(), 300_000])
       assert {:ok, ^data} = SnakeBridge.eval("f.read()", %{"f" => f.()})
+
+      # readchunk(): each binary shared with Python (a read-only memoryview over the BEAM
+      # binary, no copy); hashlib reads it in place.
+      code = """
+      import hashlib
+      h, kinds, parts = hashlib.sha256(), set(), []
+      for c in iter(f.readchunk, b""):
+          kinds.add((type(c).__name__, type(c.obj).__name__, c.readonly, len(c)))
+          h.update(c)
+          parts.append(bytes(c))
+      d, kinds, data = h.hexdigest(), sorted(kinds), b"".join(parts)
+      """
+
+      assert {:ok, %{"d" => ^expected, "data" => ^data, "kinds" => kinds}} =
+               SnakeBridge.eval(code, %{"f" => f.()})
+
+      assert kinds == [
+               {"memoryview", "ElixirBytes", true, 12_345},
+               {"memoryview", "ElixirBytes", true, @mib}
+             ]
+
       assert open_fds(path) == []
     end
 

@@ -591,7 +591,7 @@ struct FileState {
     chunks: VecDeque<Chunk>,
     /// The env of each batch with chunks left, and how many: the chunks are consumed in
     /// order, so the front env goes with the front chunks.
-    envs: VecDeque<(OwnedEnv, usize)>,
+    envs: VecDeque<(Arc<Mutex<OwnedEnv>>, usize)>,
     buffered: usize,
     closed: bool,
 }
@@ -628,7 +628,8 @@ impl FileState {
             Ok(())
         })?;
         if !chunks.is_empty() {
-            self.envs.push_back((env, chunks.len()));
+            self.envs
+                .push_back((Arc::new(Mutex::new(env)), chunks.len()));
         }
         for (data, len) in chunks {
             self.buffered += len;
@@ -645,6 +646,40 @@ impl FileState {
                 self.envs.pop_front();
             }
         }
+    }
+
+    /// The next chunk's rest, shared (not copied): a read-only `ElixirBytes` over the
+    /// binary, which holds the batch's env. Empty at the end.
+    fn chunk<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, SharedBytes>>> {
+        if !self.some(py)? {
+            return Ok(None);
+        }
+        let chunk = self.chunks.pop_front().expect("buffered > 0");
+        let env = self.envs.front().expect("a chunk's env").0.clone();
+        let len = chunk.len - chunk.pos;
+        self.buffered -= len;
+        self.consumed();
+        Bound::new(
+            py,
+            SharedBytes {
+                _env: env,
+                // SAFETY: `pos` <= `len`: within the binary's bytes.
+                data: unsafe { chunk.data.add(chunk.pos) },
+                len,
+            },
+        )
+        .map(Some)
+    }
+
+    /// Fills until something is buffered (a batch may bring only empty binaries); false
+    /// at the end.
+    fn some(&mut self, py: Python<'_>) -> PyResult<bool> {
+        while self.buffered == 0 {
+            if !self.fill(py)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Fills until `want` bytes are buffered or the stream ended.
@@ -729,6 +764,59 @@ fn size_arg(size: Option<isize>) -> Option<usize> {
     size.filter(|s| *s >= 0).map(|s| s as usize)
 }
 
+/// Bytes of an Elixir binary, shared with Python (`memoryview(x)` does not copy them).
+#[pyclass(name = "ElixirBytes", module = "snakebridge", frozen)]
+pub struct SharedBytes {
+    _env: Arc<Mutex<OwnedEnv>>,
+    data: *const u8,
+    len: usize,
+}
+
+// SAFETY: `data` points at `len` immutable bytes of a binary that `_env` holds (see
+// `Chunk`); they are only read, from any thread, while this object (and so the env)
+// lives, which the buffer protocol guarantees for every view (`view.obj` holds it).
+unsafe impl Send for SharedBytes {}
+// SAFETY: as above: shared reads of immutable memory.
+unsafe impl Sync for SharedBytes {}
+
+#[pymethods]
+impl SharedBytes {
+    /// # Safety
+    /// Called by Python with a `view` to fill (the buffer protocol).
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: std::os::raw::c_int,
+    ) -> PyResult<()> {
+        let (data, len) = (slf.get().data, slf.get().len);
+        // SAFETY: attached; `view` is Python's to fill. A read-only view of `len` bytes
+        // at `data`, which stay valid while `view.obj` (this object, referenced by
+        // PyBuffer_FillInfo) lives; a writable request fails with BufferError.
+        let rc = unsafe {
+            ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                data as *mut std::os::raw::c_void,
+                len as ffi::Py_ssize_t,
+                1,
+                flags,
+            )
+        };
+        if rc == -1 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    fn __len__(&self) -> usize {
+        self.len
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<snakebridge.ElixirBytes of {} bytes>", self.len)
+    }
+}
+
 /// A stream of Elixir binaries, in Python: a read-only, unseekable binary file.
 #[pyclass(name = "ElixirFile", module = "snakebridge", frozen)]
 pub struct PyFile {
@@ -774,9 +862,7 @@ impl PyFile {
     fn read1<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
         let mut s = lock(&self.state)?;
         s.open()?;
-        if s.buffered == 0 {
-            s.fill(py)?;
-        }
+        s.some(py)?;
         let first = s.chunks.front().map_or(0, |c| c.len - c.pos);
         let n = size_arg(size).map_or(first, |n| n.min(s.buffered));
         s.bytes(py, n)
@@ -792,9 +878,7 @@ impl PyFile {
         }
         let mut s = lock(&self.state)?;
         s.open()?;
-        if s.buffered == 0 {
-            s.fill(py)?;
-        }
+        s.some(py)?;
         let n = buf.len_bytes().min(s.buffered);
         // SAFETY: the buffer is writable, contiguous and `len_bytes` long, and stays
         // exported (so alive and unmoved) until `buf` is released below; attached.
@@ -802,6 +886,19 @@ impl PyFile {
         s.copy_out(out);
         buf.release(py);
         Ok(n)
+    }
+
+    /// The next binary of the stream (or what is left of it), shared, not copied: a
+    /// read-only `memoryview`; empty at the end. `for c in iter(f.readchunk, b""):`
+    fn readchunk<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let mut s = lock(&self.state)?;
+        s.open()?;
+        match s.chunk(py)? {
+            Some(shared) => Ok(pyo3::types::PyMemoryView::from(&shared.into_any())?.into_any()),
+            None => {
+                Ok(pyo3::types::PyMemoryView::from(&PyBytes::new(py, b"").into_any())?.into_any())
+            }
+        }
     }
 
     #[pyo3(signature = (size = -1))]
@@ -911,5 +1008,6 @@ impl PyFile {
 /// Registers the classes in the `snakebridge` module.
 pub fn install(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyIter>()?;
-    m.add_class::<PyFile>()
+    m.add_class::<PyFile>()?;
+    m.add_class::<SharedBytes>()
 }
