@@ -12,10 +12,14 @@ defmodule SnakeBridge.Iter do
       iex> SnakeBridge.call("builtins", "list", [SnakeBridge.iter(Stream.map(1..3, &(&1 * 2)))])
       {:ok, [2, 4, 6]}
 
-  With `mode: :binary` it is a read-only binary file (`read`, `readinto`, `readline`,
-  iteration by line) over a stream of binaries, and with `mode: :text` a text file
-  (`io.TextIOWrapper` over it), so `json.load`, `csv.reader`, `hashlib.file_digest` and
-  `pandas.read_csv` read an Elixir stream directly:
+  With `mode: :binary` it is a read-only binary file (`snakebridge.ElixirFile`: `read`,
+  `read1`, `readinto`, `readline`, `readlines`, iteration by line, `close`) over a stream
+  of binaries, and with `mode: :text` a text file (`io.TextIOWrapper` over it), so
+  `json.load`, `csv.reader`, `hashlib.file_digest` and `pandas.read_csv` read an Elixir
+  stream directly. The binaries are not copied on their way to Python: reads copy once,
+  into what they return (as reading a file does), and `f.readchunk()` gives the next
+  binary itself, shared, as a read-only `memoryview` of the BEAM's memory (`b""`-equal at
+  the end: `for chunk in iter(f.readchunk, b""): h.update(chunk)`).
 
       iex> lines = Stream.map(["{\\"a\\": ", "[1, 2]}"], & &1)
       iex> SnakeBridge.call("json", "load", [SnakeBridge.iter(lines, mode: :binary)])
