@@ -271,7 +271,12 @@ defmodule SnakeBridge.Iter do
     # Structs with a SnakeBridge.Encoder are encoded here (Python converts the items on
     # its thread, where no retry is possible); a batch of plain values is not walked twice.
     items = if plain?(items), do: items, else: SnakeBridge.Encoding.encode(items)
-    reply.({:ok, {@tag, self(), items, more}})
+    answered = reply.({:ok, {@tag, self(), items, more}})
+    # The binaries just sent stay alive while this heap refers to them (until a GC that
+    # their off-heap size may not trigger soon): collected now, so the reads that follow
+    # can reuse their memory (a 1 GiB File.stream! read 1.5x faster, measured).
+    if iter.mode != :items, do: :erlang.garbage_collect()
+    answered
   end
 
   defp plain?([x | rest]) when is_number(x) or is_binary(x) or is_atom(x), do: plain?(rest)
