@@ -6,7 +6,7 @@ Code.require_file("support.exs", __DIR__)
 
 # Memory first: its RSS figures start from a BEAM that the other runs have not grown.
 scripts =
-  ~w(memory stream_next batch ref_enum callback_stream call_overhead convert execution python_world library pools large_values arrays busy)
+  ~w(memory stream_next batch ref_enum callback_stream call_overhead convert execution python_world library pools large_values arrays busy iter)
 
 modules =
   for script <- scripts,

@@ -56,6 +56,8 @@ defmodule SnakeBridge do
       `SnakeBridge.StreamRef.exhausted?/1` asks whether it ended.
     * `stream/5` - runs a producer on a library thread and calls back with every item,
       with backpressure, `:halt` and a timeout.
+    * `iter/2` - the other direction: an Elixir enumerable given to Python as a lazy
+      iterator, or (`mode: :binary`) as a file (`SnakeBridge.Iter`).
 
   Generated wrappers:
 
@@ -312,6 +314,22 @@ defmodule SnakeBridge do
   @spec bytes(binary()) :: SnakeBridge.Bytes.t()
   def bytes(binary) when is_binary(binary), do: %SnakeBridge.Bytes{data: binary}
   def bytes(other), do: Runtime.bad_args!("SnakeBridge.bytes/1", binary: other)
+
+  @doc """
+  Wraps an Elixir enumerable for Python: given to Python (an argument, inside a
+  container, `eval` globals), it is a lazy iterator that pulls `batch:` items at a time
+  from the enumerable, which runs in a process of its own linked to the call. With
+  `mode: :binary` (or `:text`) it is a read-only file over a stream of binaries. The
+  enumerable is halted (its cleanup runs) when Python stops early or the call ends; see
+  `SnakeBridge.Iter` for the options and the rules.
+
+      iex> SnakeBridge.call("builtins", "sum", [SnakeBridge.iter(1..1000, batch: 100)])
+      {:ok, 500500}
+      iex> SnakeBridge.eval("[x * 2 for x in it]", %{"it" => SnakeBridge.iter(Stream.take(1..9, 3))})
+      {:ok, [2, 4, 6]}
+  """
+  @spec iter(Enumerable.t(), keyword()) :: SnakeBridge.Iter.t()
+  def iter(enumerable, opts \\ []), do: SnakeBridge.Iter.new(enumerable, opts)
 
   @doc """
   Runs `module.function(*args, **kwargs)` on a library thread and calls `callback` with

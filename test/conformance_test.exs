@@ -90,6 +90,7 @@ defmodule SnakeBridge.ConformanceTest do
     :module_send,
     :elixir_fun_argument,
     :elixir_fun_result,
+    :elixir_iter,
     :stream_ref_wire
   ]
   @paths Enum.map(@local_only ++ @python_paths, &{&1, :local}) ++
@@ -558,6 +559,10 @@ defmodule SnakeBridge.ConformanceTest do
   defp expectation(:elixir_fun_result, %{expect: :conversion_error}),
     do: {:python_error, "TypeError"}
 
+  # Nor has an item of SnakeBridge.iter/2 (converted on Python's thread).
+  defp expectation(:elixir_iter, %{expect: :conversion_error}),
+    do: {:python_error, "TypeError"}
+
   defp expectation(_path, cell), do: cell.expect
 
   defp verdict(:conversion_error, {:error, %ConversionError{}}, _cmp), do: :ok
@@ -770,6 +775,15 @@ defmodule SnakeBridge.ConformanceTest do
 
   defp run(:elixir_fun_result, %{value: v, shape: s}, ctx),
     do: SnakeBridge.call(@lib, "fun_result", [fn -> v end, s], ctx.rt)
+
+  # @n copies of the value, pulled by Python from an Elixir enumerable, 2 per hand-off.
+  defp run(:elixir_iter, %{value: v, shape: s}, ctx) do
+    it = SnakeBridge.iter(List.duplicate(v, @n), batch: 2)
+    code = "[__import__('sb_conformance').shape(s, x) for x in it]"
+
+    with {:ok, items} <- SnakeBridge.eval(code, %{"it" => it, "s" => s}, ctx.rt),
+         do: {:items, items}
+  end
 
   defp run(:stream_ref_wire, cell, ctx) do
     with {:ok, stream} <- gen(cell, ctx),

@@ -6,6 +6,7 @@ defmodule SnakeBridge.DoctestTest do
   doctest SnakeBridge.Ref
   doctest SnakeBridge.StreamRef
   doctest SnakeBridge.Wire
+  doctest SnakeBridge.Iter
   doctest SnakeBridge.Session
   doctest SnakeBridge.Error
   doctest SnakeBridge.PythonError

@@ -9,6 +9,9 @@ defmodule SnakeBridge.ElixirCalls do
   # The running callbacks of a call are kept in the caller's process dictionary under
   # `{SnakeBridge.ElixirCalls, tag}` (no state to thread through every receive loop).
 
+  # Where a callback process keeps its reply function (see reply_fun/0).
+  @reply {__MODULE__, :reply}
+
   @doc false
   # Runs `fun` on `args` in a new process; `reply` gets `{:ok, value}` or
   # `{:error, message}` there.
@@ -21,23 +24,49 @@ defmodule SnakeBridge.ElixirCalls do
       spawn_link(fn ->
         for {k, v} <- dict, do: Process.put(k, v)
         Process.put(:"$callers", [caller | Process.get(:"$callers", [])])
+        Process.put(@reply, reply)
         reply.(result(fun, args))
       end)
 
-    Process.put({__MODULE__, tag}, [pid | Process.get({__MODULE__, tag}, [])])
+    # The producer of a SnakeBridge.iter/2 is halted at the end of the call, not killed.
+    entry = if fun == (&SnakeBridge.Iter.__python__/1), do: {:iter, pid}, else: pid
+    Process.put({__MODULE__, tag}, [entry | Process.get({__MODULE__, tag}, [])])
     pid
+  end
+
+  @doc false
+  # In a process running an Elixir function Python called: how it answers Python (a
+  # SnakeBridge.iter/2 producer answers once per batch).
+  @spec reply_fun() :: (term() -> any())
+  def reply_fun, do: Process.get(@reply)
+
+  @doc false
+  # The same, for a process the sink spawned.
+  @spec run_for_sink(fun(), list(), (term() -> any())) :: any()
+  def run_for_sink(fun, args, reply) do
+    Process.put(@reply, reply)
+    reply.(result(fun, args))
   end
 
   @doc false
   # The call of `tag` is over: its callbacks still running are stopped.
   @spec stop(reference()) :: :ok
   def stop(tag) do
-    for pid <- Process.delete({__MODULE__, tag}) || [] do
-      Process.unlink(pid)
-      Process.exit(pid, :kill)
-    end
+    iters =
+      for entry <- Process.delete({__MODULE__, tag}) || [], reduce: [] do
+        iters ->
+          case entry do
+            {:iter, pid} ->
+              [pid | iters]
 
-    :ok
+            pid ->
+              Process.unlink(pid)
+              Process.exit(pid, :kill)
+              iters
+          end
+      end
+
+    SnakeBridge.Iter.__stop__(iters)
   end
 
   @doc false

@@ -10,6 +10,7 @@ defmodule SnakeBridge.Encoding do
     MapSet,
     SnakeBridge.Bytes,
     SnakeBridge.Decimal,
+    SnakeBridge.Iter,
     SnakeBridge.Ref,
     SnakeBridge.StreamRef
   ]

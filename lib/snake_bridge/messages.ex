@@ -58,6 +58,14 @@ defmodule SnakeBridge.Messages do
 
   defmacro stopped(tag), do: quote(do: {unquote(tag), :stopped})
 
+  # ---- from the NIF to the producer of a SnakeBridge.Iter (the Python thread asks)
+
+  @doc "Python wants the next batch of a `SnakeBridge.iter/2`."
+  defmacro iter_next, do: quote(do: {:"$snakebridge_iter", :next})
+
+  @doc "Python stopped iterating: halt the enumerable (its cleanup runs)."
+  defmacro iter_halt, do: quote(do: {:"$snakebridge_iter", :halt})
+
   # ---- from the NIF to SnakeBridge.Sink: work of Python threads with no caller
 
   @doc "Output of a thread Python started itself."

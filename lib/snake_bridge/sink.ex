@@ -59,7 +59,7 @@ defmodule SnakeBridge.Sink do
   # An Elixir function called from a Python thread with no caller: a process of its own.
   def handle_info(Messages.sink_callback(id, fun, args), state) do
     spawn(fn ->
-      SnakeBridge.Native.callback_reply(id, SnakeBridge.ElixirCalls.result(fun, args))
+      SnakeBridge.ElixirCalls.run_for_sink(fun, args, &SnakeBridge.Native.callback_reply(id, &1))
     end)
 
     {:noreply, state}

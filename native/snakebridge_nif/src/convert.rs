@@ -439,6 +439,8 @@ fn map_to_py<'py, 'a>(
                 .map_err(|_| unconvertible(term))?;
             return stream_arg(py, &res, env);
         }
+        // SnakeBridge.iter/2: an Elixir enumerable as a Python iterator or file.
+        Some("Elixir.SnakeBridge.Iter") => return Ok(crate::iter_in::to_py(py, term)?),
         Some(name) => {
             return crate::values::struct_to_py(py, term, name).ok_or_else(|| unconvertible(term))
         }

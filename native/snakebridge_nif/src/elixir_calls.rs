@@ -36,6 +36,16 @@ pub fn set_timeout(ms: u64) {
     TIMEOUT_MS.store(ms, Ordering::Relaxed);
 }
 
+/// The callback timeout (also the default wait of a `SnakeBridge.iter/2` batch).
+pub fn timeout() -> Duration {
+    Duration::from_millis(TIMEOUT_MS.load(Ordering::Relaxed))
+}
+
+/// A fresh reply id (Elixir function calls and iterators share the numbering).
+pub fn next_id() -> u64 {
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// The context of values made outside any call (Refs of the default session).
 static CTX: Lazy<Arc<Ctx>> = Lazy::new(|| {
     Arc::new(Ctx {
@@ -147,7 +157,7 @@ impl PyFun {
                 "an Elixir function takes positional arguments only",
             ));
         }
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let id = next_id();
         let pending = Arc::new(Pending::default());
         PENDING
             .lock()
@@ -286,7 +296,8 @@ pub fn reply(id: u64, result: Term<'_>) -> bool {
         .get(&id)
         .cloned()
     else {
-        return false;
+        // A batch of a `SnakeBridge.iter/2` producer (iter_in.rs).
+        return crate::iter_in::reply(id, result);
     };
     let env = OwnedEnv::new();
     let saved = env.save(result);

@@ -16,6 +16,7 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     m.add_class::<elixir_calls::PyPid>()?;
     m.add_class::<elixir_calls::PyFun>()?;
     m.add("ElixirError", py.get_type::<elixir_calls::ElixirError>())?;
+    crate::iter_in::install(&m)?;
     m.setattr("_configure_logging", Helper::ConfigureLogging.get(py)?)?;
     m.setattr(
         "__doc__",
