@@ -871,7 +871,8 @@ impl<'a> ToTerm<'a> {
     }
 }
 
-fn float_term(env: Env<'_>, f: f64) -> Term<'_> {
+/// A float, or `:nan`/`:infinity`/`:neg_infinity` (not BEAM floats).
+pub(crate) fn float_term(env: Env<'_>, f: f64) -> Term<'_> {
     if f.is_finite() {
         f.encode(env)
     } else if f.is_nan() {

@@ -52,26 +52,14 @@ pub fn complex_term(env: Env<'_>, re_part: f64, im_part: f64) -> PyResult<Term<'
     let keys = [__struct__().as_c_arg(), re().as_c_arg(), im().as_c_arg()];
     let values = [
         sb_complex().as_c_arg(),
-        float(env, re_part).as_c_arg(),
-        float(env, im_part).as_c_arg(),
+        crate::convert::float_term(env, re_part).as_c_arg(),
+        crate::convert::float_term(env, im_part).as_c_arg(),
     ];
     // SAFETY: equal lengths; every term was made in `env` (atoms belong to every env).
     let map = unsafe { crate::enif::map(env, &keys, &values) }
         .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err("could not build a struct"))?;
     // SAFETY: made in `env` just above.
     Ok(unsafe { Term::new(env, map) })
-}
-
-fn float(env: Env<'_>, f: f64) -> Term<'_> {
-    if f.is_finite() {
-        f.encode(env)
-    } else if f.is_nan() {
-        nan().encode(env)
-    } else if f > 0.0 {
-        infinity().encode(env)
-    } else {
-        neg_infinity().encode(env)
-    }
 }
 
 /// numpy's NaT, as an int64.
