@@ -5,60 +5,21 @@ defmodule SnakeBridge.DependencyAppTest do
 
   import SnakeBridge.TestHelpers, only: [tmp_dir!: 1]
 
-  @root Path.expand("..", __DIR__)
-  # What a checkout holds. The test works on this copy: it touches a Rust source, which
-  # must not happen to the library other tests are using.
-  @copied ~w(mix.exs Cargo.toml Cargo.lock lib native priv rust_tests)
+  alias SnakeBridge.TestApps
 
-  # Everything a `mix test` run exports that would leak into the child Mix project.
-  @env [
-    {"MIX_ENV", "dev"},
-    {"MIX_BUILD_PATH", nil},
-    {"MIX_BUILD_ROOT", nil},
-    {"MIX_DEPS_PATH", nil},
-    {"MIX_LOCKFILE", nil},
-    {"MIX_EXS", nil},
-    {"MIX_TARGET", nil},
-    {"SNAKEBRIDGE_PYTHON", nil},
-    # This test is about cargo building the NIF in the app: no NIF from the machine's cache.
-    {"SNAKEBRIDGE_NIF_CACHE", "false"},
-    {"PYTHONPATH", nil},
-    {"PYTHONHOME", nil}
-  ]
+  # The test changes a Rust source of its own copy of the library, which must not happen
+  # to the library other tests are using.
+  # This test is about cargo building the NIF in the app: no NIF from the machine's cache.
+  @env TestApps.env([{"SNAKEBRIDGE_NIF_CACHE", "false"}])
 
   @tag timeout: 300_000
   test "a throwaway app with {:snakebridge, path: ...} compiles and calls Python" do
-    snakebridge = Path.join(tmp_dir!("sb_dep_lib"), "snakebridge")
-    File.mkdir_p!(snakebridge)
-    # cp -a keeps modification times: the copied NIF is not older than its sources.
-    {out, 0} =
-      System.cmd("cp", ["-a" | Enum.map(@copied, &Path.join(@root, &1))] ++ [snakebridge],
-        stderr_to_stdout: true
-      )
+    snakebridge = TestApps.copy_library!(tmp_dir!("sb_dep_lib"))
 
-    assert out == ""
-
-    dir = tmp_dir!("sb_dep_app")
-    File.mkdir_p!(Path.join(dir, "lib"))
     # The app builds the crate into its own _build/snakebridge_target: seeded with this
     # checkout's cargo cache, so only our crates compile.
+    dir = TestApps.new!(tmp_dir!("sb_dep_app"), :sb_dep_app, library: snakebridge)
     cargo_dir = Path.join(dir, "_build/snakebridge_target")
-    File.mkdir_p!(cargo_dir)
-    {_, 0} = System.cmd("cp", ["-a", Path.join(@root, "target/release"), cargo_dir])
-
-    File.write!(Path.join(dir, "mix.exs"), """
-    defmodule SbDepApp.MixProject do
-      use Mix.Project
-
-      def project do
-        [app: :sb_dep_app, version: "0.1.0", elixir: "~> 1.14", deps: deps()]
-      end
-
-      def application, do: [extra_applications: [:logger]]
-
-      defp deps, do: [{:snakebridge, path: #{inspect(snakebridge)}}]
-    end
-    """)
 
     File.write!(Path.join([dir, "lib", "sb_dep_app.ex"]), """
     defmodule SbDepApp do

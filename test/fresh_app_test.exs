@@ -8,43 +8,27 @@ defmodule SnakeBridge.FreshAppTest do
 
   import SnakeBridge.TestHelpers, only: [tmp_dir!: 1]
 
-  @root Path.expand("..", __DIR__)
-  @copied ~w(mix.exs Cargo.toml Cargo.lock lib native priv rust_tests)
+  alias SnakeBridge.TestApps
 
-  # What a `mix test` run exports that would leak into the child projects.
-  @clean [
-    {"MIX_ENV", nil},
-    {"MIX_BUILD_PATH", nil},
-    {"MIX_BUILD_ROOT", nil},
-    {"MIX_DEPS_PATH", nil},
-    {"MIX_LOCKFILE", nil},
-    {"MIX_EXS", nil},
-    {"MIX_TARGET", nil},
-    {"SNAKEBRIDGE_PYTHON", nil},
-    {"SNAKEBRIDGE_NIF_CACHE", nil},
-    {"PYTHONPATH", nil},
-    {"PYTHONHOME", nil},
-    {"RELEASE_NODE", nil},
-    {"RELEASE_DISTRIBUTION", nil}
-  ]
+  # What else would leak into the child projects and releases.
+  @clean TestApps.env([
+           {"SNAKEBRIDGE_NIF_CACHE", nil},
+           {"RELEASE_NODE", nil},
+           {"RELEASE_DISTRIBUTION", nil}
+         ])
 
   @tag timeout: 900_000
   test "first compile, runtime config, first release and a second app reusing the NIF" do
-    library = Path.join(tmp_dir!("sb_fresh_lib"), "snakebridge")
-    File.mkdir_p!(library)
-    paths = @copied |> Enum.map(&Path.join(@root, &1)) |> Enum.filter(&File.exists?/1)
-    {"", 0} = System.cmd("cp", ["-a" | paths] ++ [library], stderr_to_stdout: true)
-    # Only the library's sources: no build of the checkout's own comes along.
-    File.rm_rf!(Path.join([library, "priv", "native"]))
+    library = TestApps.copy_library!(tmp_dir!("sb_fresh_lib"))
 
     # A cache of NIFs for these apps alone (the machine's may hold this very build).
     env = [{"SNAKEBRIDGE_CACHE_DIR", tmp_dir!("sb_fresh_cache")} | @clean]
-    prod = List.keystore(env, "MIX_ENV", 0, {"MIX_ENV", "prod"})
-    dev = List.keystore(env, "MIX_ENV", 0, {"MIX_ENV", "dev"})
+    prod = env ++ [{"MIX_ENV", "prod"}]
+    dev = env ++ [{"MIX_ENV", "dev"}]
 
     app = new_app!("sb_fresh_a", library)
     # cargo's cache of the dependencies' builds, so only SnakeBridge's crates compile.
-    seed_cargo!(app)
+    TestApps.seed_cargo!(app)
 
     # 1. The first compile of an empty _build, with a wrapper: passes, builds the NIF.
     {out, 0, ms} = mix(app, ["compile"], prod)
@@ -127,23 +111,8 @@ defmodule SnakeBridge.FreshAppTest do
   # and config/runtime.exs.
   defp new_app!(name, library) do
     dir = Path.join(tmp_dir!(name), name)
-    File.mkdir_p!(Path.join(dir, "lib"))
-    File.mkdir_p!(Path.join(dir, "config"))
+    TestApps.new!(dir, String.to_atom(name), library: library, seed_cargo: false)
     File.mkdir_p!(Path.join([dir, "priv", "python"]))
-
-    File.write!(Path.join(dir, "mix.exs"), """
-    defmodule #{Macro.camelize(name)}.MixProject do
-      use Mix.Project
-
-      def project do
-        [app: :#{name}, version: "0.1.0", elixir: "~> 1.14", deps: deps()]
-      end
-
-      def application, do: [extra_applications: [:logger]]
-
-      defp deps, do: [{:snakebridge, path: #{inspect(library)}}]
-    end
-    """)
 
     File.write!(Path.join([dir, "lib", "sb_fresh.ex"]), """
     defmodule SbFresh.Stats do
@@ -178,18 +147,7 @@ defmodule SnakeBridge.FreshAppTest do
     """)
   end
 
-  defp seed_cargo!(dir) do
-    cargo_dir = Path.join(dir, "_build/snakebridge_target")
-    File.mkdir_p!(cargo_dir)
-    {_, 0} = System.cmd("cp", ["-a", Path.join(@root, "target/release"), cargo_dir])
-  end
-
-  defp mix(dir, args, env) do
-    {{out, status}, us} =
-      timed(fn -> System.cmd("mix", args, cd: dir, env: env, stderr_to_stdout: true) end)
-
-    {out, status, div(us, 1000)}
-  end
+  defp mix(dir, args, env), do: TestApps.mix(dir, args, env)
 
   defp timed(fun) do
     {us, result} = :timer.tc(fun)

@@ -8,53 +8,18 @@ defmodule SnakeBridge.LibraryNumpyTest do
 
   import SnakeBridge.TestHelpers, only: [tmp_dir!: 1]
 
+  alias SnakeBridge.TestApps
+
   @moduletag :integration
-  @root Path.expand("..", __DIR__)
   # Measured at about 12 s (numpy) and 7 s (pandas) of CPU; the machine's other load
   # can make the wall time several times that.
   @bound_ms 300_000
 
-  @env [
-    {"MIX_ENV", "dev"},
-    {"MIX_BUILD_PATH", nil},
-    {"MIX_BUILD_ROOT", nil},
-    {"MIX_DEPS_PATH", nil},
-    {"MIX_LOCKFILE", nil},
-    {"MIX_EXS", nil},
-    {"MIX_TARGET", nil},
-    {"SNAKEBRIDGE_PYTHON", nil},
-    {"PYTHONPATH", nil},
-    {"PYTHONHOME", nil}
-  ]
-
-  defp mix(dir, args) do
-    started = System.monotonic_time(:millisecond)
-    {out, status} = System.cmd("mix", args, cd: dir, env: @env, stderr_to_stdout: true)
-    {out, status, System.monotonic_time(:millisecond) - started}
-  end
+  defp mix(dir, args), do: TestApps.mix(dir, args, TestApps.env())
 
   @tag timeout: 1_800_000
   test "numpy and pandas: python_packages, warning-free wrappers, calls, docs, classes" do
-    dir = tmp_dir!("sb_numpy_app")
-    File.mkdir_p!(Path.join(dir, "lib"))
-    File.mkdir_p!(Path.join(dir, "config"))
-    cargo_dir = Path.join(dir, "_build/snakebridge_target")
-    File.mkdir_p!(cargo_dir)
-    {_, 0} = System.cmd("cp", ["-a", Path.join(@root, "target/release"), cargo_dir])
-
-    File.write!(Path.join(dir, "mix.exs"), """
-    defmodule SbNpApp.MixProject do
-      use Mix.Project
-
-      def project do
-        [app: :sb_np_app, version: "0.1.0", elixir: "~> 1.14", deps: deps()]
-      end
-
-      def application, do: [extra_applications: [:logger]]
-
-      defp deps, do: [{:snakebridge, path: #{inspect(@root)}}]
-    end
-    """)
+    dir = TestApps.new!(tmp_dir!("sb_numpy_app"), :sb_np_app)
 
     File.write!(
       Path.join([dir, "config", "config.exs"]),

@@ -8,25 +8,17 @@ defmodule SnakeBridge.PoolReleaseTest do
 
   import SnakeBridge.TestHelpers, only: [tmp_dir!: 1]
 
+  alias SnakeBridge.TestApps
+
   @moduletag :integration
   @moduletag :pools
-  @root Path.expand("..", __DIR__)
 
-  @env [
-    {"MIX_ENV", "prod"},
-    {"MIX_BUILD_PATH", nil},
-    {"MIX_BUILD_ROOT", nil},
-    {"MIX_DEPS_PATH", nil},
-    {"MIX_LOCKFILE", nil},
-    {"MIX_EXS", nil},
-    {"MIX_TARGET", nil},
-    {"SNAKEBRIDGE_PYTHON", nil},
-    {"PYTHONPATH", nil},
-    {"PYTHONHOME", nil},
-    {"ELIXIR_ERL_OPTIONS", nil},
-    {"ERL_AFLAGS", nil},
-    {"ERL_FLAGS", nil}
-  ]
+  @env TestApps.env([
+         {"MIX_ENV", "prod"},
+         {"ELIXIR_ERL_OPTIONS", nil},
+         {"ERL_AFLAGS", nil},
+         {"ERL_FLAGS", nil}
+       ])
 
   @tag timeout: 900_000
   test "a release started as a daemon (RELEASE_DISTRIBUTION=name, then sname) runs its pool" do
@@ -37,23 +29,7 @@ defmodule SnakeBridge.PoolReleaseTest do
 
     # The library by its own path (its sources are not changed here) and cargo's cache
     # seeded from this checkout: the app's NIF build is a copy.
-    cargo_dir = Path.join(dir, "_build/snakebridge_target")
-    File.mkdir_p!(cargo_dir)
-    {_, 0} = System.cmd("cp", ["-a", Path.join(@root, "target/release"), cargo_dir])
-
-    File.write!(Path.join(dir, "mix.exs"), """
-    defmodule SbPoolApp.MixProject do
-      use Mix.Project
-
-      def project do
-        [app: :sb_pool_app, version: "0.1.0", elixir: "~> 1.14", deps: deps()]
-      end
-
-      def application, do: [extra_applications: [:logger]]
-
-      defp deps, do: [{:snakebridge, path: #{inspect(@root)}}]
-    end
-    """)
+    TestApps.new!(dir, :sb_pool_app)
 
     # Compiling this starts :snakebridge (with its pool config) in the compiling VM, as
     # `use SnakeBridge.Library` does.

@@ -7,28 +7,13 @@ defmodule SnakeBridge.PythonPackagesTest do
 
   import SnakeBridge.TestHelpers, only: [tmp_dir!: 1]
 
+  alias SnakeBridge.TestApps
+
   @moduletag :integration
-  @root Path.expand("..", __DIR__)
 
-  @env [
-    {"MIX_ENV", "dev"},
-    {"MIX_BUILD_PATH", nil},
-    {"MIX_BUILD_ROOT", nil},
-    {"MIX_DEPS_PATH", nil},
-    {"MIX_LOCKFILE", nil},
-    {"MIX_EXS", nil},
-    {"MIX_TARGET", nil},
-    {"SNAKEBRIDGE_PYTHON", nil},
-    {"PYTHONPATH", nil},
-    {"PYTHONHOME", nil},
-    {"PIP_NO_INDEX", "1"}
-  ]
+  @env TestApps.env([{"PIP_NO_INDEX", "1"}])
 
-  defp mix(dir, args, env \\ []) do
-    started = System.monotonic_time(:millisecond)
-    {out, status} = System.cmd("mix", args, cd: dir, env: @env ++ env, stderr_to_stdout: true)
-    {out, status, System.monotonic_time(:millisecond) - started}
-  end
+  defp mix(dir, args, env \\ []), do: TestApps.mix(dir, args, @env ++ env)
 
   defp config!(dir, body),
     do: File.write!(Path.join([dir, "config", "config.exs"]), "import Config\n" <> body)
@@ -51,28 +36,9 @@ defmodule SnakeBridge.PythonPackagesTest do
       ])
     end
 
-    File.mkdir_p!(Path.join(dir, "lib"))
-    File.mkdir_p!(Path.join(dir, "config"))
-
     # The library by its own path (its sources are not changed here) and cargo's cache
     # seeded from this checkout: the app's NIF build is a copy.
-    cargo_dir = Path.join(dir, "_build/snakebridge_target")
-    File.mkdir_p!(cargo_dir)
-    {_, 0} = System.cmd("cp", ["-a", Path.join(@root, "target/release"), cargo_dir])
-
-    File.write!(Path.join(dir, "mix.exs"), """
-    defmodule SbPkgApp.MixProject do
-      use Mix.Project
-
-      def project do
-        [app: :sb_pkg_app, version: "0.1.0", elixir: "~> 1.14", deps: deps()]
-      end
-
-      def application, do: [extra_applications: [:logger]]
-
-      defp deps, do: [{:snakebridge, path: #{inspect(@root)}}]
-    end
-    """)
+    TestApps.new!(dir, :sb_pkg_app)
 
     File.write!(Path.join([dir, "lib", "sb_pkg_app.ex"]), "defmodule SbPkgApp do\nend\n")
     config!(dir, ~s|config :snakebridge, python_packages: ["sbpkg_alpha==0.1.0"]\n|)
