@@ -46,6 +46,15 @@ pub struct Threads {
     missed: AtomicU32,
     /// Tasks ever run (observability).
     done: AtomicU64,
+    /// When a task of these threads last ended (ns since `EPOCH`).
+    last_end: AtomicU64,
+}
+
+/// The origin of `Threads::last_end`.
+static EPOCH: once_cell::sync::Lazy<Instant> = once_cell::sync::Lazy::new(Instant::now);
+
+fn since_epoch() -> u64 {
+    u64::try_from(EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// How long an idle thread spins, and how long it lives without work (tunable).
@@ -84,6 +93,7 @@ impl Threads {
             spinning: AtomicBool::new(false),
             missed: AtomicU32::new(0),
             done: AtomicU64::new(0),
+            last_end: AtomicU64::new(0),
         }
     }
 
@@ -205,6 +215,7 @@ impl Threads {
         // Python forked and this is the child: it must not go on with BEAM work.
         crate::fork::exit_if_child();
         self.done.fetch_add(1, Ordering::Relaxed);
+        self.last_end.store(since_epoch(), Ordering::Relaxed);
         self.state().busy -= 1;
     }
 
@@ -259,7 +270,6 @@ impl Threads {
                 return None;
             }
             st.parked += 1;
-            let parked_at = Instant::now();
             st = if self.lane {
                 self.cv.wait(st).unwrap_or_else(|p| p.into_inner())
             } else {
@@ -270,7 +280,7 @@ impl Threads {
             };
             st.parked -= 1;
             if !st.queue.is_empty() {
-                self.woke_soon(parked_at.elapsed());
+                self.woke_soon();
             }
         }
     }
@@ -334,10 +344,13 @@ impl Threads {
         found
     }
 
-    /// A task arrived soon after this thread parked: spinning would have caught it, so
-    /// the next spin is whole again.
-    fn woke_soon(&self, parked_for: Duration) {
-        if parked_for < Duration::from_micros(SPIN_US.load(Ordering::Relaxed)) {
+    /// A task arrived soon after the last one ended: spinning would have caught it, so
+    /// the next spin is whole again. (Measured from the last task of any of these
+    /// threads, not from when this one parked: a condvar wakes the longest-parked
+    /// thread, so with several threads the woken one has always parked long ago.)
+    fn woke_soon(&self) {
+        let idle_ns = since_epoch().saturating_sub(self.last_end.load(Ordering::Relaxed));
+        if idle_ns < SPIN_US.load(Ordering::Relaxed).saturating_mul(1000) {
             self.missed.store(0, Ordering::Relaxed);
         }
     }
