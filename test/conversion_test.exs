@@ -121,6 +121,74 @@ defmodule SnakeBridge.ConversionTest do
     end
   end
 
+  describe "items of big containers (converted without a new reference when exact)" do
+    test "exact ints, floats and strs beside their subclasses and edge values" do
+      code = """
+      import enum
+      class I(int): pass
+      class S(str): pass
+      class F(float): pass
+      class Color(enum.IntEnum):
+          RED = 1
+      items = [0, -1, 2**63 - 1, -2**63, 2**63, -2**63 - 1, 10**40, True, False, I(7),
+               Color.RED, 1.5, float('nan'), float('inf'), -0.0, F(2.5), "", "é ü", S("s"),
+               "x" * 70000, None, b"b", [1, [2.5, "y"]], (3, "z")]
+      """
+
+      expected = [
+        0,
+        -1,
+        2 ** 63 - 1,
+        -(2 ** 63),
+        2 ** 63,
+        -(2 ** 63) - 1,
+        10 ** 40,
+        true,
+        false,
+        7,
+        1,
+        1.5,
+        :nan,
+        :infinity,
+        -0.0,
+        2.5,
+        "",
+        "é ü",
+        "s",
+        String.duplicate("x", 70_000),
+        nil,
+        "b",
+        [1, [2.5, "y"]],
+        {3, "z"}
+      ]
+
+      assert {:ok, %{"items" => list}} = SnakeBridge.eval(code)
+      assert list == expected
+
+      assert SnakeBridge.eval(code <> "\nt = tuple(items)") |> elem(1) |> Map.get("t") ==
+               List.to_tuple(expected)
+    end
+
+    test "a str that cannot be UTF-8 among exact items fails the whole result clearly" do
+      assert {:error, %SnakeBridge.PythonError{type: "UnicodeEncodeError"}} =
+               SnakeBridge.eval("[1, 2.0, 'ok', '\\ud800']")
+
+      # and the interpreter goes on converting
+      assert SnakeBridge.eval("[1, 'ok']") == {:ok, [1, "ok"]}
+    end
+
+    test "1M-item lists of ints, floats and strs, contents compared" do
+      n = 1_000_000
+      assert SnakeBridge.eval("list(range(#{n}))") == {:ok, Enum.to_list(0..(n - 1))}
+
+      assert {:ok, floats} = SnakeBridge.eval("[i * 0.5 for i in range(#{n})]")
+      assert floats == Enum.map(0..(n - 1), &(&1 * 0.5))
+
+      assert {:ok, strs} = SnakeBridge.eval("[f's{i}' for i in range(#{n})]")
+      assert strs == Enum.map(0..(n - 1), &"s#{&1}")
+    end
+  end
+
   describe "binaries and strings" do
     test "UTF-8 binaries become str and come back" do
       for s <- ["", "hello", "héllo wörld", "日本語", "emoji 🐍", "nul\0inside"] do

@@ -618,6 +618,10 @@ impl<'a> ToTerm<'a> {
     /// # Safety
     /// The result belongs to `self.env`, which the caller keeps alive.
     unsafe fn raw(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
+        // SAFETY: attached (the Bound proves it) and `obj` is live.
+        if let Some(term) = unsafe { self.scalar(obj.as_ptr()) } {
+            return Ok(term);
+        }
         check_depth(depth)?;
         self.made.set(self.made.get() + 1);
         self.add_bytes(16);
@@ -660,6 +664,75 @@ impl<'a> ToTerm<'a> {
             }
         }
         Ok(self.object(obj)?.as_c_arg())
+    }
+
+    /// An exact `int` that fits 64 bits, an exact `float` or a short exact `str`,
+    /// converted from a borrowed pointer (no new reference: converting them runs no
+    /// Python code, so the object cannot go away meanwhile); `None` for anything else,
+    /// which takes the general path. The common items of big containers and batches.
+    ///
+    /// # Safety
+    /// Attached, and `p` is a live object; the result belongs to `self.env`.
+    #[inline]
+    unsafe fn scalar(&self, p: *mut ffi::PyObject) -> Option<sys::ErlNifTerm> {
+        // SAFETY: attached and `p` is live (the contract). Each branch calls the function
+        // for exactly the type its check proved; an exact int's conversion cannot fail (no
+        // `__index__` is called), and a failed UTF-8 encoding is cleared and left to the
+        // general path, which reports it.
+        unsafe {
+            let tp = ffi::Py_TYPE(p);
+            let term = if tp == std::ptr::addr_of_mut!(ffi::PyLong_Type) {
+                let mut overflow = 0;
+                let v = ffi::PyLong_AsLongLongAndOverflow(p, &mut overflow);
+                if overflow != 0 {
+                    return None;
+                }
+                self.add_bytes(16);
+                sys::enif_make_int64(self.env.as_c_arg(), v)
+            } else if tp == std::ptr::addr_of_mut!(ffi::PyFloat_Type) {
+                self.add_bytes(16);
+                float_term(self.env, ffi::PyFloat_AS_DOUBLE(p)).as_c_arg()
+            } else if tp == std::ptr::addr_of_mut!(ffi::PyUnicode_Type) {
+                let mut len: ffi::Py_ssize_t = 0;
+                let data = ffi::PyUnicode_AsUTF8AndSize(p, &mut len);
+                if data.is_null() {
+                    ffi::PyErr_Clear();
+                    return None;
+                }
+                let len = len as usize;
+                if len >= crate::shared_binary::SHARE_AT {
+                    return None;
+                }
+                self.add_bytes(16 + len);
+                enif::binary(self.env, data as *const u8, len)
+            } else {
+                return None;
+            };
+            self.made.set(self.made.get() + 1);
+            Some(term)
+        }
+    }
+
+    /// The term for a borrowed item of a container: `scalar`, else the general path
+    /// with an owned reference (converting it may run Python code that drops the
+    /// container's own).
+    ///
+    /// # Safety
+    /// Attached, and `p` is a live object; the result belongs to `self.env`.
+    #[inline]
+    unsafe fn item(
+        &self,
+        py: Python<'_>,
+        p: *mut ffi::PyObject,
+        depth: u32,
+    ) -> PyResult<sys::ErlNifTerm> {
+        // SAFETY: the contract of both calls is this function's.
+        unsafe {
+            match self.scalar(p) {
+                Some(term) => Ok(term),
+                None => self.raw(&Bound::from_borrowed_ptr(py, p), depth),
+            }
+        }
     }
 
     /// # Safety
@@ -734,10 +807,8 @@ impl<'a> ToTerm<'a> {
         let mut i = 0;
         // SAFETY: attached, and `obj` is a list.
         while i < unsafe { ffi::PyList_GET_SIZE(p) } {
-            // SAFETY: as above.
-            let item = unsafe { Bound::from_borrowed_ptr(py, ffi::PyList_GET_ITEM(p, i)) };
-            // SAFETY: made in `self.env`, as this function's result.
-            items.push(unsafe { self.raw(&item, depth + 1)? });
+            // SAFETY: as above; made in `self.env`, as this function's result.
+            items.push(unsafe { self.item(py, ffi::PyList_GET_ITEM(p, i), depth + 1)? });
             i += 1;
         }
         // SAFETY: every item was made in `self.env`.
@@ -752,10 +823,9 @@ impl<'a> ToTerm<'a> {
         let n = unsafe { ffi::PyTuple_GET_SIZE(p) };
         let mut items = Vec::with_capacity(n as usize);
         for i in 0..n {
-            // SAFETY: `i` < the tuple's size; the borrowed item becomes owned at once.
-            let item = unsafe { Bound::from_borrowed_ptr(py, ffi::PyTuple_GET_ITEM(p, i)) };
-            // SAFETY: made in `self.env`, as this function's result.
-            items.push(unsafe { self.raw(&item, depth + 1)? });
+            // SAFETY: `i` < the tuple's size (the tuple holds the item); made in
+            // `self.env`, as this function's result.
+            items.push(unsafe { self.item(py, ffi::PyTuple_GET_ITEM(p, i), depth + 1)? });
         }
         // SAFETY: every item was made in `self.env`.
         Ok(unsafe { enif::tuple(self.env, &items) })
