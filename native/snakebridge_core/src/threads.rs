@@ -330,8 +330,18 @@ impl Threads {
                 }
                 std::hint::spin_loop();
             }
-            if since.elapsed() >= spin {
+            let spun = since.elapsed();
+            if spun >= spin {
                 break;
+            }
+            // Past the first YIELD_AFTER (where back-to-back calls on this node land), a
+            // thread that wants this core gets it now, not at the end of the spin: the
+            // kernel's scheduler (EEVDF) lets a running thread finish its slice before a
+            // woken one, and the woken one is often the thread that will send the next
+            // task (a pool worker's scheduler, its caller's network). With no other
+            // thread runnable here this returns at once.
+            if spun >= YIELD_AFTER {
+                std::thread::yield_now();
             }
         }
         self.spinning.store(false, Ordering::SeqCst);
@@ -355,6 +365,9 @@ impl Threads {
         }
     }
 }
+
+/// How long a spin runs before it lets other threads have its core between looks.
+const YIELD_AFTER: Duration = Duration::from_micros(30);
 
 /// Spins in a row without work after which an idle thread parks at once (until a task
 /// comes soon after it parked).
