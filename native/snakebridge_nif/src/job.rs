@@ -43,6 +43,8 @@ pub struct Ctl {
 
 /// How long a caller's NIF watches for a quick answer (tunable, 0: never).
 static WATCH_US: AtomicU64 = AtomicU64::new(20);
+/// How long a caller watches before it lets other threads have its core between looks.
+const YIELD_AFTER: Duration = Duration::from_micros(5);
 
 pub fn set_watch(us: u64) {
     WATCH_US.store(us, Ordering::Relaxed);
@@ -138,8 +140,14 @@ impl Ctl {
                     break 'watch;
                 }
             }
-            if since.elapsed() >= limit {
+            let watched = since.elapsed();
+            if watched >= limit {
                 break;
+            }
+            // No answer yet after a quick call's time: the library thread may be waiting
+            // for this very core (see Threads::spin), so let it run.
+            if watched >= YIELD_AFTER {
+                std::thread::yield_now();
             }
         }
         let mut st = self.state();
