@@ -583,6 +583,12 @@ impl<'a> ToTerm<'a> {
         self.bytes.get()
     }
 
+    /// Counts a term made elsewhere (see `etf::Run`) of about `bytes` bytes.
+    pub fn count(&self, bytes: usize) {
+        self.made.set(self.made.get() + 1);
+        self.add_bytes(bytes);
+    }
+
     fn add_bytes(&self, n: usize) {
         self.bytes.set(self.bytes.get().saturating_add(n));
     }

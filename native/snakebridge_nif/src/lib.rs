@@ -26,6 +26,7 @@ pub mod convert;
 pub mod elixir_calls;
 pub mod enif;
 pub mod error;
+pub mod etf;
 pub mod iter_in;
 pub mod job;
 pub mod map_builder;

@@ -236,10 +236,16 @@ pub fn pull<'a>(
     } else {
         (max - out.len()).max(buf.batch)
     };
-    let wanted_now = max - out.len();
     let buf = &mut *buf;
     let to_term = ToTerm::new(env, &inner.ctx);
     let mut got = 0;
+    let mut placer = Placer {
+        env,
+        out,
+        limit: max,
+        run: crate::etf::Run::new(),
+        weights: Vec::new(),
+    };
     let result = snakebridge_core::interrupt::run_job(py, job, deadline, |py| {
         while got < want {
             match snakebridge_core::iter::next_raw(py, &obj, stream.stream_type, &mut buf.aloop)? {
@@ -248,16 +254,16 @@ pub fn pull<'a>(
                     break;
                 }
                 Some(item) => {
-                    // Raw terms: no Term wrapper per item on the hot path.
-                    let before = to_term.bytes();
-                    // SAFETY: `env` is the env the answer is built in, alive for 'a.
-                    let term = unsafe { to_term.raw_term(&item)? };
-                    if got < wanted_now {
-                        out.push(term);
+                    // SAFETY: attached, and `item` is live.
+                    if let Some(weight) = unsafe { placer.run.push(item.as_ptr()) } {
+                        to_term.count(weight);
+                        placer.weights.push(weight);
                     } else {
-                        let weight = to_term.bytes() - before;
-                        // SAFETY: `term` was just made in `env`.
-                        buf.save(unsafe { Term::new(env, term) }, weight);
+                        placer.flush(buf);
+                        let before = to_term.bytes();
+                        // SAFETY: `env` is the env the answer is built in, alive for 'a.
+                        let term = unsafe { to_term.raw_term(&item)? };
+                        placer.place(term, to_term.bytes() - before, buf);
                     }
                     got += 1;
                 }
@@ -265,6 +271,8 @@ pub fn pull<'a>(
         }
         Ok(())
     });
+    // Items pulled before an error come before it.
+    placer.flush(buf);
     if matches!(result, Err(Error::Timeout | Error::Cancelled))
         && snakebridge_core::iter::ended_inside(&obj, stream.stream_type)
     {
@@ -283,6 +291,43 @@ pub fn pull<'a>(
             Ok(())
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Where `pull`'s items go, in order: to the answer until it holds `limit`, the rest to
+/// the stream's buffer. Plain items wait in `run` and become terms together (see `etf`).
+struct Placer<'a, 'o> {
+    env: Env<'a>,
+    out: &'o mut Vec<sys::ErlNifTerm>,
+    limit: usize,
+    run: crate::etf::Run,
+    weights: Vec<usize>,
+}
+
+impl Placer<'_, '_> {
+    fn place(&mut self, term: sys::ErlNifTerm, weight: usize, buf: &mut StreamBuf) {
+        if self.out.len() < self.limit {
+            self.out.push(term);
+        } else {
+            // SAFETY: `term` was made in `self.env`.
+            buf.save(unsafe { Term::new(self.env, term) }, weight);
+        }
+    }
+
+    /// The waiting plain items, placed before whatever comes next.
+    fn flush(&mut self, buf: &mut StreamBuf) {
+        if self.run.is_empty() {
+            return;
+        }
+        let mut run = std::mem::take(&mut self.run);
+        let weights = std::mem::take(&mut self.weights);
+        let mut w = weights.iter();
+        run.decode(self.env, |term| {
+            self.place(term, *w.next().unwrap_or(&16), buf)
+        });
+        self.run = run;
+        self.weights = weights;
+        self.weights.clear();
     }
 }
 
