@@ -741,6 +741,32 @@ impl<'a> ToTerm<'a> {
         }
     }
 
+    /// Appends the term of the borrowed item `p` to `out`, in order: a plain item waits
+    /// in `run` (see `etf`), which is emptied into `out` before any other item. The
+    /// caller empties it at the end (`run.decode(self.env, |t| out.push(t))`).
+    ///
+    /// # Safety
+    /// Attached, and `p` is a live object; the terms belong to `self.env`.
+    unsafe fn push_item(
+        &self,
+        py: Python<'_>,
+        p: *mut ffi::PyObject,
+        depth: u32,
+        run: &mut crate::etf::Run,
+        out: &mut Vec<sys::ErlNifTerm>,
+    ) -> PyResult<()> {
+        // SAFETY: the contract of both calls is this function's.
+        unsafe {
+            if let Some(weight) = run.push(p) {
+                self.count(weight);
+                return Ok(());
+            }
+            run.decode(self.env, |t| out.push(t));
+            out.push(self.item(py, p, depth)?);
+        }
+        Ok(())
+    }
+
     /// # Safety
     /// `obj` is an int; the result belongs to `self.env`.
     unsafe fn int(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
@@ -810,13 +836,23 @@ impl<'a> ToTerm<'a> {
         // (converting an item may run Python code that shrinks the list), so the index
         // is in range; the borrowed item becomes an owned reference at once.
         let mut items = Vec::with_capacity(unsafe { ffi::PyList_GET_SIZE(p) } as usize);
+        let mut run = crate::etf::Run::for_len(items.capacity());
         let mut i = 0;
         // SAFETY: attached, and `obj` is a list.
         while i < unsafe { ffi::PyList_GET_SIZE(p) } {
             // SAFETY: as above; made in `self.env`, as this function's result.
-            items.push(unsafe { self.item(py, ffi::PyList_GET_ITEM(p, i), depth + 1)? });
+            unsafe {
+                self.push_item(
+                    py,
+                    ffi::PyList_GET_ITEM(p, i),
+                    depth + 1,
+                    &mut run,
+                    &mut items,
+                )?
+            };
             i += 1;
         }
+        run.decode(self.env, |t| items.push(t));
         // SAFETY: every item was made in `self.env`.
         Ok(unsafe { enif::list(self.env, &items) })
     }
@@ -828,11 +864,21 @@ impl<'a> ToTerm<'a> {
         // SAFETY: attached, and `obj` is a tuple (immutable: its size is fixed).
         let n = unsafe { ffi::PyTuple_GET_SIZE(p) };
         let mut items = Vec::with_capacity(n as usize);
+        let mut run = crate::etf::Run::for_len(n as usize);
         for i in 0..n {
             // SAFETY: `i` < the tuple's size (the tuple holds the item); made in
             // `self.env`, as this function's result.
-            items.push(unsafe { self.item(py, ffi::PyTuple_GET_ITEM(p, i), depth + 1)? });
+            unsafe {
+                self.push_item(
+                    py,
+                    ffi::PyTuple_GET_ITEM(p, i),
+                    depth + 1,
+                    &mut run,
+                    &mut items,
+                )?
+            };
         }
+        run.decode(self.env, |t| items.push(t));
         // SAFETY: every item was made in `self.env`.
         Ok(unsafe { enif::tuple(self.env, &items) })
     }
@@ -845,6 +891,10 @@ impl<'a> ToTerm<'a> {
         let n = unsafe { ffi::PyDict_Size(p) };
         let mut keys = Vec::with_capacity(n as usize);
         let mut values = Vec::with_capacity(n as usize);
+        let (mut key_run, mut value_run) = (
+            crate::etf::Run::for_len(n as usize),
+            crate::etf::Run::for_len(n as usize),
+        );
         let mut pos: ffi::Py_ssize_t = 0;
         let mut k: *mut ffi::PyObject = std::ptr::null_mut();
         let mut v: *mut ffi::PyObject = std::ptr::null_mut();
@@ -859,10 +909,11 @@ impl<'a> ToTerm<'a> {
                     Bound::from_borrowed_ptr(py, v),
                 )
             };
-            // SAFETY: made in `self.env`, as this function's result.
+            // SAFETY: made in `self.env`, as this function's result; `key` and `value`
+            // keep the objects alive.
             unsafe {
-                keys.push(self.raw(&key, depth + 1)?);
-                values.push(self.raw(&value, depth + 1)?);
+                self.push_item(py, key.as_ptr(), depth + 1, &mut key_run, &mut keys)?;
+                self.push_item(py, value.as_ptr(), depth + 1, &mut value_run, &mut values)?;
             }
             // SAFETY: attached, and `obj` is a dict.
             if unsafe { ffi::PyDict_Size(p) } != n {
@@ -871,6 +922,8 @@ impl<'a> ToTerm<'a> {
                 ));
             }
         }
+        key_run.decode(self.env, |t| keys.push(t));
+        value_run.decode(self.env, |t| values.push(t));
         // SAFETY: attached; equal lengths, every term made in `self.env`.
         unsafe { crate::map_builder::map(py, self.env, &keys, &values) }
             .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err("could not build a map"))

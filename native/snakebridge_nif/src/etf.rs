@@ -30,7 +30,12 @@ const HEADER: usize = 6;
 pub struct Run {
     buf: Vec<u8>,
     count: u32,
+    /// Off for containers too small to gain (one decode costs about what two strs do).
+    on: bool,
 }
+
+/// Containers of fewer items are converted item by item.
+const MIN_ITEMS: usize = 8;
 
 impl Default for Run {
     fn default() -> Self {
@@ -39,10 +44,21 @@ impl Default for Run {
 }
 
 impl Run {
+    /// An empty run (it allocates nothing until a value is pushed).
     pub fn new() -> Self {
-        let mut buf = Vec::with_capacity(4096);
-        buf.extend_from_slice(&[VERSION, LIST_EXT, 0, 0, 0, 0]);
-        Run { buf, count: 0 }
+        Run {
+            buf: Vec::new(),
+            count: 0,
+            on: true,
+        }
+    }
+
+    /// A run for a container of `len` items: off when it is too small to gain.
+    pub fn for_len(len: usize) -> Self {
+        Run {
+            on: len >= MIN_ITEMS,
+            ..Self::new()
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -63,8 +79,12 @@ impl Run {
         // caller's general path, which reports it.
         let weight = unsafe {
             let tp = ffi::Py_TYPE(p);
-            if self.count == 0 && tp != std::ptr::addr_of_mut!(ffi::PyUnicode_Type) {
-                return None;
+            if self.count == 0 {
+                if !self.on || tp != std::ptr::addr_of_mut!(ffi::PyUnicode_Type) {
+                    return None;
+                }
+                self.buf.truncate(0);
+                self.buf.extend_from_slice(&[VERSION, LIST_EXT, 0, 0, 0, 0]);
             }
             if tp == std::ptr::addr_of_mut!(ffi::PyLong_Type) {
                 let mut overflow = 0;

@@ -243,7 +243,7 @@ pub fn pull<'a>(
         env,
         out,
         limit: max,
-        run: crate::etf::Run::new(),
+        run: crate::etf::Run::for_len(want),
         weights: Vec::new(),
     };
     let result = snakebridge_core::interrupt::run_job(py, job, deadline, |py| {
