@@ -48,6 +48,10 @@ pub struct Threads {
     done: AtomicU64,
     /// When a task of these threads last ended (ns since `EPOCH`).
     last_end: AtomicU64,
+    /// When the task the spinner is about to take was queued (ns since `EPOCH`, 0: none).
+    handed_at: AtomicU64,
+    /// Until when idle threads park at once (ns since `EPOCH`): see `CONTENDED`.
+    contended_until: AtomicU64,
 }
 
 /// The origin of `Threads::last_end`.
@@ -94,6 +98,8 @@ impl Threads {
             missed: AtomicU32::new(0),
             done: AtomicU64::new(0),
             last_end: AtomicU64::new(0),
+            handed_at: AtomicU64::new(0),
+            contended_until: AtomicU64::new(0),
         }
     }
 
@@ -136,6 +142,7 @@ impl Threads {
         let spinning = self.spinning.load(Ordering::SeqCst);
         if spinning && st.queue.len() == 1 {
             // The spinner takes it (it re-checks under the lock before parking).
+            self.handed_at.store(since_epoch(), Ordering::Relaxed);
             return true;
         }
         let takers = st.parked + usize::from(spinning);
@@ -311,6 +318,7 @@ impl Threads {
         });
         if spin.is_zero()
             || !self.spins
+            || since_epoch() < self.contended_until.load(Ordering::Relaxed)
             || self
                 .spinning
                 .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
@@ -345,6 +353,14 @@ impl Threads {
             }
         }
         self.spinning.store(false, Ordering::SeqCst);
+        let handed = self.handed_at.swap(0, Ordering::Relaxed);
+        let now = since_epoch();
+        if found.is_some() && handed != 0 && now.saturating_sub(handed) > CONTENDED_AFTER_NS {
+            // The task waited for this spinner to get a core back: the cores are busy,
+            // so for a while threads park and callers are woken, which costs less here.
+            self.contended_until
+                .store(now.saturating_add(CONTENDED_NS), Ordering::Relaxed);
+        }
         if found.is_some() {
             self.missed.store(0, Ordering::Relaxed);
         } else {
@@ -365,6 +381,13 @@ impl Threads {
         }
     }
 }
+
+/// A task handed to the spinner that waited this long for it means the spinner had lost
+/// its core (busy cores): then threads park without spinning for `CONTENDED_NS`. With 4
+/// busy processes on the 2 cores here, a call cost 10-65 µs with spinning and 12-31 µs
+/// without (bench/busy.exs); on idle cores a spinner takes a task within a few µs.
+const CONTENDED_AFTER_NS: u64 = 250_000;
+const CONTENDED_NS: u64 = 20_000_000;
 
 /// How long a spin runs before it lets other threads have its core between looks.
 const YIELD_AFTER: Duration = Duration::from_micros(30);
