@@ -96,6 +96,27 @@ defmodule SnakeBridge.BatchItemsTest do
     end
   end
 
+  test "stream/5 chunks give the same items" do
+    {:ok, %{"items" => items}} = SnakeBridge.eval(@items)
+
+    {:ok, globals} =
+      SnakeBridge.eval("import builtins\nbuiltins.sb_items_gen = items", %{"items" => items})
+
+    assert is_map(globals)
+    me = self()
+    callback = fn item -> send(me, {:item, item}) && :ok end
+    :ok = SnakeBridge.stream("builtins", "sb_items_gen", [], [], callback)
+    assert normal(collect([])) == expected()
+  end
+
+  defp collect(acc) do
+    receive do
+      {:item, item} -> collect([item | acc])
+    after
+      0 -> Enum.reverse(acc)
+    end
+  end
+
   test "items before an error are delivered, then the error" do
     code = """
     def failing():

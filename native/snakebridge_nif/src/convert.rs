@@ -741,6 +741,28 @@ impl<'a> ToTerm<'a> {
         }
     }
 
+    /// The terms of `items`, in order, appended to `out` (runs of plain items made
+    /// together, see `etf`). At the first item that cannot be converted, the items
+    /// before it are in `out` and its error is returned.
+    pub fn extend_terms(
+        &self,
+        items: &[Bound<'_, PyAny>],
+        out: &mut Vec<sys::ErlNifTerm>,
+    ) -> PyResult<()> {
+        let mut run = crate::etf::Run::for_len(items.len());
+        let mut result = Ok(());
+        for item in items {
+            // SAFETY: attached (the Bound proves it), and `item` is live; the terms are
+            // made in `self.env`.
+            result = unsafe { self.push_item(item.py(), item.as_ptr(), 0, &mut run, out) };
+            if result.is_err() {
+                break;
+            }
+        }
+        run.decode(self.env, |t| out.push(t));
+        result
+    }
+
     /// Appends the term of the borrowed item `p` to `out`, in order: a plain item waits
     /// in `run` (see `etf`), which is emptied into `out` before any other item. The
     /// caller empties it at the end (`run.decode(self.env, |t| out.push(t))`).

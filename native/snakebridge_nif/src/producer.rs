@@ -305,21 +305,11 @@ fn produce(py: Python<'_>, work: &Work, msg_env: &mut OwnedEnv) -> Result<(), Fa
             // Large strings and bytes share Python's memory (nothing copied under the GIL).
             let enc = ToTerm::new(e, &work.ctx);
             let mut terms = Vec::with_capacity(items.len());
-            let mut failed = None;
-            for item in items {
-                match enc.term(item) {
-                    Ok(t) => terms.push(t),
-                    Err(err) => {
-                        failed = Some(Error::from(err));
-                        break;
-                    }
-                }
-            }
+            let failed = enc.extend_terms(items, &mut terms).err().map(Error::from);
             let msg = (!terms.is_empty()).then(|| {
-                (
-                    msg_env.save(message(work, e, chunks(), terms.encode(e))),
-                    enc.bytes(),
-                )
+                // SAFETY: every term was made in `e`.
+                let list = unsafe { Term::new(e, crate::enif::list(e, &terms)) };
+                (msg_env.save(message(work, e, chunks(), list)), enc.bytes())
             });
             (msg, failed)
         })
