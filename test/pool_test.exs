@@ -40,6 +40,15 @@ defmodule SnakeBridge.PoolTest do
   end
 
   describe "routing" do
+    test "workers get the pool's spin and give their core away while spinning" do
+      for node <- Pool.nodes(@pool) do
+        assert :erpc.call(node, Application, :get_env, [:snakebridge, :spin_us]) == 300
+        assert :erpc.call(node, Application, :get_env, [:snakebridge, :spin_give_way]) == true
+      end
+
+      assert Application.get_env(:snakebridge, :spin_give_way, false) == false
+    end
+
     test "a call with pool_name runs on a worker, one without on this node" do
       assert pid_of() != String.to_integer(System.pid())
       assert pid_of([]) == String.to_integer(System.pid())

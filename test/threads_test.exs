@@ -169,8 +169,16 @@ defmodule SnakeBridge.ThreadsTest do
   test "bad thread settings are refused" do
     Application.put_env(:snakebridge, :threads, 0)
     assert_raise ArgumentError, ~r/threads/, fn -> Runtime.reload_config() end
+    Application.delete_env(:snakebridge, :threads)
+
+    Application.put_env(:snakebridge, :spin_give_way, "yes")
+
+    assert_raise ArgumentError, ~r/spin_give_way: must be a boolean, got: "yes"/, fn ->
+      Runtime.reload_config()
+    end
   after
     Application.delete_env(:snakebridge, :threads)
+    Application.delete_env(:snakebridge, :spin_give_way)
     Runtime.reload_config()
   end
 end

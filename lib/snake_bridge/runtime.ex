@@ -388,6 +388,8 @@ defmodule SnakeBridge.Runtime do
     * `:spin_us` - how long an idle thread spins for the next job before it sleeps (100);
     * `:watch_us` - how long a caller watches for a quick answer before it waits for a
       message (20);
+    * `:spin_give_way` - whether a spinning or watching thread gives its core to other
+      threads between looks once it has waited a while (`false`; pool workers: `true`);
     * `:thread_idle_ms` - how long an idle thread lives (10 000).
   """
   @spec reload_config() :: :ok
@@ -410,12 +412,22 @@ defmodule SnakeBridge.Runtime do
       Native.configure_threads(
         positive!(:threads, env.(:threads, 8)),
         positive!(:stream_threads, env.(:stream_threads, 32)),
-        {non_neg!(:spin_us, env.(:spin_us, 100)), non_neg!(:watch_us, env.(:watch_us, 20))},
+        {non_neg!(:spin_us, env.(:spin_us, 100)), non_neg!(:watch_us, env.(:watch_us, 20)),
+         boolean!(:spin_give_way, env.(:spin_give_way, false))},
         positive!(:thread_idle_ms, env.(:thread_idle_ms, 10_000))
       )
 
     :ok
   end
+
+  defp boolean!(_key, b) when is_boolean(b), do: b
+
+  defp boolean!(key, other),
+    do:
+      raise(
+        ArgumentError,
+        "config :snakebridge, #{key}: must be a boolean, got: #{inspect(other)}"
+      )
 
   defp positive!(_key, n) when is_integer(n) and n > 0, do: n
 

@@ -26,7 +26,7 @@ const LONG: Duration = Duration::from_secs(60);
 fn setup() {
     rust_tests::start();
     // The same values in every test of this binary (a process-wide setting).
-    threads::configure(100, IDLE.as_millis() as u64);
+    threads::configure(100, IDLE.as_millis() as u64, false);
 }
 
 /// A task that says it started (with its thread), then holds its thread until `open`

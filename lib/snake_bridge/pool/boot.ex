@@ -102,6 +102,7 @@ defmodule SnakeBridge.Pool.Boot do
     |> Keyword.drop([:pools, :embedded])
     |> Keyword.put(:python_path, python_paths())
     |> Keyword.put(:spin_us, opts.spin_us)
+    |> Keyword.put(:spin_give_way, true)
   end
 
   # This node's Python paths, but :snakebridge's own priv/python (the worker adds it).

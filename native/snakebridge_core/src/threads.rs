@@ -65,7 +65,16 @@ fn since_epoch() -> u64 {
 static SPIN_US: AtomicU64 = AtomicU64::new(100);
 static IDLE_MS: AtomicU64 = AtomicU64::new(10_000);
 
-pub fn configure(spin_us: u64, idle_ms: u64) {
+/// Whether spinning and watching threads give their core away between looks (see
+/// `spin`): on for pool workers, off by default.
+static GIVE_WAY: AtomicBool = AtomicBool::new(false);
+
+pub fn gives_way() -> bool {
+    GIVE_WAY.load(Ordering::Relaxed)
+}
+
+pub fn configure(spin_us: u64, idle_ms: u64, give_way: bool) {
+    GIVE_WAY.store(give_way, Ordering::Relaxed);
     SPIN_US.store(spin_us, Ordering::Relaxed);
     IDLE_MS.store(idle_ms.max(1), Ordering::Relaxed);
 }
@@ -342,13 +351,15 @@ impl Threads {
             if spun >= spin {
                 break;
             }
-            // Past the first YIELD_AFTER (where back-to-back calls on this node land), a
-            // thread that wants this core gets it now, not at the end of the spin: the
-            // kernel's scheduler (EEVDF) lets a running thread finish its slice before a
-            // woken one, and the woken one is often the thread that will send the next
-            // task (a pool worker's scheduler, its caller's network). With no other
-            // thread runnable here this returns at once.
-            if spun >= YIELD_AFTER {
+            // With `give_way` (pool workers), past the first YIELD_AFTER a thread that
+            // wants this core gets it now, not at the end of the spin: the kernel's
+            // scheduler (EEVDF) lets a running thread finish its slice before a woken
+            // one, and on a worker the woken one is often the thread that will send the
+            // next task (its scheduler, its network). Off elsewhere: on the node that
+            // calls, the thread given the core was as often a BEAM scheduler spinning
+            // idle, and batches lost whole slices. With no other thread runnable here
+            // this returns at once.
+            if spun >= YIELD_AFTER && gives_way() {
                 std::thread::yield_now();
             }
         }

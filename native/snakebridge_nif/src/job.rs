@@ -146,7 +146,7 @@ impl Ctl {
             }
             // No answer yet after a quick call's time: the library thread may be waiting
             // for this very core (see Threads::spin), so let it run.
-            if watched >= YIELD_AFTER {
+            if watched >= YIELD_AFTER && threads::gives_way() {
                 std::thread::yield_now();
             }
         }
@@ -388,12 +388,12 @@ pub fn thread_stats(env: Env<'_>) -> Term<'_> {
 pub fn configure_threads(
     calls: usize,
     streams: usize,
-    (spin_us, watch_us): (u64, u64),
+    (spin_us, watch_us, give_way): (u64, u64, bool),
     idle_ms: u64,
 ) -> bool {
     threads::CALLS.set_max(calls);
     threads::STREAMS.set_max(streams);
-    threads::configure(spin_us, idle_ms);
+    threads::configure(spin_us, idle_ms, give_way);
     set_watch(watch_us);
     true
 }

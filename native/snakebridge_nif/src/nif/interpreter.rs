@@ -47,6 +47,6 @@ fn thread_stats(env: Env<'_>) -> Term<'_> {
 
 /// Sets the thread limits and the threads' spin, watch and idle times.
 #[rustler::nif]
-fn configure_threads(calls: usize, streams: usize, times: (u64, u64), idle_ms: u64) -> bool {
+fn configure_threads(calls: usize, streams: usize, times: (u64, u64, bool), idle_ms: u64) -> bool {
     job::configure_threads(calls, streams, times, idle_ms)
 }
