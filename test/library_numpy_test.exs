@@ -11,7 +11,7 @@ defmodule SnakeBridge.LibraryNumpyTest do
   alias SnakeBridge.TestApps
 
   @moduletag :integration
-  # Measured at about 12 s (numpy) and 7 s (pandas) of CPU; the machine's other load
+  # Measured at about 9 s (numpy) and 6 s (pandas) of mix compile; the machine's other load
   # can make the wall time several times that.
   @bound_ms 300_000
 

@@ -3,7 +3,8 @@ defmodule SnakeBridge.Library.Classes do
   # A module per Python class, nested in the generated module: `new` from `__init__`,
   # methods (instance ones take the Ref first), attribute getters, `@opaque t`.
 
-  alias SnakeBridge.Library.{Bangs, Callable, Docs, Functions, Names, Render, Types}
+  alias SnakeBridge.Library.{Bangs, Callable, CompileOptions, Docs, Functions, Names, Render}
+  alias SnakeBridge.Library.Types
 
   @doc "The nested module of a described class."
   def module(cls, ctx) do
@@ -23,6 +24,7 @@ defmodule SnakeBridge.Library.Classes do
     quote do
       defmodule unquote(module_name(cls, mod, ctx)) do
         @moduledoc unquote(Docs.value(Docs.class(cls), ctx))
+        unquote_splicing(CompileOptions.quoted(ctx))
 
         @typedoc "An instance of the Python class (a `SnakeBridge.Ref`)."
         @opaque t :: SnakeBridge.Ref.t()
@@ -30,7 +32,7 @@ defmodule SnakeBridge.Library.Classes do
         unquote_splicing(Render.body(defs, ctx))
 
         @doc "The generated functions: `{name, arity, python_signature}`."
-        def __functions__, do: unquote(Macro.escape(rows(callables, attrs)))
+        def __functions__, do: unquote(Render.data(rows(callables, attrs), ctx))
       end
     end
   end

@@ -6,8 +6,8 @@ defmodule SnakeBridge.Library.Generator do
   # Streaming, Constants, Classes; Options, Names, Docs and Types serve them. Nothing
   # here runs when a generated function is called: see SnakeBridge.Library.Checked.
 
-  alias SnakeBridge.Library.{Callable, Classes, Constants, Functions, Names, Options, Render}
-  alias SnakeBridge.Library.Streaming
+  alias SnakeBridge.Library.{Callable, Classes, CompileOptions, Constants, Functions, Names}
+  alias SnakeBridge.Library.{Options, Render, Streaming}
 
   @doc """
   The quoted module body for `desc`. `opts`: `:module` (the Elixir module), `:python`,
@@ -26,6 +26,7 @@ defmodule SnakeBridge.Library.Generator do
 
     body =
       quote do
+        unquote_splicing(CompileOptions.quoted(ctx))
         unquote_splicing(Render.body(defs, ctx))
         unquote_splicing(Enum.map(streamed, &Streaming.defs(&1, ctx)))
         unquote_splicing(Enum.map(selected.classes, &Classes.module(&1, ctx)))
@@ -59,7 +60,7 @@ defmodule SnakeBridge.Library.Generator do
       function (bang variants and `_stream` variants not listed) and constant.
       """
       @spec __functions__() :: [{atom(), non_neg_integer(), String.t()}]
-      def __functions__, do: unquote(Macro.escape(functions))
+      def __functions__, do: unquote(Render.data(functions, ctx))
 
       @doc """
       The generated class modules: `{module, python_class_name}` (a class bound to

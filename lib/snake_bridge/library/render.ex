@@ -47,6 +47,17 @@ defmodule SnakeBridge.Library.Render do
            end
          end)
 
+  @doc """
+  A data term as code: in printed source the term itself; compiled, a compressed binary
+  decoded when called. Elixir's type check of a module makes the union of a literal
+  list's element types pairwise: `__functions__/0`'s thousands of `{name, arity, sig}`
+  tuples (each name its own type) cost it seconds.
+  """
+  def data(term, %{source: true}), do: Macro.escape(term)
+
+  def data(term, _ctx),
+    do: quote(do: :erlang.binary_to_term(unquote(:erlang.term_to_binary(term, [:compressed]))))
+
   @doc "The defs as one literal and a loop that defines them (see the moduledoc)."
   def compact([]), do: quote(do: nil)
 
