@@ -633,14 +633,9 @@ impl<'a> ToTerm<'a> {
         self.add_bytes(16);
         let p = obj.as_ptr();
         // SAFETY: attached (the Bound proves it), and the checks only read `obj`'s type.
-        // Each branch calls the function for exactly the type its check proved.
+        // Each branch calls the function for exactly the type its check proved. (`None`
+        // and booleans, which have no subclasses, were taken by `scalar`.)
         unsafe {
-            if p == ffi::Py_None() {
-                return Ok(nil().as_c_arg());
-            }
-            if ffi::PyBool_Check(p) != 0 {
-                return Ok((p == ffi::Py_True()).encode(self.env).as_c_arg());
-            }
             if ffi::PyLong_Check(p) != 0 {
                 return self.int(obj);
             }
@@ -672,51 +667,28 @@ impl<'a> ToTerm<'a> {
         Ok(self.object(obj)?.as_c_arg())
     }
 
-    /// An exact `int` that fits 64 bits, an exact `float` or a short exact `str`,
-    /// converted from a borrowed pointer (no new reference: converting them runs no
-    /// Python code, so the object cannot go away meanwhile); `None` for anything else,
-    /// which takes the general path. The common items of big containers and batches.
+    /// A plain value (`etf::Plain`) converted from a borrowed pointer (no new reference:
+    /// converting it runs no Python code, so the object cannot go away meanwhile); `None`
+    /// for anything else, which takes the general path. The common items of big
+    /// containers and batches.
     ///
     /// # Safety
     /// Attached, and `p` is a live object; the result belongs to `self.env`.
     #[inline]
     unsafe fn scalar(&self, p: *mut ffi::PyObject) -> Option<sys::ErlNifTerm> {
-        // SAFETY: attached and `p` is live (the contract). Each branch calls the function
-        // for exactly the type its check proved; an exact int's conversion cannot fail (no
-        // `__index__` is called), and a failed UTF-8 encoding is cleared and left to the
-        // general path, which reports it.
-        unsafe {
-            let tp = ffi::Py_TYPE(p);
-            let term = if tp == std::ptr::addr_of_mut!(ffi::PyLong_Type) {
-                let mut overflow = 0;
-                let v = ffi::PyLong_AsLongLongAndOverflow(p, &mut overflow);
-                if overflow != 0 {
-                    return None;
-                }
-                self.add_bytes(16);
-                sys::enif_make_int64(self.env.as_c_arg(), v)
-            } else if tp == std::ptr::addr_of_mut!(ffi::PyFloat_Type) {
-                self.add_bytes(16);
-                float_term(self.env, ffi::PyFloat_AS_DOUBLE(p)).as_c_arg()
-            } else if tp == std::ptr::addr_of_mut!(ffi::PyUnicode_Type) {
-                let mut len: ffi::Py_ssize_t = 0;
-                let data = ffi::PyUnicode_AsUTF8AndSize(p, &mut len);
-                if data.is_null() {
-                    ffi::PyErr_Clear();
-                    return None;
-                }
-                let len = len as usize;
-                if len >= crate::shared_binary::SHARE_AT {
-                    return None;
-                }
-                self.add_bytes(16 + len);
-                enif::binary(self.env, data as *const u8, len)
-            } else {
-                return None;
-            };
-            self.made.set(self.made.get() + 1);
-            Some(term)
-        }
+        use crate::etf::Plain;
+        // SAFETY: this function's contract is `plain`'s.
+        let value = unsafe { crate::etf::plain(p) }?;
+        let term = match value {
+            Plain::Int(v) => v.encode(self.env).as_c_arg(),
+            Plain::Float(f) => float_term(self.env, f).as_c_arg(),
+            // SAFETY: the bytes are valid for their length (a slice).
+            Plain::Str(bytes) => unsafe { enif::binary(self.env, bytes.as_ptr(), bytes.len()) },
+            Plain::None => nil().as_c_arg(),
+            Plain::Bool(b) => b.encode(self.env).as_c_arg(),
+        };
+        self.count(value.weight());
+        Some(term)
     }
 
     /// The term for a borrowed item of a container: `scalar`, else the general path

@@ -6,12 +6,73 @@
 //! so a short `str` cost ~100 ns (a 1M-item batch of short strs ran at 1.7x Python's own
 //! `list(gen)`, ints at 1.0x). Decoding a run allocates one fragment for all of it.
 //!
-//! Encoded here: exact `int` (64-bit), `float`, `str` under the sharing threshold, and
-//! `None`/`True`/`False`. Anything else ends the run (the caller converts it itself).
+//! Encoded here: the `Plain` values. Anything else ends the run (the caller converts it
+//! itself).
 
 use pyo3::ffi;
 use rustler::types::ListIterator;
 use rustler::{sys, Env};
+
+/// A value that converts without running Python code, so from a borrowed pointer: an
+/// exact `int` that fits 64 bits, an exact `float`, an exact `str` under the sharing
+/// threshold (as UTF-8), `None`, `True` or `False`. Runs take these, and so does
+/// `ToTerm` for the items of containers and batches.
+pub enum Plain<'p> {
+    Int(i64),
+    Float(f64),
+    Str(&'p [u8]),
+    None,
+    Bool(bool),
+}
+
+impl Plain<'_> {
+    /// About how many bytes its term takes (backpressure).
+    pub fn weight(&self) -> usize {
+        match self {
+            Plain::Str(bytes) => 16 + bytes.len(),
+            _ => 16,
+        }
+    }
+}
+
+/// `p` as a plain value, or `None` for anything else (the general path's).
+///
+/// # Safety
+/// Attached, and `p` is a live object; the result borrows from it.
+#[inline]
+pub unsafe fn plain<'p>(p: *mut ffi::PyObject) -> Option<Plain<'p>> {
+    // SAFETY: attached and `p` is live (the contract). Each branch calls the function for
+    // exactly the type its check proved; an exact int's conversion cannot fail (no
+    // `__index__` is called), and a failed UTF-8 encoding is cleared and left to the
+    // general path, which reports it. The UTF-8 buffer is cached in the str, immutable,
+    // `len` bytes long, and lives as long as the str.
+    unsafe {
+        let tp = ffi::Py_TYPE(p);
+        if tp == std::ptr::addr_of_mut!(ffi::PyLong_Type) {
+            let mut overflow = 0;
+            let v = ffi::PyLong_AsLongLongAndOverflow(p, &mut overflow);
+            (overflow == 0).then_some(Plain::Int(v))
+        } else if tp == std::ptr::addr_of_mut!(ffi::PyFloat_Type) {
+            Some(Plain::Float(ffi::PyFloat_AS_DOUBLE(p)))
+        } else if tp == std::ptr::addr_of_mut!(ffi::PyUnicode_Type) {
+            let mut len: ffi::Py_ssize_t = 0;
+            let data = ffi::PyUnicode_AsUTF8AndSize(p, &mut len);
+            if data.is_null() {
+                ffi::PyErr_Clear();
+                return None;
+            }
+            let len = len as usize;
+            (len < crate::shared_binary::SHARE_AT)
+                .then(|| Plain::Str(std::slice::from_raw_parts(data as *const u8, len)))
+        } else if p == ffi::Py_None() {
+            Some(Plain::None)
+        } else if p == ffi::Py_True() || p == ffi::Py_False() {
+            Some(Plain::Bool(p == ffi::Py_True()))
+        } else {
+            None
+        }
+    }
+}
 
 const VERSION: u8 = 131;
 const NIL_EXT: u8 = 106;
@@ -73,62 +134,29 @@ impl Run {
     /// # Safety
     /// Attached, and `p` is a live object. Nothing here runs Python code.
     pub unsafe fn push(&mut self, p: *mut ffi::PyObject) -> Option<usize> {
-        // SAFETY: attached and `p` is live (the contract). Each branch calls the function
-        // for exactly the type its check proved; an exact int's conversion cannot fail (no
-        // `__index__` is called), and a failed UTF-8 encoding is cleared and left to the
-        // caller's general path, which reports it.
-        let weight = unsafe {
-            let tp = ffi::Py_TYPE(p);
-            if self.count == 0 {
-                if !self.on || tp != std::ptr::addr_of_mut!(ffi::PyUnicode_Type) {
-                    return None;
-                }
-                self.buf.truncate(0);
-                self.buf.extend_from_slice(&[VERSION, LIST_EXT, 0, 0, 0, 0]);
-            }
-            if tp == std::ptr::addr_of_mut!(ffi::PyLong_Type) {
-                let mut overflow = 0;
-                let v = ffi::PyLong_AsLongLongAndOverflow(p, &mut overflow);
-                if overflow != 0 {
-                    return None;
-                }
-                self.int(v);
-                16
-            } else if tp == std::ptr::addr_of_mut!(ffi::PyFloat_Type) {
-                self.float(ffi::PyFloat_AS_DOUBLE(p));
-                16
-            } else if tp == std::ptr::addr_of_mut!(ffi::PyUnicode_Type) {
-                let mut len: ffi::Py_ssize_t = 0;
-                let data = ffi::PyUnicode_AsUTF8AndSize(p, &mut len);
-                if data.is_null() {
-                    ffi::PyErr_Clear();
-                    return None;
-                }
-                let len = len as usize;
-                if len >= crate::shared_binary::SHARE_AT {
-                    return None;
-                }
-                self.buf.push(BINARY_EXT);
-                self.buf.extend_from_slice(&(len as u32).to_be_bytes());
-                // SAFETY: the UTF-8 buffer is cached in the str, immutable, `len` bytes.
-                self.buf
-                    .extend_from_slice(std::slice::from_raw_parts(data as *const u8, len));
-                16 + len
-            } else if p == ffi::Py_None() {
-                self.atom(b"nil");
-                16
-            } else if p == ffi::Py_True() {
-                self.atom(b"true");
-                16
-            } else if p == ffi::Py_False() {
-                self.atom(b"false");
-                16
-            } else {
+        // SAFETY: this function's contract is `plain`'s.
+        let value = unsafe { plain(p) }?;
+        if self.count == 0 {
+            if !self.on || !matches!(value, Plain::Str(_)) {
                 return None;
             }
-        };
+            self.buf.truncate(0);
+            self.buf.extend_from_slice(&[VERSION, LIST_EXT, 0, 0, 0, 0]);
+        }
+        match value {
+            Plain::Int(v) => self.int(v),
+            Plain::Float(f) => self.float(f),
+            Plain::Str(bytes) => {
+                self.buf.push(BINARY_EXT);
+                self.buf
+                    .extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+                self.buf.extend_from_slice(bytes);
+            }
+            Plain::None => self.atom(b"nil"),
+            Plain::Bool(b) => self.atom(if b { b"true" } else { b"false" }),
+        }
         self.count += 1;
-        Some(weight)
+        Some(value.weight())
     }
 
     fn int(&mut self, v: i64) {
