@@ -50,11 +50,11 @@ pub struct Threads {
     last_end: AtomicU64,
     /// When the task the spinner is about to take was queued (ns since `EPOCH`, 0: none).
     handed_at: AtomicU64,
-    /// Until when idle threads park at once (ns since `EPOCH`): see `CONTENDED`.
+    /// Until when idle threads park at once (ns since `EPOCH`): see `CONTENDED_AFTER_NS`.
     contended_until: AtomicU64,
 }
 
-/// The origin of `Threads::last_end`.
+/// The origin of the times `Threads` keeps as ns (`last_end`, `handed_at`, ...).
 static EPOCH: once_cell::sync::Lazy<Instant> = once_cell::sync::Lazy::new(Instant::now);
 
 fn since_epoch() -> u64 {
@@ -314,9 +314,10 @@ impl Threads {
     /// Spins for new work when no other of these threads does. Adaptive: a spin that
     /// ends without work halves the next one (down to nothing after `MAX_MISSES` in a
     /// row), and one that finds work restores the whole `spin_us`, so a thread burns CPU
-    /// only while spinning pays. (Yielding the core every few µs while spinning and
-    /// watching was tried: with 4 busy OS processes on 2 cores calls were slower in
-    /// bench/busy.exs, median of 3 VM starts 32 µs against 21 µs without.)
+    /// only while spinning pays. No spin while the cores were found busy (see
+    /// `CONTENDED_AFTER_NS`); on pool workers a long spin gives its core away between
+    /// looks (`gives_way`). (Yielding on every node was tried: with 4 busy OS processes
+    /// on 2 cores calls were slower in bench/busy.exs, and batches lost slices.)
     fn spin(&self) -> Option<Task> {
         let full = SPIN_US.load(Ordering::Relaxed);
         let missed = self.missed.load(Ordering::Relaxed);
@@ -404,7 +405,7 @@ const CONTENDED_NS: u64 = 20_000_000;
 const YIELD_AFTER: Duration = Duration::from_micros(30);
 
 /// Spins in a row without work after which an idle thread parks at once (until a task
-/// comes soon after it parked).
+/// comes soon after the last one ended).
 const MAX_MISSES: u32 = 4;
 
 thread_local! {
