@@ -55,7 +55,12 @@ defmodule Bench.Support do
 
     # `self_timed: true`: each function returns its own µs (it times only part of itself).
     time = if Keyword.get(opts, :self_timed, false), do: & &1.(), else: &tc/1
-    runs = for _ <- 1..reps, {name, f} <- named, do: {name, time.(f)}
+    # `shuffle: true`: each rep in another order (the same in every run), so no function
+    # always runs right after the same other one (what ran before can change its times).
+    shuffle = Keyword.get(opts, :shuffle, false)
+    if shuffle, do: :rand.seed(:exsss, {1, 2, 3})
+    order = fn -> if shuffle, do: Enum.shuffle(named), else: named end
+    runs = for _ <- 1..reps, {name, f} <- order.(), do: {name, time.(f)}
     Enum.group_by(runs, &elem(&1, 0), &elem(&1, 1))
   end
 
