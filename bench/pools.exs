@@ -113,7 +113,7 @@ defmodule Bench.Pools do
           parked_next:
             times(fn -> {:ok, _} = SnakeBridge.Runtime.stream_next(parked_it) end, @calls)
         ],
-        reps: 7,
+        reps: 15,
         shuffle: true
       )
 
