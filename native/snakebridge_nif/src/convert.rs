@@ -676,9 +676,15 @@ impl<'a> ToTerm<'a> {
     /// Attached, and `p` is a live object; the result belongs to `self.env`.
     #[inline]
     unsafe fn scalar(&self, p: *mut ffi::PyObject) -> Option<sys::ErlNifTerm> {
-        use crate::etf::Plain;
         // SAFETY: this function's contract is `plain`'s.
         let value = unsafe { crate::etf::plain(p) }?;
+        Some(self.plain_term(value))
+    }
+
+    /// The term of a plain value already read (`etf::plain`), counted.
+    #[inline]
+    pub fn plain_term(&self, value: crate::etf::Plain<'_>) -> sys::ErlNifTerm {
+        use crate::etf::Plain;
         let term = match value {
             Plain::Int(v) => v.encode(self.env).as_c_arg(),
             Plain::Float(f) => float_term(self.env, f).as_c_arg(),
@@ -688,29 +694,7 @@ impl<'a> ToTerm<'a> {
             Plain::Bool(b) => b.encode(self.env).as_c_arg(),
         };
         self.count(value.weight());
-        Some(term)
-    }
-
-    /// The term for a borrowed item of a container: `scalar`, else the general path
-    /// with an owned reference (converting it may run Python code that drops the
-    /// container's own).
-    ///
-    /// # Safety
-    /// Attached, and `p` is a live object; the result belongs to `self.env`.
-    #[inline]
-    unsafe fn item(
-        &self,
-        py: Python<'_>,
-        p: *mut ffi::PyObject,
-        depth: u32,
-    ) -> PyResult<sys::ErlNifTerm> {
-        // SAFETY: the contract of both calls is this function's.
-        unsafe {
-            match self.scalar(p) {
-                Some(term) => Ok(term),
-                None => self.raw(&Bound::from_borrowed_ptr(py, p), depth),
-            }
-        }
+        term
     }
 
     /// The terms of `items`, in order, appended to `out` (runs of plain items made
@@ -749,14 +733,21 @@ impl<'a> ToTerm<'a> {
         run: &mut crate::etf::Run,
         out: &mut Vec<sys::ErlNifTerm>,
     ) -> PyResult<()> {
-        // SAFETY: the contract of both calls is this function's.
-        unsafe {
-            if let Some(weight) = run.push(p) {
-                self.count(weight);
-                return Ok(());
+        use crate::etf::Pushed;
+        // SAFETY: this function's contract is `push`'s; the items in `out` and the run's
+        // terms belong to `self.env`.
+        match unsafe { run.push(p) } {
+            Pushed::Taken(weight) => self.count(weight),
+            Pushed::Declined(value) => {
+                run.decode(self.env, |t| out.push(t));
+                out.push(self.plain_term(value));
             }
-            run.decode(self.env, |t| out.push(t));
-            out.push(self.item(py, p, depth)?);
+            Pushed::Other => {
+                run.decode(self.env, |t| out.push(t));
+                // SAFETY: as above; converting it may run Python code that drops the
+                // container's reference, so it gets an owned one.
+                out.push(unsafe { self.raw(&Bound::from_borrowed_ptr(py, p), depth)? });
+            }
         }
         Ok(())
     }
