@@ -189,6 +189,51 @@ defmodule SnakeBridge.ConversionTest do
     end
   end
 
+  describe "large lists and tuples (their items gathered in a buffer kept between calls)" do
+    test "nested large lists and tuples, then a shorter one, contents compared" do
+      n = 20_000
+
+      code = """
+      inner = list(range(#{n}))
+      items = [inner, tuple(range(-#{n}, 0)), [inner, [("a", i) for i in range(#{n})]], 7]
+      after = [i * 2 for i in range(#{n} + 1)]
+      shorter = list(range(#{n} // 2))
+      """
+
+      inner = Enum.to_list(0..(n - 1))
+      pairs = for i <- 0..(n - 1), do: {"a", i}
+
+      assert {:ok, %{"items" => items, "after" => after_, "shorter" => shorter}} =
+               SnakeBridge.eval(code)
+
+      assert items == [inner, List.to_tuple(Enum.to_list(-n..-1)), [inner, pairs], 7]
+      assert after_ == Enum.map(0..n, &(&1 * 2))
+      assert shorter == Enum.to_list(0..(div(n, 2) - 1))
+    end
+
+    test "a large list that fails part-way, then large lists convert whole" do
+      assert {:error, %SnakeBridge.PythonError{type: "UnicodeEncodeError"}} =
+               SnakeBridge.eval("[1] * 30000 + ['\\ud800'] + [2] * 30000")
+
+      assert SnakeBridge.eval("[3] * 30000 + [4] * 10") ==
+               {:ok, List.duplicate(3, 30_000) ++ List.duplicate(4, 10)}
+    end
+
+    test "large lists converted by several processes at once" do
+      tasks =
+        for k <- 1..4 do
+          Task.async(fn ->
+            for _ <- 1..3 do
+              assert SnakeBridge.eval("list(range(#{k}, #{k} + 50000 * #{k}))") ==
+                       {:ok, Enum.to_list(k..(k + 50_000 * k - 1))}
+            end
+          end)
+        end
+
+      Task.await_many(tasks, 60_000)
+    end
+  end
+
   describe "binaries and strings" do
     test "UTF-8 binaries become str and come back" do
       for s <- ["", "hello", "héllo wörld", "日本語", "emoji 🐍", "nul\0inside"] do
