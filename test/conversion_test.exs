@@ -169,6 +169,32 @@ defmodule SnakeBridge.ConversionTest do
                List.to_tuple(expected)
     end
 
+    test "ints at the edges of CPython's 30-bit digits and of 64 bits, alone and in lists" do
+      edges =
+        for e <- [0, 15, 29, 30, 31, 59, 60, 61, 62, 63, 64, 90],
+            base = Integer.pow(2, e),
+            d <- [-1, 0, 1],
+            sign <- [1, -1],
+            do: sign * (base + d)
+
+      edges = Enum.uniq(edges ++ [-(2 ** 63), 2 ** 63 - 1, 10 ** 18, -(10 ** 18)])
+      code = "[" <> Enum.map_join(edges, ", ", &Integer.to_string/1) <> "]"
+
+      assert SnakeBridge.eval(code) == {:ok, edges}
+      assert SnakeBridge.eval("tuple(#{code})") == {:ok, List.to_tuple(edges)}
+      assert SnakeBridge.eval("{i: -i for i in #{code}}") == {:ok, Map.new(edges, &{&1, -&1})}
+
+      for i <- edges do
+        assert SnakeBridge.eval(Integer.to_string(i)) == {:ok, i}
+      end
+
+      # Ints made by arithmetic (not only literals), over every digit count up to 3.
+      assert {:ok, made} =
+               SnakeBridge.eval("[(1 << k) + j for k in range(0, 95) for j in (-3, 0, 3)]")
+
+      assert made == for(k <- 0..94, j <- [-3, 0, 3], do: Integer.pow(2, k) + j)
+    end
+
     test "a str that cannot be UTF-8 among exact items fails the whole result clearly" do
       assert {:error, %SnakeBridge.PythonError{type: "UnicodeEncodeError"}} =
                SnakeBridge.eval("[1, 2.0, 'ok', '\\ud800']")
