@@ -713,7 +713,7 @@ impl<'a> ToTerm<'a> {
     }
 
     /// The term of a plain value already read (`etf::plain`), counted.
-    #[inline]
+    #[inline(always)]
     pub fn plain_term(&self, value: crate::etf::Plain<'_>) -> sys::ErlNifTerm {
         use crate::etf::Plain;
         let term = match value {
@@ -756,6 +756,7 @@ impl<'a> ToTerm<'a> {
     ///
     /// # Safety
     /// Attached, and `p` is a live object; the terms belong to `self.env`.
+    #[inline(always)]
     unsafe fn push_item(
         &self,
         py: Python<'_>,

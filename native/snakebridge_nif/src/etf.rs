@@ -39,7 +39,7 @@ impl Plain<'_> {
 ///
 /// # Safety
 /// Attached, and `p` is a live object; the result borrows from it.
-#[inline]
+#[inline(always)]
 pub unsafe fn plain<'p>(p: *mut ffi::PyObject) -> Option<Plain<'p>> {
     // SAFETY: attached and `p` is live (the contract). Each branch calls the function for
     // exactly the type its check proved; an exact int's conversion cannot fail (no
@@ -271,7 +271,7 @@ impl Run {
     ///
     /// # Safety
     /// Attached, and `p` is a live object. Nothing here runs Python code.
-    #[inline]
+    #[inline(always)]
     pub unsafe fn push<'p>(&mut self, p: *mut ffi::PyObject) -> Pushed<'p> {
         // SAFETY: this function's contract is `plain`'s.
         let Some(value) = (unsafe { plain(p) }) else {
