@@ -237,6 +237,17 @@ defmodule SnakeBridge.ConversionTest do
       assert shorter == Enum.to_list(0..(div(n, 2) - 1))
     end
 
+    test "lists whose items all join one run (from a str on), of every plain kind" do
+      row = ["s", 1, -(2 ** 40), 2 ** 62, 2.5, :infinity, nil, true, false, "é", ""]
+
+      code = "['s', 1, -2**40, 2**62, 2.5, float('inf'), None, True, False, 'é', ''] * 3000"
+
+      assert SnakeBridge.eval(code) == {:ok, List.flatten(List.duplicate(row, 3000))}
+      assert SnakeBridge.eval("['a'] * 8") == {:ok, List.duplicate("a", 8)}
+      assert SnakeBridge.eval("[]") == {:ok, []}
+      assert SnakeBridge.eval("[[]] * 10") == {:ok, List.duplicate([], 10)}
+    end
+
     test "a large list that fails part-way, then large lists convert whole" do
       assert {:error, %SnakeBridge.PythonError{type: "UnicodeEncodeError"}} =
                SnakeBridge.eval("[1] * 30000 + ['\\ud800'] + [2] * 30000")

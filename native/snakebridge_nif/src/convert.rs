@@ -864,6 +864,10 @@ impl<'a> ToTerm<'a> {
                 };
                 i += 1;
             }
+            if items.is_empty() {
+                // Every item joined the run (or there are none): the run is the list.
+                return Ok(run.into_list(self.env).as_c_arg());
+            }
             run.decode(self.env, |t| items.push(t));
             // SAFETY: every item was made in `self.env`.
             Ok(unsafe { enif::list(self.env, items) })

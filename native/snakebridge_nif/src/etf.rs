@@ -11,7 +11,7 @@
 
 use pyo3::ffi;
 use rustler::types::ListIterator;
-use rustler::{sys, Env};
+use rustler::{sys, Encoder, Env, Term};
 
 /// A value that converts without running Python code, so from a borrowed pointer: an
 /// exact `int` that fits 64 bits, an exact `float`, an exact `str` under the sharing
@@ -345,16 +345,31 @@ impl Run {
     }
 
     fn decode_all(&mut self, env: Env<'_>, mut emit: impl FnMut(sys::ErlNifTerm)) {
+        let list = self.decode_list(env);
+        let items: ListIterator = list.decode().expect("a run decodes to a list");
+        for item in items {
+            emit(item.as_c_arg());
+        }
+    }
+
+    /// The run as one list made in `env` (a container whose items all joined the run is
+    /// that list: its terms need not be taken out and put in a new list); the run is
+    /// empty afterwards.
+    pub fn into_list<'a>(&mut self, env: Env<'a>) -> Term<'a> {
+        if self.count == 0 {
+            return Vec::<Term<'a>>::new().encode(env);
+        }
+        self.decode_list(env)
+    }
+
+    fn decode_list<'a>(&mut self, env: Env<'a>) -> Term<'a> {
         self.buf[2..HEADER].copy_from_slice(&self.count.to_be_bytes());
         self.buf.push(NIL_EXT);
         // SAFETY: the buffer is a complete external term, encoded above.
         let decoded = unsafe { env.binary_to_term_trusted(&self.buf) };
         let (list, _) = decoded.expect("a run of plain values always decodes");
-        let items: ListIterator = list.decode().expect("a run decodes to a list");
-        for item in items {
-            emit(item.as_c_arg());
-        }
         self.buf.truncate(HEADER);
         self.count = 0;
+        list
     }
 }
