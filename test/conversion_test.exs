@@ -169,6 +169,32 @@ defmodule SnakeBridge.ConversionTest do
                List.to_tuple(expected)
     end
 
+    test "ints at the edges of CPython's 30-bit digits and of 64 bits, alone and in lists" do
+      edges =
+        for e <- [0, 15, 29, 30, 31, 59, 60, 61, 62, 63, 64, 90],
+            base = Integer.pow(2, e),
+            d <- [-1, 0, 1],
+            sign <- [1, -1],
+            do: sign * (base + d)
+
+      edges = Enum.uniq(edges ++ [-(2 ** 63), 2 ** 63 - 1, 10 ** 18, -(10 ** 18)])
+      code = "[" <> Enum.map_join(edges, ", ", &Integer.to_string/1) <> "]"
+
+      assert SnakeBridge.eval(code) == {:ok, edges}
+      assert SnakeBridge.eval("tuple(#{code})") == {:ok, List.to_tuple(edges)}
+      assert SnakeBridge.eval("{i: -i for i in #{code}}") == {:ok, Map.new(edges, &{&1, -&1})}
+
+      for i <- edges do
+        assert SnakeBridge.eval(Integer.to_string(i)) == {:ok, i}
+      end
+
+      # Ints made by arithmetic (not only literals), over every digit count up to 3.
+      assert {:ok, made} =
+               SnakeBridge.eval("[(1 << k) + j for k in range(0, 95) for j in (-3, 0, 3)]")
+
+      assert made == for(k <- 0..94, j <- [-3, 0, 3], do: Integer.pow(2, k) + j)
+    end
+
     test "a str that cannot be UTF-8 among exact items fails the whole result clearly" do
       assert {:error, %SnakeBridge.PythonError{type: "UnicodeEncodeError"}} =
                SnakeBridge.eval("[1, 2.0, 'ok', '\\ud800']")
@@ -186,6 +212,62 @@ defmodule SnakeBridge.ConversionTest do
 
       assert {:ok, strs} = SnakeBridge.eval("[f's{i}' for i in range(#{n})]")
       assert strs == Enum.map(0..(n - 1), &"s#{&1}")
+    end
+  end
+
+  describe "large lists and tuples (their items gathered in a buffer kept between calls)" do
+    test "nested large lists and tuples, then a shorter one, contents compared" do
+      n = 20_000
+
+      code = """
+      inner = list(range(#{n}))
+      items = [inner, tuple(range(-#{n}, 0)), [inner, [("a", i) for i in range(#{n})]], 7]
+      after = [i * 2 for i in range(#{n} + 1)]
+      shorter = list(range(#{n} // 2))
+      """
+
+      inner = Enum.to_list(0..(n - 1))
+      pairs = for i <- 0..(n - 1), do: {"a", i}
+
+      assert {:ok, %{"items" => items, "after" => after_, "shorter" => shorter}} =
+               SnakeBridge.eval(code)
+
+      assert items == [inner, List.to_tuple(Enum.to_list(-n..-1)), [inner, pairs], 7]
+      assert after_ == Enum.map(0..n, &(&1 * 2))
+      assert shorter == Enum.to_list(0..(div(n, 2) - 1))
+    end
+
+    test "lists whose items all join one run (from a str on), of every plain kind" do
+      row = ["s", 1, -(2 ** 40), 2 ** 62, 2.5, :infinity, nil, true, false, "é", ""]
+
+      code = "['s', 1, -2**40, 2**62, 2.5, float('inf'), None, True, False, 'é', ''] * 3000"
+
+      assert SnakeBridge.eval(code) == {:ok, List.flatten(List.duplicate(row, 3000))}
+      assert SnakeBridge.eval("['a'] * 8") == {:ok, List.duplicate("a", 8)}
+      assert SnakeBridge.eval("[]") == {:ok, []}
+      assert SnakeBridge.eval("[[]] * 10") == {:ok, List.duplicate([], 10)}
+    end
+
+    test "a large list that fails part-way, then large lists convert whole" do
+      assert {:error, %SnakeBridge.PythonError{type: "UnicodeEncodeError"}} =
+               SnakeBridge.eval("[1] * 30000 + ['\\ud800'] + [2] * 30000")
+
+      assert SnakeBridge.eval("[3] * 30000 + [4] * 10") ==
+               {:ok, List.duplicate(3, 30_000) ++ List.duplicate(4, 10)}
+    end
+
+    test "large lists converted by several processes at once" do
+      tasks =
+        for k <- 1..4 do
+          Task.async(fn ->
+            for _ <- 1..3 do
+              assert SnakeBridge.eval("list(range(#{k}, #{k} + 50000 * #{k}))") ==
+                       {:ok, Enum.to_list(k..(k + 50_000 * k - 1))}
+            end
+          end)
+        end
+
+      Task.await_many(tasks, 60_000)
     end
   end
 

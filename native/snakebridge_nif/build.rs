@@ -6,4 +6,6 @@ fn main() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
     }
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
+    // Py_3_x, Py_LIMITED_API, PyPy... for the code that reads CPython's structs (etf.rs).
+    pyo3_build_config::use_pyo3_cfgs();
 }

@@ -519,6 +519,37 @@ pub fn approx_size(obj: &Bound<'_, PyAny>) -> usize {
     }
 }
 
+/// Lists and tuples of this many items gather their terms in one buffer kept between
+/// conversions: a fresh one of a million terms (8 MB) took its page faults every time,
+/// most of the converting thread's kernel time.
+const KEEP_FROM: usize = 1 << 14;
+/// The kept buffer's largest size, in terms (8 MiB); a larger one is freed after use.
+const KEEP_AT_MOST: usize = 1 << 20;
+static KEPT_ITEMS: std::sync::Mutex<Vec<sys::ErlNifTerm>> = std::sync::Mutex::new(Vec::new());
+
+/// Runs `f` with an empty buffer for `n` terms: the kept one when `n` is large and it is
+/// free (a nested list, or another thread converting while Python code runs, gets its
+/// own), else a new one.
+fn with_items<R>(n: usize, f: impl FnOnce(&mut Vec<sys::ErlNifTerm>) -> R) -> R {
+    if n >= KEEP_FROM {
+        let kept = match KEPT_ITEMS.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut items) = kept {
+            items.clear();
+            items.reserve(n);
+            let result = f(&mut items);
+            if items.capacity() > KEEP_AT_MOST {
+                *items = Vec::new();
+            }
+            return result;
+        }
+    }
+    f(&mut Vec::with_capacity(n))
+}
+
 /// Converts Python objects to terms in `env`; objects without an Elixir value become
 /// Refs or StreamRefs that carry `ctx`.
 pub struct ToTerm<'a> {
@@ -676,9 +707,15 @@ impl<'a> ToTerm<'a> {
     /// Attached, and `p` is a live object; the result belongs to `self.env`.
     #[inline]
     unsafe fn scalar(&self, p: *mut ffi::PyObject) -> Option<sys::ErlNifTerm> {
-        use crate::etf::Plain;
         // SAFETY: this function's contract is `plain`'s.
         let value = unsafe { crate::etf::plain(p) }?;
+        Some(self.plain_term(value))
+    }
+
+    /// The term of a plain value already read (`etf::plain`), counted.
+    #[inline(always)]
+    pub fn plain_term(&self, value: crate::etf::Plain<'_>) -> sys::ErlNifTerm {
+        use crate::etf::Plain;
         let term = match value {
             Plain::Int(v) => v.encode(self.env).as_c_arg(),
             Plain::Float(f) => float_term(self.env, f).as_c_arg(),
@@ -688,29 +725,7 @@ impl<'a> ToTerm<'a> {
             Plain::Bool(b) => b.encode(self.env).as_c_arg(),
         };
         self.count(value.weight());
-        Some(term)
-    }
-
-    /// The term for a borrowed item of a container: `scalar`, else the general path
-    /// with an owned reference (converting it may run Python code that drops the
-    /// container's own).
-    ///
-    /// # Safety
-    /// Attached, and `p` is a live object; the result belongs to `self.env`.
-    #[inline]
-    unsafe fn item(
-        &self,
-        py: Python<'_>,
-        p: *mut ffi::PyObject,
-        depth: u32,
-    ) -> PyResult<sys::ErlNifTerm> {
-        // SAFETY: the contract of both calls is this function's.
-        unsafe {
-            match self.scalar(p) {
-                Some(term) => Ok(term),
-                None => self.raw(&Bound::from_borrowed_ptr(py, p), depth),
-            }
-        }
+        term
     }
 
     /// The terms of `items`, in order, appended to `out` (runs of plain items made
@@ -741,6 +756,7 @@ impl<'a> ToTerm<'a> {
     ///
     /// # Safety
     /// Attached, and `p` is a live object; the terms belong to `self.env`.
+    #[inline(always)]
     unsafe fn push_item(
         &self,
         py: Python<'_>,
@@ -749,14 +765,21 @@ impl<'a> ToTerm<'a> {
         run: &mut crate::etf::Run,
         out: &mut Vec<sys::ErlNifTerm>,
     ) -> PyResult<()> {
-        // SAFETY: the contract of both calls is this function's.
-        unsafe {
-            if let Some(weight) = run.push(p) {
-                self.count(weight);
-                return Ok(());
+        use crate::etf::Pushed;
+        // SAFETY: this function's contract is `push`'s; the items in `out` and the run's
+        // terms belong to `self.env`.
+        match unsafe { run.push(p) } {
+            Pushed::Taken(weight) => self.count(weight),
+            Pushed::Declined(value) => {
+                run.decode(self.env, |t| out.push(t));
+                out.push(self.plain_term(value));
             }
-            run.decode(self.env, |t| out.push(t));
-            out.push(self.item(py, p, depth)?);
+            Pushed::Other => {
+                run.decode(self.env, |t| out.push(t));
+                // SAFETY: as above; converting it may run Python code that drops the
+                // container's reference, so it gets an owned one.
+                out.push(unsafe { self.raw(&Bound::from_borrowed_ptr(py, p), depth)? });
+            }
         }
         Ok(())
     }
@@ -826,29 +849,29 @@ impl<'a> ToTerm<'a> {
     /// `obj` is a list; the result belongs to `self.env`.
     unsafe fn list(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
         let (py, p) = (obj.py(), obj.as_ptr());
-        // SAFETY: attached, and `obj` is a list. The size is re-read before each item
-        // (converting an item may run Python code that shrinks the list), so the index
-        // is in range; the borrowed item becomes an owned reference at once.
-        let mut items = Vec::with_capacity(unsafe { ffi::PyList_GET_SIZE(p) } as usize);
-        let mut run = crate::etf::Run::for_len(items.capacity());
-        let mut i = 0;
         // SAFETY: attached, and `obj` is a list.
-        while i < unsafe { ffi::PyList_GET_SIZE(p) } {
-            // SAFETY: as above; made in `self.env`, as this function's result.
-            unsafe {
-                self.push_item(
-                    py,
-                    ffi::PyList_GET_ITEM(p, i),
-                    depth + 1,
-                    &mut run,
-                    &mut items,
-                )?
-            };
-            i += 1;
-        }
-        run.decode(self.env, |t| items.push(t));
-        // SAFETY: every item was made in `self.env`.
-        Ok(unsafe { enif::list(self.env, &items) })
+        let n = unsafe { ffi::PyList_GET_SIZE(p) } as usize;
+        with_items(n, |items| {
+            let mut run = crate::etf::Run::for_len(n);
+            let mut i = 0;
+            // SAFETY: attached, and `obj` is a list.
+            while i < unsafe { ffi::PyList_GET_SIZE(p) } {
+                // SAFETY: as above. The size is re-read before each item (converting an
+                // item may run Python code that shrinks the list), so the index is in
+                // range; the terms are made in `self.env`, as this function's result.
+                unsafe {
+                    self.push_item(py, ffi::PyList_GET_ITEM(p, i), depth + 1, &mut run, items)?
+                };
+                i += 1;
+            }
+            if items.is_empty() {
+                // Every item joined the run (or there are none): the run is the list.
+                return Ok(run.into_list(self.env).as_c_arg());
+            }
+            run.decode(self.env, |t| items.push(t));
+            // SAFETY: every item was made in `self.env`.
+            Ok(unsafe { enif::list(self.env, items) })
+        })
     }
 
     /// # Safety
@@ -857,24 +880,19 @@ impl<'a> ToTerm<'a> {
         let (py, p) = (obj.py(), obj.as_ptr());
         // SAFETY: attached, and `obj` is a tuple (immutable: its size is fixed).
         let n = unsafe { ffi::PyTuple_GET_SIZE(p) };
-        let mut items = Vec::with_capacity(n as usize);
-        let mut run = crate::etf::Run::for_len(n as usize);
-        for i in 0..n {
-            // SAFETY: `i` < the tuple's size (the tuple holds the item); made in
-            // `self.env`, as this function's result.
-            unsafe {
-                self.push_item(
-                    py,
-                    ffi::PyTuple_GET_ITEM(p, i),
-                    depth + 1,
-                    &mut run,
-                    &mut items,
-                )?
-            };
-        }
-        run.decode(self.env, |t| items.push(t));
-        // SAFETY: every item was made in `self.env`.
-        Ok(unsafe { enif::tuple(self.env, &items) })
+        with_items(n as usize, |items| {
+            let mut run = crate::etf::Run::for_len(n as usize);
+            for i in 0..n {
+                // SAFETY: `i` < the tuple's size (the tuple holds the item); made in
+                // `self.env`, as this function's result.
+                unsafe {
+                    self.push_item(py, ffi::PyTuple_GET_ITEM(p, i), depth + 1, &mut run, items)?
+                };
+            }
+            run.decode(self.env, |t| items.push(t));
+            // SAFETY: every item was made in `self.env`.
+            Ok(unsafe { enif::tuple(self.env, items) })
+        })
     }
 
     /// # Safety

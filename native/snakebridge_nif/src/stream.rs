@@ -14,6 +14,7 @@ use crate::atoms::python;
 use crate::call::{ok_tuple, reply};
 use crate::convert::ToTerm;
 use crate::error::Error;
+use crate::etf::Pushed;
 use crate::objects::ObjInner;
 use crate::objects::PyObj;
 use rustler::{Encoder, ResourceArc};
@@ -255,15 +256,23 @@ pub fn pull<'a>(
                 }
                 Some(item) => {
                     // SAFETY: attached, and `item` is live.
-                    if let Some(weight) = unsafe { placer.run.push(item.as_ptr()) } {
-                        to_term.count(weight);
-                        placer.weights.push(weight);
-                    } else {
-                        placer.flush(buf);
-                        let before = to_term.bytes();
-                        // SAFETY: `env` is the env the answer is built in, alive for 'a.
-                        let term = unsafe { to_term.raw_term(&item)? };
-                        placer.place(term, to_term.bytes() - before, buf);
+                    match unsafe { placer.run.push(item.as_ptr()) } {
+                        Pushed::Taken(weight) => {
+                            to_term.count(weight);
+                            placer.weights.push(weight);
+                        }
+                        Pushed::Declined(value) => {
+                            placer.flush(buf);
+                            let weight = value.weight();
+                            placer.place(to_term.plain_term(value), weight, buf);
+                        }
+                        Pushed::Other => {
+                            placer.flush(buf);
+                            let before = to_term.bytes();
+                            // SAFETY: `env` is the env the answer is built in, alive for 'a.
+                            let term = unsafe { to_term.raw_term(&item)? };
+                            placer.place(term, to_term.bytes() - before, buf);
+                        }
                     }
                     got += 1;
                 }
