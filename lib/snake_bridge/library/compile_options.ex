@@ -48,12 +48,15 @@ defmodule SnakeBridge.Library.CompileOptions do
   # Generated modules declare this module as their behaviour: Elixir calls
   # `behaviour_info/1` of a module's behaviours in the process that compiles the module,
   # once its definitions are read and before any of the heavy work (specs, Erlang forms,
-  # Core Erlang, the Erlang compiler). That process, and only it (its stack holds
-  # :elixir_module), gets here a heap sized for the module; the flag lasts as long as
-  # the process (one module). The one callback: every generated module, and each of its
+  # Core Erlang, the Erlang compiler). That process, and only it (Elixir's behaviour
+  # check is on its stack, a few frames down: the stack read is 8 frames deep by
+  # default), gets here a heap sized for the module; the flag lasts as long as the
+  # process (one module). The one callback: every generated module, and each of its
   # class modules, defines `__functions__/0`.
   def behaviour_info(:callbacks) do
-    if compiling_module?() do
+    {:current_stacktrace, stack} = Process.info(self(), :current_stacktrace)
+
+    if Enum.any?(stack, fn {m, _, _, _} -> m in [Module, :elixir_module] end) do
       {:total_heap_size, words} = Process.info(self(), :total_heap_size)
       Process.flag(:min_heap_size, min(words * @heap_factor, @max_words))
     end
@@ -62,9 +65,4 @@ defmodule SnakeBridge.Library.CompileOptions do
   end
 
   def behaviour_info(:optional_callbacks), do: []
-
-  defp compiling_module? do
-    {:current_stacktrace, stack} = Process.info(self(), :current_stacktrace)
-    Enum.any?(stack, &match?({:elixir_module, _, _, _}, &1))
-  end
 end
