@@ -11,7 +11,7 @@ defmodule SnakeBridge.LibraryScaleTest do
 
   @functions 2000
   @classes 4
-  # Measured here at about 8 s of CPU; the machine's other load can triple the wall time.
+  # Measured here at about 5 s of CPU; the machine's other load can triple the wall time.
   @bound_ms 400_000
 
   @tag timeout: 900_000

@@ -6,6 +6,7 @@ defmodule SnakeBridge.LibraryTest do
   import SnakeBridge.TestHelpers, only: [tmp_dir!: 1]
 
   alias SnakeBridge.{Ref, StreamRef}
+  alias SnakeBridge.Library.CompileOptions
   alias SnakeBridge.TestLib.{Json, Lib, Math, Slow}
   alias SnakeBridge.TestLib.Lib.{Other, Point, Point3}
 
@@ -376,6 +377,50 @@ defmodule SnakeBridge.LibraryTest do
       no_classes = SnakeBridge.LibraryTest.NoClasses
       assert no_classes.__classes__() == []
       refute Code.ensure_loaded?(SnakeBridge.LibraryTest.NoClasses.Point)
+    end
+  end
+
+  describe "compiling" do
+    # Sends the min_heap_size of the process compiling a module (a core transform runs
+    # there) to the process registered under the `probe_to:` compile option's name.
+    defmodule HeapProbe do
+      def core_transform(core, options) do
+        send(options[:probe_to], {:min_heap_size, Process.info(self(), :min_heap_size)})
+        core
+      end
+    end
+
+    defp compile_probed(name, behaviour?) do
+      defs = for i <- 1..300, do: quote(do: def(unquote(:"f#{i}")(x), do: {x, unquote(i)}))
+
+      body =
+        quote do
+          @compile [core_transform: HeapProbe, probe_to: :sb_heap_probe]
+          unquote(if behaviour?, do: quote(do: @behaviour(SnakeBridge.Library.CompileOptions)))
+          def __functions__, do: []
+          unquote_splicing(defs)
+        end
+
+      Code.compile_quoted(quote(do: defmodule(unquote(name), do: unquote(body))))
+      assert_received {:min_heap_size, {:min_heap_size, words}}
+      words
+    end
+
+    test "generated modules size the heap of the process compiling them, and only it" do
+      for module <- [Json, Lib, Point],
+          do: assert(module.module_info(:attributes)[:behaviour] == [CompileOptions])
+
+      Process.register(self(), :sb_heap_probe)
+      sized = compile_probed(SnakeBridge.LibraryTest.HeapSized, true)
+      plain = compile_probed(SnakeBridge.LibraryTest.HeapPlain, false)
+      {:min_heap_size, default} = :erlang.system_info(:min_heap_size)
+      assert plain == default
+      assert sized > 100 * default and sized <= 16_000_000
+
+      # Called from elsewhere (not while Elixir compiles a module), no side effect.
+      {:min_heap_size, before} = Process.info(self(), :min_heap_size)
+      assert CompileOptions.behaviour_info(:callbacks) == [__functions__: 0]
+      assert Process.info(self(), :min_heap_size) == {:min_heap_size, before}
     end
   end
 

@@ -8,38 +8,62 @@ defmodule SnakeBridge.Library.CompileOptions do
   #
   #   * the SSA optimisation passes (types, dead code, sharing, ...), 4 s: nothing to
   #     gain in functions that are one remote call, so they are off;
-  #   * garbage collection of the process compiling the module, about half of each
-  #     other pass: its heap grows step by step to hold the module's Core Erlang, each
-  #     step a copy of everything live. `core_transform/2` (a transform that changes
-  #     nothing) runs in that process and gives it, once, a heap sized for the module.
+  #   * garbage collection of the process compiling the module, about half of
+  #     everything after the module body: that process (Elixir spawns it once the body
+  #     has run) holds the module's definitions, then its Erlang forms, then its Core
+  #     Erlang (100 MB for 2000 functions), and its heap grew step by step, each step a
+  #     copy of everything live. It gets, once, a heap sized for the module: see
+  #     `behaviour_info/1`.
   #
-  # What stays: the Core Erlang lint, the first pass (before any transform), 2-4 s for
-  # 2000 Python functions, and Elixir's check of every @spec against the function list,
-  # both quadratic in the number of functions of the module.
+  # It now takes about 5 s. What stays is quadratic in the number of functions of the
+  # module: the Core Erlang lint (it builds its set of defined functions inserting each
+  # at the end of a list, as Elixir hands them over sorted, then looks every export up
+  # in it), about 1.5 s for 2000 Python functions, and Elixir's check of every @spec
+  # against the function list, about 0.5 s. Neither can be reached from here.
 
   # Skipped passes. They only optimise; the code each function compiles to (moves and
   # one call_ext_only) is the same without them.
   @skipped [:no_ssa_opt, :no_bool_opt, :no_share_opt, :no_bsm_opt, :no_recv_opt, :no_throw_opt]
 
-  # Words of heap per function (a generated function's Core Erlang is about a thousand),
-  # and at most 128 MB.
-  @words_per_function 1_500
+  # The heap of the compiling process, in words: its size when the module's definitions
+  # are in it, times @heap_factor, at most 128 MB (it grows past that as needed: the
+  # Core Erlang made of them is about 5 times their size). 3 and 6 measured the same
+  # for 1000 and 2000 functions, and for numpy's many small class modules as none.
+  @heap_factor 3
   @max_words 16_000_000
 
-  @doc "The `@compile` attribute of a generated module, as a list (empty in printed source)."
+  @doc """
+  The `@compile` and `@behaviour` attributes of a generated module, as a list (empty in
+  printed source).
+  """
   def quoted(%{source: true}), do: []
 
   def quoted(_ctx) do
-    options = [{:core_transform, __MODULE__} | @skipped]
-    [quote(do: @compile(unquote(options)))]
+    [
+      quote(do: @compile(unquote(@skipped))),
+      quote(do: @behaviour(unquote(__MODULE__)))
+    ]
   end
 
   @doc false
-  # Called by the Erlang compiler, in the process compiling the module, with its Core
-  # Erlang; returns it unchanged. The flag lasts as long as that process (one module).
-  def core_transform(core, _options) do
-    functions = length(:cerl.module_defs(core))
-    Process.flag(:min_heap_size, min(functions * @words_per_function, @max_words))
-    core
+  # Generated modules declare this module as their behaviour: Elixir calls
+  # `behaviour_info/1` of a module's behaviours in the process that compiles the module,
+  # once its definitions are read and before any of the heavy work (specs, Erlang forms,
+  # Core Erlang, the Erlang compiler). That process, and only it (Elixir's behaviour
+  # check is on its stack, a few frames down: the stack read is 8 frames deep by
+  # default), gets here a heap sized for the module; the flag lasts as long as the
+  # process (one module). The one callback: every generated module, and each of its
+  # class modules, defines `__functions__/0`.
+  def behaviour_info(:callbacks) do
+    {:current_stacktrace, stack} = Process.info(self(), :current_stacktrace)
+
+    if Enum.any?(stack, fn {m, _, _, _} -> m in [Module, :elixir_module] end) do
+      {:total_heap_size, words} = Process.info(self(), :total_heap_size)
+      Process.flag(:min_heap_size, min(words * @heap_factor, @max_words))
+    end
+
+    [__functions__: 0]
   end
+
+  def behaviour_info(:optional_callbacks), do: []
 end
