@@ -2,6 +2,8 @@ defmodule SnakeBridge.ConversionTest do
   # Every row of the value conversion table, both ways, against the embedded Python.
   use ExUnit.Case, async: true
 
+  import Bitwise
+
   alias SnakeBridge.ConversionError
 
   @lib "sb_foundation"
@@ -254,6 +256,17 @@ defmodule SnakeBridge.ConversionTest do
 
       assert SnakeBridge.eval("[3] * 30000 + [4] * 10") ==
                {:ok, List.duplicate(3, 30_000) ++ List.duplicate(4, 10)}
+    end
+
+    test "a list above the kept buffer's size (2^20 items), then large lists again" do
+      n = (1 <<< 20) + 10_000
+      assert SnakeBridge.eval("list(range(#{n}, 0, -1))") == {:ok, Enum.to_list(n..1//-1)}
+
+      assert SnakeBridge.eval("tuple(range(#{n}))") ==
+               {:ok, List.to_tuple(Enum.to_list(0..(n - 1)))}
+
+      assert SnakeBridge.eval("[-i for i in range(30000)]") ==
+               {:ok, Enum.map(0..29_999, &(-&1))}
     end
 
     test "large lists converted by several processes at once" do

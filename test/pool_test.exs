@@ -2,6 +2,7 @@ defmodule SnakeBridge.PoolTest do
   # Worker pools on real peer nodes (OTP's :peer), each with its own embedded Python.
   use ExUnit.Case, async: false
 
+  import Bitwise
   import ExUnit.CaptureIO
 
   alias SnakeBridge.{Pool, Ref, Runtime, StreamRef}
@@ -55,6 +56,40 @@ defmodule SnakeBridge.PoolTest do
       {:ok, ref} = SnakeBridge.call("fractions", "Fraction", [3, 4], @rt)
       assert Pool.node_of(ref) in Pool.nodes(@pool)
       assert ref.pool_name == @pool
+    end
+
+    test "values above every size threshold cross nodes whole, both ways" do
+      # A list above the converter's kept buffer (2^20 items), a run of strs, a map of
+      # 100k keys, bytes and a str of 1 MiB (shared binaries on the worker) and nested
+      # containers; then the same sizes as arguments, checked by Python.
+      n = 1_100_000
+
+      code = """
+      big = list(range(-5, #{n} - 5))
+      strs = [f"s{i}" for i in range(20000)]
+      d = {f"k{i}": i for i in range(100000)}
+      b = bytes(range(256)) * 4096
+      s = "é" * (1 << 19)
+      nested = [[i, (str(i), float(i))] for i in range(50000)]
+      """
+
+      assert {:ok, got} = SnakeBridge.eval(code, %{}, @rt)
+      assert got["big"] == Enum.to_list(-5..(n - 6))
+      assert got["strs"] == for(i <- 0..19_999, do: "s#{i}")
+      assert got["d"] == Map.new(0..99_999, &{"k#{&1}", &1})
+      assert got["b"] == :binary.copy(:binary.list_to_bin(Enum.to_list(0..255)), 4096)
+      assert got["s"] == String.duplicate("é", 1 <<< 19)
+      assert got["nested"] == for(i <- 0..49_999, do: [i, {"#{i}", i * 1.0}])
+
+      check =
+        "(sum(big), len(big), __import__('hashlib').sha256(b).hexdigest(), len(s), s[-1], " <>
+          "d['k99999'], len(d))"
+
+      scope = Map.take(got, ["big", "b", "s", "d"])
+      digest = Base.encode16(:crypto.hash(:sha256, got["b"]), case: :lower)
+
+      assert SnakeBridge.eval(check, scope, @rt) ==
+               {:ok, {Enum.sum(-5..(n - 6)), n, digest, 1 <<< 19, "é", 99_999, 100_000}}
     end
 
     test "the same session always goes to the same worker" do
