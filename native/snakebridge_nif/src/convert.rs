@@ -640,15 +640,6 @@ impl<'a> ToTerm<'a> {
         unsafe { self.raw(obj, 0).map(|t| Term::new(self.env, t)) }
     }
 
-    /// The term without its `Term` wrapper (for loops that build lists themselves).
-    ///
-    /// # Safety
-    /// The result belongs to this converter's env.
-    pub unsafe fn raw_term(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
-        // SAFETY: the same contract as `raw`.
-        unsafe { self.raw(obj, 0) }
-    }
-
     /// The term for `obj`: one branch per Python type with an Elixir value, else a Ref or
     /// StreamRef.
     ///
@@ -659,13 +650,31 @@ impl<'a> ToTerm<'a> {
         if let Some(term) = unsafe { self.scalar(obj.as_ptr()) } {
             return Ok(term);
         }
+        // SAFETY: this function's contract.
+        unsafe { self.not_plain(obj, depth) }
+    }
+
+    /// The term of an object `etf::plain` declined (read already: not read again).
+    ///
+    /// # Safety
+    /// The result belongs to this converter's env.
+    pub unsafe fn not_plain_term(&self, obj: &Bound<'_, PyAny>) -> PyResult<sys::ErlNifTerm> {
+        // SAFETY: the same contract as `not_plain`.
+        unsafe { self.not_plain(obj, 0) }
+    }
+
+    /// `raw` past the plain values.
+    ///
+    /// # Safety
+    /// The result belongs to `self.env`, which the caller keeps alive.
+    unsafe fn not_plain(&self, obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<sys::ErlNifTerm> {
         check_depth(depth)?;
         self.made.set(self.made.get() + 1);
         self.add_bytes(16);
         let p = obj.as_ptr();
         // SAFETY: attached (the Bound proves it), and the checks only read `obj`'s type.
         // Each branch calls the function for exactly the type its check proved. (`None`
-        // and booleans, which have no subclasses, were taken by `scalar`.)
+        // and booleans, which have no subclasses, are plain values: never here.)
         unsafe {
             if ffi::PyLong_Check(p) != 0 {
                 return self.int(obj);
@@ -778,7 +787,7 @@ impl<'a> ToTerm<'a> {
                 run.decode(self.env, |t| out.push(t));
                 // SAFETY: as above; converting it may run Python code that drops the
                 // container's reference, so it gets an owned one.
-                out.push(unsafe { self.raw(&Bound::from_borrowed_ptr(py, p), depth)? });
+                out.push(unsafe { self.not_plain(&Bound::from_borrowed_ptr(py, p), depth)? });
             }
         }
         Ok(())

@@ -270,7 +270,7 @@ pub fn pull<'a>(
                             placer.flush(buf);
                             let before = to_term.bytes();
                             // SAFETY: `env` is the env the answer is built in, alive for 'a.
-                            let term = unsafe { to_term.raw_term(&item)? };
+                            let term = unsafe { to_term.not_plain_term(&item)? };
                             placer.place(term, to_term.bytes() - before, buf);
                         }
                     }
