@@ -6,6 +6,8 @@ defmodule SnakeBridge.BatchItemsTest do
   # with an error after some items.
   use ExUnit.Case, async: true
 
+  import SnakeBridge.TestHelpers, only: [stream_items!: 3]
+
   alias SnakeBridge.Runtime
 
   @items """
@@ -103,18 +105,7 @@ defmodule SnakeBridge.BatchItemsTest do
       SnakeBridge.eval("import builtins\nbuiltins.sb_items_gen = items", %{"items" => items})
 
     assert is_map(globals)
-    me = self()
-    callback = fn item -> send(me, {:item, item}) && :ok end
-    :ok = SnakeBridge.stream("builtins", "sb_items_gen", [], [], callback)
-    assert normal(collect([])) == expected()
-  end
-
-  defp collect(acc) do
-    receive do
-      {:item, item} -> collect([item | acc])
-    after
-      0 -> Enum.reverse(acc)
-    end
+    assert normal(stream_items!("builtins", "sb_items_gen", [])) == expected()
   end
 
   test "items before an error are delivered, then the error" do

@@ -20,36 +20,22 @@ defmodule SnakeBridge.TrustTest do
   # Non-ASCII text of about n bytes (Python keeps its UTF-8 apart from its characters).
   defp unicode(n, seed), do: String.duplicate("é€" <> <<?a + rem(seed, 26)>>, div(n, 6) + 1)
 
-  defp collect(module, function, args) do
-    me = self()
-    :ok = SnakeBridge.stream(module, function, args, [], fn x -> send(me, {:item, x}) && :ok end)
-    collect_items([])
-  end
-
-  defp collect_items(acc) do
-    receive do
-      {:item, x} -> collect_items([x | acc])
-    after
-      0 -> Enum.reverse(acc)
-    end
-  end
-
   describe "large str and bytes" do
     test "stream/5 delivers every item intact, on both sides of 64 KiB" do
       for n <- @sizes do
         values = [text(n, 1), text(n, 2), unicode(n, 3)]
-        assert collect(@lib, "items", [values]) == values, "str items of #{n} bytes"
+        assert stream_items!(@lib, "items", [values]) == values, "str items of #{n} bytes"
 
         blobs = [bytes(n, 1), bytes(n, 2)]
 
-        assert collect(@lib, "items", [Enum.map(blobs, &SnakeBridge.bytes/1)]) == blobs,
+        assert stream_items!(@lib, "items", [Enum.map(blobs, &SnakeBridge.bytes/1)]) == blobs,
                "bytes items of #{n} bytes"
       end
     end
 
     test "the issue's case: builtins.iter over two 160 kB strings" do
       big = text(160_000, 5)
-      assert collect("builtins", "iter", [[big, big]]) == [big, big]
+      assert stream_items!("builtins", "iter", [[big, big]]) == [big, big]
     end
 
     test "a large result stays intact after Python dropped it and more work ran" do

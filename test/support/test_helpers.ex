@@ -28,6 +28,25 @@ defmodule SnakeBridge.TestHelpers do
     end
   end
 
+  @doc """
+  The items `SnakeBridge.stream/5` gives its callback, in order (the stream must end
+  `:ok`: every callback has run, so every item is in the mailbox).
+  """
+  def stream_items!(module, function, args, kwargs \\ []) do
+    me = self()
+    tag = make_ref()
+    :ok = SnakeBridge.stream(module, function, args, kwargs, &(send(me, {tag, &1}) && :ok))
+    received(tag, [])
+  end
+
+  defp received(tag, acc) do
+    receive do
+      {^tag, item} -> received(tag, [item | acc])
+    after
+      0 -> Enum.reverse(acc)
+    end
+  end
+
   @doc "A fresh directory outside the repository, removed after the test."
   def tmp_dir!(prefix \\ "sb_test") do
     dir = Path.join(System.tmp_dir!(), "#{prefix}_#{System.unique_integer([:positive])}")
